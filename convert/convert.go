@@ -1,0 +1,144 @@
+// Package convert translates LLM request and response bodies between
+// protocols (OpenAI Chat, OpenAI Responses, OpenAI Embeddings, Anthropic
+// Messages, Bedrock Converse, Vertex AI predict) working over bytes.
+//
+// Contract:
+//   - Everything here is pure: no I/O, no goroutines, no timers, no globals
+//     that change after init. It compiles for GOOS=wasip1 and runs inside a
+//     proxy-wasm VM, so it must never panic on input: malformed bodies return
+//     an error, and a Translator stays usable after an error.
+//   - Bodies are read with gjson and written with append/sjson. encoding/json
+//     is not used on the per-request path (it is 5-10x slower in Wasm).
+//   - A Translator serves exactly one exchange (one request and its response
+//     or stream) because it keeps state between them: tool-name mappings,
+//     the model, stream position and usage counters.
+package convert
+
+// Protocol names a wire protocol. String() gives the names used as keys of
+// the APISIX ai-proxy option override.request_body.
+type Protocol uint8
+
+const (
+	Unknown Protocol = iota
+	OpenAIChat
+	OpenAIResponses
+	OpenAIEmbeddings
+	AnthropicMessages
+	BedrockConverse
+	VertexPredict // Vertex AI embeddings :predict
+)
+
+var protocolNames = [...]string{
+	Unknown:           "unknown",
+	OpenAIChat:        "openai-chat",
+	OpenAIResponses:   "openai-responses",
+	OpenAIEmbeddings:  "openai-embeddings",
+	AnthropicMessages: "anthropic-messages",
+	BedrockConverse:   "bedrock-converse",
+	VertexPredict:     "vertex-predict",
+}
+
+func (p Protocol) String() string {
+	if int(p) < len(protocolNames) {
+		return protocolNames[p]
+	}
+	return "unknown"
+}
+
+// ParseProtocol is the inverse of Protocol.String.
+func ParseProtocol(s string) (Protocol, bool) {
+	for i, n := range protocolNames {
+		if i > 0 && n == s {
+			return Protocol(i), true
+		}
+	}
+	return Unknown, false
+}
+
+// Usage is what one exchange consumed, in the OpenAI sense: PromptTokens
+// includes cached tokens, TotalTokens = PromptTokens + CompletionTokens.
+type Usage struct {
+	PromptTokens        int64
+	CompletionTokens    int64
+	TotalTokens         int64
+	CacheReadTokens     int64 // prompt tokens served from a cache
+	CacheCreationTokens int64 // prompt tokens written to a cache
+	ReasoningTokens     int64 // part of CompletionTokens
+}
+
+// Add accumulates u2 into u, recomputing the total when it was not given.
+func (u *Usage) Merge(u2 Usage) {
+	if u2.PromptTokens > 0 {
+		u.PromptTokens = u2.PromptTokens
+	}
+	if u2.CompletionTokens > 0 {
+		u.CompletionTokens = u2.CompletionTokens
+	}
+	if u2.CacheReadTokens > 0 {
+		u.CacheReadTokens = u2.CacheReadTokens
+	}
+	if u2.CacheCreationTokens > 0 {
+		u.CacheCreationTokens = u2.CacheCreationTokens
+	}
+	if u2.ReasoningTokens > 0 {
+		u.ReasoningTokens = u2.ReasoningTokens
+	}
+	if u2.TotalTokens > 0 {
+		u.TotalTokens = u2.TotalTokens
+	}
+	if u.TotalTokens < u.PromptTokens+u.CompletionTokens {
+		u.TotalTokens = u.PromptTokens + u.CompletionTokens
+	}
+}
+
+// Translator converts one exchange from the client's protocol to the
+// upstream's and back. Identity translators (client == upstream) leave bytes
+// untouched and only observe usage.
+type Translator interface {
+	// Request rewrites the client's request body into the upstream protocol.
+	// It does not apply gateway options (model, max_tokens, overrides): the
+	// caller applies those to the result, in the upstream protocol.
+	Request(body []byte) ([]byte, error)
+
+	// Response rewrites a complete, successful (2xx) upstream body.
+	Response(body []byte) ([]byte, error)
+
+	// Error rewrites an upstream error body (status >= 400) into the client
+	// protocol's error shape. It never fails: an unreadable body is wrapped.
+	Error(status int, body []byte) []byte
+
+	// Stream takes the next upstream chunk of a streamed response (events may
+	// be split across chunks or several may share one) and returns the bytes
+	// to send to the client now, which may be empty. eos marks the last
+	// chunk; the result then includes any terminal events the client expects.
+	// After a protocol error it returns the error and the client bytes that
+	// end the stream properly for that client.
+	Stream(chunk []byte, eos bool) ([]byte, error)
+
+	// StreamContentType is the Content-Type of what Stream produces.
+	StreamContentType() string
+
+	// Usage reports the tokens counted so far (request, response or stream).
+	Usage() Usage
+
+	// FirstToken reports whether the stream has produced content yet (for
+	// time-to-first-token).
+	FirstToken() bool
+}
+
+// factories holds the constructors registered by each direction's file.
+var factories = map[[2]Protocol]func() Translator{}
+
+func register(client, upstream Protocol, f func() Translator) {
+	factories[[2]Protocol{client, upstream}] = f
+}
+
+// New returns a fresh Translator for one exchange, or false when the
+// direction is not supported.
+func New(client, upstream Protocol) (Translator, bool) {
+	f, ok := factories[[2]Protocol{client, upstream}]
+	if !ok {
+		return nil, false
+	}
+	return f(), true
+}

@@ -1,0 +1,222 @@
+//go:build wasip1
+
+package main
+
+import (
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/filter/internal/core"
+)
+
+// Callbacks of proxy-wasm ABI v0.2.1 (proxy-wasm-abi.md A.1). The module
+// declares 0_2_1: every host we target accepts it, and Envoy clears the route
+// cache automatically when an ABI ≤ 0.2.1 module changes request headers.
+
+//go:wasmexport proxy_abi_version_0_2_1
+func proxyABIVersion() {}
+
+// proxyOnMemoryAllocate hands the host a Go-owned buffer for data it
+// returns; the guest keeps the only reference once the call returns.
+//
+//go:wasmexport proxy_on_memory_allocate
+func proxyOnMemoryAllocate(size uint32) *byte {
+	if size == 0 {
+		size = 1
+	}
+	buf := make([]byte, size)
+	return &buf[0]
+}
+
+// root is a plugin (root) context: one configured ai-proxy.
+type root struct {
+	plugin *core.Plugin
+	calls  map[uint32]uint32 // http call id → stream context id
+}
+
+// stream is a stream context and the core.Host it gives its core.Stream.
+type stream struct {
+	id   uint32
+	root *root
+	core *core.Stream
+}
+
+var (
+	roots   = map[uint32]*root{}
+	streams = map[uint32]*stream{}
+)
+
+//go:wasmexport proxy_on_context_create
+func proxyOnContextCreate(id, parent uint32) {
+	if parent == 0 {
+		roots[id] = &root{calls: map[uint32]uint32{}}
+		return
+	}
+	r := roots[parent]
+	if r == nil || r.plugin == nil {
+		return // not configured: the stream passes through untouched
+	}
+	s := &stream{id: id, root: r}
+	s.core = r.plugin.NewStream(s)
+	streams[id] = s
+}
+
+//go:wasmexport proxy_on_vm_start
+func proxyOnVMStart(_ uint32, _ uint32) bool { return true }
+
+//go:wasmexport proxy_on_configure
+func proxyOnConfigure(id uint32, size uint32) bool {
+	r := roots[id]
+	if r == nil {
+		r = &root{calls: map[uint32]uint32{}}
+		roots[id] = r
+	}
+	cfg, err := core.ParseConfig(getBuffer(bufferPluginConfig, int(size)), getenv)
+	if err != nil {
+		logMsg(uint32(core.LevelError), err.Error())
+		return false
+	}
+	r.plugin = core.NewPlugin(cfg, probe())
+	return true
+}
+
+func getenv(k string) string {
+	v, _ := syscall.Getenv(k)
+	return v
+}
+
+// probe finds what the host implements with calls that are harmless on
+// every host: APISIX answers UNIMPLEMENTED where Envoy answers normally.
+func probe() core.Caps {
+	var c core.Caps
+	// The plugin configuration is immutable: Envoy says BAD_ARGUMENT.
+	c.BodyRewrite = proxySetBufferBytes(bufferPluginConfig, 0, 0, nil, 0) != statusUnimplemented
+	key := "ai-proxy.probe"
+	var raw *byte
+	var n, cas uint32
+	c.SharedData = proxyGetSharedData(strPtr(key), uint32(len(key)), unsafe.Pointer(&raw), &n, &cas) != statusUnimplemented
+	c.Ticks = proxySetTickPeriodMilliseconds(0) != statusUnimplemented
+	c.ExplicitBody = !c.BodyRewrite
+	return c
+}
+
+//go:wasmexport proxy_on_request_headers
+func proxyOnRequestHeaders(id uint32, _ uint32, _ bool) uint32 {
+	s := streams[id]
+	if s == nil {
+		return uint32(core.Continue)
+	}
+	return uint32(s.core.OnRequestHeaders(getPairs(mapRequestHeaders)))
+}
+
+//go:wasmexport proxy_on_request_body
+func proxyOnRequestBody(id uint32, size uint32, eos bool) uint32 {
+	s := streams[id]
+	if s == nil {
+		return uint32(core.Continue)
+	}
+	return uint32(s.core.OnRequestBody(int(size), eos))
+}
+
+//go:wasmexport proxy_on_response_headers
+func proxyOnResponseHeaders(id uint32, _ uint32, _ bool) uint32 {
+	s := streams[id]
+	if s == nil {
+		return uint32(core.Continue)
+	}
+	return uint32(s.core.OnResponseHeaders(getPairs(mapResponseHeaders)))
+}
+
+//go:wasmexport proxy_on_response_body
+func proxyOnResponseBody(id uint32, size uint32, eos bool) uint32 {
+	s := streams[id]
+	if s == nil {
+		return uint32(core.Continue)
+	}
+	return uint32(s.core.OnResponseBody(int(size), eos))
+}
+
+//go:wasmexport proxy_on_http_call_response
+func proxyOnHTTPCallResponse(rootID, callID, numHeaders, bodySize, _ uint32) {
+	r := roots[rootID]
+	if r == nil {
+		return
+	}
+	sid, ok := r.calls[callID]
+	delete(r.calls, callID)
+	s := streams[sid]
+	if !ok || s == nil {
+		return // the stream ended before its callout answered
+	}
+	proxySetEffectiveContext(sid)
+	if numHeaders == 0 {
+		s.core.OnCallResponse(nil, nil, false)
+		return
+	}
+	s.core.OnCallResponse(getPairs(mapCallResponseHeaders), getBuffer(bufferCallResponseBody, int(bodySize)), true)
+}
+
+//go:wasmexport proxy_on_log
+func proxyOnLog(id uint32) {
+	if s := streams[id]; s != nil {
+		s.core.OnDone()
+	}
+}
+
+//go:wasmexport proxy_on_done
+func proxyOnDone(id uint32) bool {
+	if s := streams[id]; s != nil {
+		s.core.OnDone()
+	}
+	return true
+}
+
+//go:wasmexport proxy_on_delete
+func proxyOnDelete(id uint32) {
+	if s := streams[id]; s != nil {
+		for cid, sid := range s.root.calls {
+			if sid == id {
+				delete(s.root.calls, cid)
+			}
+		}
+		delete(streams, id)
+		return
+	}
+	delete(roots, id)
+}
+
+// core.Host for a stream context.
+
+func (s *stream) SetRequestHeader(k, v string) bool { return replaceHeader(mapRequestHeaders, k, v) }
+func (s *stream) RemoveRequestHeader(k string)      { removeHeader(mapRequestHeaders, k) }
+func (s *stream) RequestBody(n int) []byte          { return getBuffer(bufferRequestBody, n) }
+func (s *stream) ReplaceRequestBody(b []byte) bool  { return replaceBuffer(bufferRequestBody, b) }
+func (s *stream) SetResponseHeader(k, v string)     { replaceHeader(mapResponseHeaders, k, v) }
+func (s *stream) RemoveResponseHeader(k string)     { removeHeader(mapResponseHeaders, k) }
+func (s *stream) ResponseBody(n int) []byte         { return getBuffer(bufferResponseBody, n) }
+func (s *stream) ReplaceResponseBody(b []byte) bool { return replaceBuffer(bufferResponseBody, b) }
+func (s *stream) ContinueRequest()                  { proxyContinueStream(streamRequest) }
+func (s *stream) Log(level core.Level, msg string)  { logMsg(uint32(level), msg) }
+func (s *stream) NowNanos() int64                   { return time.Now().UnixNano() }
+
+func (s *stream) SetProperty(k, v string) {
+	proxySetProperty(strPtr(k), uint32(len(k)), strPtr(v), uint32(len(v)))
+}
+
+func (s *stream) SendLocal(status int, headers [][2]string, body []byte) {
+	h := encodePairs(headers)
+	proxySendLocalResponse(uint32(status), nil, 0, ptr(body), uint32(len(body)), ptr(h), uint32(len(h)), -1)
+}
+
+func (s *stream) Call(cluster string, headers [][2]string, body []byte, timeoutMS uint32) bool {
+	h := encodePairs(headers)
+	trailers := encodePairs(nil)
+	var id uint32
+	if proxyHTTPCall(strPtr(cluster), uint32(len(cluster)), ptr(h), uint32(len(h)), ptr(body), uint32(len(body)),
+		ptr(trailers), uint32(len(trailers)), timeoutMS, &id) != statusOK {
+		return false
+	}
+	s.root.calls[id] = s.id
+	return true
+}

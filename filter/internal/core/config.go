@@ -1,0 +1,475 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/providers"
+)
+
+// Config is a validated APISIX ai-proxy plugin configuration plus the
+// gateway's own safeguards. It is immutable after Parse: requests read it
+// and never write it.
+type Config struct {
+	Provider *providers.Provider
+
+	ProjectID, Region string // provider_conf
+
+	AuthHeaders [][2]string // auth.header, names lower-cased
+	AuthQuery   [][2]string // auth.query
+	GCP         *GCPAuth
+	AWS         *AWSAuth
+
+	Options []byte // options as a JSON object ("" = none)
+	Model   string // options.model
+
+	Endpoint            *Endpoint // override.endpoint, parsed
+	MaxTokens           int64     // override.llm_options.max_tokens (0 = unset)
+	RequestBody         map[convert.Protocol][]byte
+	RequestBodyForce    bool
+	LogSummaries        bool
+	LogPayloads         bool
+	TimeoutMS           int64
+	Keepalive           bool
+	KeepaliveTimeoutMS  int64
+	KeepalivePool       int64
+	SSLVerify           bool
+	MaxReqBodySize      int64 // bytes; 0 = unlimited
+	MaxResponseBytes    int64 // bytes; 0 = unlimited
+	MaxStreamDurationMS int64 // 0 = unlimited
+	AllowHeadersHold    bool  // mirrors Envoy's allow_on_headers_stop_iteration
+	UpstreamCluster     string
+}
+
+// Endpoint is a parsed override.endpoint.
+type Endpoint struct {
+	Scheme, Host string // Host includes the port when one was given
+	Path         string // "" when the URL had no path: keep the provider's
+	Query        url.Values
+}
+
+// GCPAuth is auth.gcp.
+type GCPAuth struct {
+	ServiceAccountJSON string
+	MaxTTL             int64
+	ExpireEarlySecs    int64
+}
+
+// AWSAuth is auth.aws.
+type AWSAuth struct{ AccessKeyID, SecretAccessKey, SessionToken string }
+
+// ConfigError names the field at fault and the rule it broke.
+type ConfigError struct{ Field, Rule string }
+
+func (e *ConfigError) Error() string {
+	return "ai-proxy: " + e.Field + " " + e.Rule
+}
+
+func bad(field, format string, args ...any) error {
+	return &ConfigError{Field: field, Rule: fmt.Sprintf(format, args...)}
+}
+
+// UnwrapConf returns the plugin configuration inside APISIX's wasm wrapper
+// {"conf": "<json string>"} or {"conf": {object}}, or raw itself.
+func UnwrapConf(raw []byte) []byte {
+	r := gjson.ParseBytes(raw)
+	if !r.IsObject() {
+		return raw
+	}
+	conf := r.Get("conf")
+	if !conf.Exists() || r.Get("provider").Exists() {
+		return raw
+	}
+	switch conf.Type {
+	case gjson.String:
+		return []byte(conf.String())
+	case gjson.JSON:
+		return []byte(conf.Raw)
+	}
+	return raw
+}
+
+var knownTop = []string{
+	"provider", "provider_conf", "auth", "options", "override", "logging", "timeout",
+	"keepalive", "keepalive_timeout", "keepalive_pool", "ssl_verify",
+	"max_req_body_size", "max_response_bytes", "max_stream_duration_ms",
+	"allow_on_headers_stop_iteration", "upstream_cluster",
+}
+
+// ParseConfig validates raw (JSON, optionally APISIX-wrapped) and returns the
+// configuration. getenv supplies GCP_SERVICE_ACCOUNT; it may be nil.
+func ParseConfig(raw []byte, getenv func(string) string) (*Config, error) {
+	raw = UnwrapConf(raw)
+	if len(strings.TrimSpace(string(raw))) == 0 {
+		return nil, errors.New("ai-proxy: the plugin configuration is empty; it needs at least provider and auth")
+	}
+	if !gjson.ValidBytes(raw) {
+		return nil, errors.New("ai-proxy: the plugin configuration is not valid JSON")
+	}
+	root := gjson.ParseBytes(raw)
+	if !root.IsObject() {
+		return nil, errors.New("ai-proxy: the plugin configuration must be a JSON object")
+	}
+	if err := onlyKeys(root, "", knownTop...); err != nil {
+		return nil, err
+	}
+	c := &Config{TimeoutMS: 30000, Keepalive: true, KeepaliveTimeoutMS: 60000, KeepalivePool: 30, SSLVerify: true}
+
+	name, err := str(root, "provider", true)
+	if err != nil {
+		return nil, err
+	}
+	p, ok := providers.Lookup(name)
+	if !ok {
+		return nil, bad("provider", "%q is unknown; use one of %s", name, strings.Join(providers.Names(), ", "))
+	}
+	c.Provider = p
+
+	if pc := root.Get("provider_conf"); pc.Exists() {
+		if !pc.IsObject() {
+			return nil, bad("provider_conf", "must be an object")
+		}
+		if err := onlyKeys(pc, "provider_conf.", "project_id", "region"); err != nil {
+			return nil, err
+		}
+		if c.ProjectID, err = str(pc, "project_id", false); err != nil {
+			return nil, prefix("provider_conf.", err)
+		}
+		if c.Region, err = str(pc, "region", false); err != nil {
+			return nil, prefix("provider_conf.", err)
+		}
+	}
+
+	if err := c.parseAuth(root.Get("auth"), getenv); err != nil {
+		return nil, err
+	}
+	if err := c.parseOptions(root.Get("options")); err != nil {
+		return nil, err
+	}
+	if err := c.parseOverride(root.Get("override")); err != nil {
+		return nil, err
+	}
+	if lg := root.Get("logging"); lg.Exists() {
+		if !lg.IsObject() {
+			return nil, bad("logging", "must be an object")
+		}
+		if err := onlyKeys(lg, "logging.", "summaries", "payloads"); err != nil {
+			return nil, err
+		}
+		if c.LogSummaries, err = boolean(lg, "logging.summaries", "summaries", false); err != nil {
+			return nil, err
+		}
+		if c.LogPayloads, err = boolean(lg, "logging.payloads", "payloads", false); err != nil {
+			return nil, err
+		}
+	}
+	ints := []struct {
+		key      string
+		dst      *int64
+		min, max int64
+	}{
+		{"timeout", &c.TimeoutMS, 1, 600000},
+		{"keepalive_timeout", &c.KeepaliveTimeoutMS, 1000, 1 << 40},
+		{"keepalive_pool", &c.KeepalivePool, 1, 1 << 40},
+		{"max_req_body_size", &c.MaxReqBodySize, 1, 1 << 40},
+		{"max_response_bytes", &c.MaxResponseBytes, 1, 1 << 40},
+		{"max_stream_duration_ms", &c.MaxStreamDurationMS, 1, 1 << 40},
+	}
+	for _, f := range ints {
+		if err := integer(root, f.key, f.key, f.dst, f.min, f.max); err != nil {
+			return nil, err
+		}
+	}
+	bools := []struct {
+		key string
+		dst *bool
+	}{{"keepalive", &c.Keepalive}, {"ssl_verify", &c.SSLVerify}, {"allow_on_headers_stop_iteration", &c.AllowHeadersHold}}
+	for _, f := range bools {
+		if *f.dst, err = boolean(root, f.key, f.key, *f.dst); err != nil {
+			return nil, err
+		}
+	}
+	if c.UpstreamCluster, err = str(root, "upstream_cluster", false); err != nil {
+		return nil, err
+	}
+	return c, c.checkProvider()
+}
+
+// checkProvider enforces the per-provider requirements of the APISIX schema.
+func (c *Config) checkProvider() error {
+	p := c.Provider
+	switch {
+	case p.NeedsEndpoint && c.Endpoint == nil:
+		return bad("override.endpoint", "is required when provider is %q", p.Name)
+	case p.Auth == providers.AuthSigV4 && c.Region == "":
+		return bad("provider_conf.region", "is required when provider is %q", p.Name)
+	case p.Auth == providers.AuthSigV4 && c.AWS == nil:
+		return bad("auth.aws", "is required when provider is %q", p.Name)
+	case p.Auth == providers.AuthGCP && c.Endpoint == nil && (c.ProjectID == "" || c.Region == ""):
+		return bad("provider_conf", "needs project_id and region when provider is %q and override.endpoint is not set", p.Name)
+	case p.Auth == providers.AuthStatic && len(c.AuthHeaders) == 0 && len(c.AuthQuery) == 0:
+		return bad("auth", "needs header or query credentials for provider %q", p.Name)
+	}
+	return nil
+}
+
+func (c *Config) parseAuth(a gjson.Result, getenv func(string) string) error {
+	if !a.Exists() {
+		return bad("auth", "is required")
+	}
+	if !a.IsObject() {
+		return bad("auth", "must be an object")
+	}
+	if err := onlyKeys(a, "auth.", "header", "query", "gcp", "aws"); err != nil {
+		return err
+	}
+	var err error
+	if c.AuthHeaders, err = stringMap(a.Get("header"), "auth.header", true); err != nil {
+		return err
+	}
+	if c.AuthQuery, err = stringMap(a.Get("query"), "auth.query", false); err != nil {
+		return err
+	}
+	if g := a.Get("gcp"); g.Exists() {
+		if !g.IsObject() {
+			return bad("auth.gcp", "must be an object")
+		}
+		if err := onlyKeys(g, "auth.gcp.", "service_account_json", "max_ttl", "expire_early_secs"); err != nil {
+			return err
+		}
+		c.GCP = &GCPAuth{ExpireEarlySecs: 60}
+		if c.GCP.ServiceAccountJSON, err = str(g, "service_account_json", false); err != nil {
+			return prefix("auth.gcp.", err)
+		}
+		if err := integer(g, "max_ttl", "auth.gcp.max_ttl", &c.GCP.MaxTTL, 1, 1<<40); err != nil {
+			return err
+		}
+		if err := integer(g, "expire_early_secs", "auth.gcp.expire_early_secs", &c.GCP.ExpireEarlySecs, 0, 1<<40); err != nil {
+			return err
+		}
+	}
+	if c.Provider.Auth == providers.AuthGCP {
+		if c.GCP == nil {
+			c.GCP = &GCPAuth{ExpireEarlySecs: 60}
+		}
+		if c.GCP.ServiceAccountJSON == "" && getenv != nil {
+			c.GCP.ServiceAccountJSON = getenv("GCP_SERVICE_ACCOUNT")
+		}
+		if c.GCP.ServiceAccountJSON == "" && len(c.AuthHeaders) == 0 && len(c.AuthQuery) == 0 {
+			return bad("auth.gcp.service_account_json", "is required for provider %q (or set the GCP_SERVICE_ACCOUNT environment variable)", c.Provider.Name)
+		}
+	}
+	if w := a.Get("aws"); w.Exists() {
+		if !w.IsObject() {
+			return bad("auth.aws", "must be an object")
+		}
+		if err := onlyKeys(w, "auth.aws.", "access_key_id", "secret_access_key", "session_token"); err != nil {
+			return err
+		}
+		c.AWS = &AWSAuth{}
+		if c.AWS.AccessKeyID, err = str(w, "access_key_id", true); err != nil {
+			return prefix("auth.aws.", err)
+		}
+		if c.AWS.SecretAccessKey, err = str(w, "secret_access_key", true); err != nil {
+			return prefix("auth.aws.", err)
+		}
+		if c.AWS.SessionToken, err = str(w, "session_token", false); err != nil {
+			return prefix("auth.aws.", err)
+		}
+		if st := w.Get("session_token"); st.Exists() && c.AWS.SessionToken == "" {
+			return bad("auth.aws.session_token", "must not be empty when set")
+		}
+	}
+	return nil
+}
+
+func (c *Config) parseOptions(o gjson.Result) error {
+	if !o.Exists() {
+		return nil
+	}
+	if !o.IsObject() {
+		return bad("options", "must be an object")
+	}
+	if m := o.Get("model"); m.Exists() {
+		if m.Type != gjson.String || m.Str == "" {
+			return bad("options.model", "must be a non-empty string")
+		}
+		c.Model = m.Str
+	}
+	c.Options = []byte(o.Raw)
+	return nil
+}
+
+func (c *Config) parseOverride(o gjson.Result) error {
+	if !o.Exists() {
+		return nil
+	}
+	if !o.IsObject() {
+		return bad("override", "must be an object")
+	}
+	if err := onlyKeys(o, "override.", "endpoint", "llm_options", "request_body", "request_body_force_override"); err != nil {
+		return err
+	}
+	if e := o.Get("endpoint"); e.Exists() {
+		ep, err := parseEndpoint(e)
+		if err != nil {
+			return err
+		}
+		c.Endpoint = ep
+	}
+	if lo := o.Get("llm_options"); lo.Exists() {
+		if !lo.IsObject() {
+			return bad("override.llm_options", "must be an object")
+		}
+		if err := onlyKeys(lo, "override.llm_options.", "max_tokens"); err != nil {
+			return err
+		}
+		if err := integer(lo, "max_tokens", "override.llm_options.max_tokens", &c.MaxTokens, 1, 1<<40); err != nil {
+			return err
+		}
+	}
+	if rb := o.Get("request_body"); rb.Exists() {
+		if !rb.IsObject() {
+			return bad("override.request_body", "must be an object keyed by target protocol")
+		}
+		c.RequestBody = map[convert.Protocol][]byte{}
+		var err error
+		rb.ForEach(func(k, v gjson.Result) bool {
+			p, ok := convert.ParseProtocol(k.Str)
+			if !ok || p == convert.VertexPredict {
+				err = bad("override.request_body."+k.Str, "is not a protocol; use openai-chat, openai-responses, openai-embeddings, anthropic-messages or bedrock-converse")
+				return false
+			}
+			if !v.IsObject() {
+				err = bad("override.request_body."+k.Str, "must be an object")
+				return false
+			}
+			c.RequestBody[p] = []byte(v.Raw)
+			return true
+		})
+		if err != nil {
+			return err
+		}
+	}
+	var err error
+	c.RequestBodyForce, err = boolean(o, "override.request_body_force_override", "request_body_force_override", false)
+	return err
+}
+
+func parseEndpoint(e gjson.Result) (*Endpoint, error) {
+	if e.Type != gjson.String || e.Str == "" {
+		return nil, bad("override.endpoint", "must be a non-empty URL string")
+	}
+	u, err := url.Parse(e.Str)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.Fragment != "" {
+		return nil, bad("override.endpoint", "%q must be an absolute http(s) URL like https://host[:port][/path][?query]", e.Str)
+	}
+	ep := &Endpoint{Scheme: u.Scheme, Host: u.Host, Query: u.Query()}
+	if u.EscapedPath() != "" && u.EscapedPath() != "/" {
+		ep.Path = u.EscapedPath()
+	}
+	return ep, nil
+}
+
+func prefix(p string, err error) error {
+	var ce *ConfigError
+	if errors.As(err, &ce) {
+		return &ConfigError{Field: p + ce.Field, Rule: ce.Rule}
+	}
+	return err
+}
+
+// onlyKeys rejects keys of obj that are not listed.
+func onlyKeys(obj gjson.Result, path string, keys ...string) error {
+	var err error
+	obj.ForEach(func(k, _ gjson.Result) bool {
+		for _, want := range keys {
+			if k.Str == want {
+				return true
+			}
+		}
+		err = bad(path+k.Str, "is not a known field; known fields are %s", strings.Join(keys, ", "))
+		return false
+	})
+	return err
+}
+
+func str(obj gjson.Result, key string, required bool) (string, error) {
+	v := obj.Get(key)
+	if !v.Exists() {
+		if required {
+			return "", bad(key, "is required")
+		}
+		return "", nil
+	}
+	if v.Type != gjson.String {
+		return "", bad(key, "must be a string")
+	}
+	if required && v.Str == "" {
+		return "", bad(key, "must not be empty")
+	}
+	return v.Str, nil
+}
+
+func boolean(obj gjson.Result, field, key string, def bool) (bool, error) {
+	v := obj.Get(key)
+	switch v.Type {
+	case gjson.True:
+		return true, nil
+	case gjson.False:
+		return false, nil
+	}
+	if v.Exists() {
+		return def, bad(field, "must be true or false")
+	}
+	return def, nil
+}
+
+func integer(obj gjson.Result, key, field string, dst *int64, min, max int64) error {
+	v := obj.Get(key)
+	if !v.Exists() {
+		return nil
+	}
+	if v.Type != gjson.Number || v.Num != float64(int64(v.Num)) {
+		return bad(field, "must be an integer")
+	}
+	n := int64(v.Num)
+	if n < min || n > max {
+		if max >= 1<<40 {
+			return bad(field, "must be at least %d, got %d", min, n)
+		}
+		return bad(field, "must be between %d and %d, got %d", min, max, n)
+	}
+	*dst = n
+	return nil
+}
+
+// stringMap reads an object of string values in document order.
+func stringMap(obj gjson.Result, field string, lower bool) ([][2]string, error) {
+	if !obj.Exists() {
+		return nil, nil
+	}
+	if !obj.IsObject() {
+		return nil, bad(field, "must be an object of strings")
+	}
+	var out [][2]string
+	var err error
+	obj.ForEach(func(k, v gjson.Result) bool {
+		if v.Type != gjson.String {
+			err = bad(field+"."+k.Str, "must be a string")
+			return false
+		}
+		name := k.Str
+		if lower {
+			name = strings.ToLower(name)
+		}
+		out = append(out, [2]string{name, v.Str})
+		return true
+	})
+	return out, err
+}

@@ -1,0 +1,71 @@
+// Package core is the ai-proxy filter's logic without Wasm: configuration,
+// the per-request state machine and its decisions. The ABI shell in
+// filter/ turns proxy-wasm callbacks into calls on Plugin and Stream and
+// implements Host with proxy-wasm host calls; tests implement Host natively.
+package core
+
+// Action is what a request or response callback tells the host.
+type Action uint32
+
+const (
+	// Continue lets the headers or data go on.
+	Continue Action = 0
+	// Pause holds headers (StopIteration) or buffers data
+	// (StopIterationAndBuffer) until the stream is continued.
+	Pause Action = 1
+)
+
+// Level is a proxy-wasm log level.
+type Level uint32
+
+const (
+	LevelTrace Level = iota
+	LevelDebug
+	LevelInfo
+	LevelWarn
+	LevelError
+	LevelCritical
+)
+
+// Caps are what the host can do, probed once at configure time.
+type Caps struct {
+	// BodyRewrite: proxy_set_buffer_bytes works (not on APISIX).
+	BodyRewrite bool
+	// SharedData: proxy_get/set_shared_data work (not on APISIX).
+	SharedData bool
+	// Ticks: proxy_set_tick_period_milliseconds works (not on APISIX).
+	Ticks bool
+	// ExplicitBody: the request body is delivered only after the filter
+	// asks for it with the wasm_process_req_body property (APISIX).
+	ExplicitBody bool
+}
+
+// Host is the proxy as one stream sees it. Every method is a host call in
+// the Wasm build; failures are reported through the return values only where
+// the core can act on them.
+type Host interface {
+	SetRequestHeader(name, value string) bool
+	RemoveRequestHeader(name string)
+	RequestBody(size int) []byte
+	ReplaceRequestBody(body []byte) bool
+
+	SetResponseHeader(name, value string)
+	RemoveResponseHeader(name string)
+	ResponseBody(size int) []byte
+	ReplaceResponseBody(body []byte) bool
+
+	// SendLocal answers the client instead of the upstream.
+	SendLocal(status int, headers [][2]string, body []byte)
+	// Call dispatches an HTTP callout; the answer comes to
+	// Stream.OnCallResponse.
+	Call(cluster string, headers [][2]string, body []byte, timeoutMS uint32) bool
+	// ContinueRequest resumes a request paused in a callback.
+	ContinueRequest()
+	// SetProperty publishes a value for access logs (Envoy filter state
+	// wasm.<name>, APISIX nginx variable <name>).
+	SetProperty(name, value string)
+
+	Log(level Level, msg string)
+	// NowNanos is the wall clock.
+	NowNanos() int64
+}

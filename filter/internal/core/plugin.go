@@ -1,0 +1,85 @@
+package core
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert"
+)
+
+// Plugin is one configured ai-proxy instance (a proxy-wasm root context).
+// Everything derivable from the configuration is computed here once, so
+// requests only look things up.
+type Plugin struct {
+	cfg     *Config
+	caps    Caps
+	targets map[convert.Protocol]*target
+
+	options       []option
+	modelJSON     string
+	maxTokensJSON string
+	timeoutHeader string
+	authNames     map[string]bool // headers the operator's auth sets
+}
+
+// NewPlugin prepares a validated configuration for a host with caps.
+func NewPlugin(cfg *Config, caps Caps) *Plugin {
+	p := &Plugin{cfg: cfg, caps: caps, targets: buildTargets(cfg), options: parseOptions(cfg.Options)}
+	if cfg.Model != "" {
+		p.modelJSON = string(appendJSONString(nil, cfg.Model))
+	}
+	p.maxTokensJSON = strconv.FormatInt(cfg.MaxTokens, 10)
+	p.timeoutHeader = strconv.FormatInt(cfg.TimeoutMS, 10)
+	p.authNames = map[string]bool{}
+	for _, kv := range cfg.AuthHeaders {
+		p.authNames[kv[0]] = true
+	}
+	return p
+}
+
+// Config returns the plugin's configuration.
+func (p *Plugin) Config() *Config { return p.cfg }
+
+// NewStream starts the state of one HTTP request.
+func (p *Plugin) NewStream(h Host) *Stream {
+	return &Stream{p: p, h: h}
+}
+
+// cluster is the callout target for authority: the operator's
+// upstream_cluster, else host:port (APISIX dials it; Envoy needs a cluster
+// of that name).
+func (p *Plugin) cluster(t *target) string {
+	if p.cfg.UpstreamCluster != "" {
+		return p.cfg.UpstreamCluster
+	}
+	a := t.authority
+	if strings.LastIndexByte(a, ':') > strings.LastIndexByte(a, ']') {
+		return a
+	}
+	if t.scheme == "http" {
+		return a + ":80"
+	}
+	return a + ":443"
+}
+
+// dropRequestHeader lists client headers that never reach the provider:
+// credentials (the operator's auth replaces them), hop-by-hop headers, and
+// the ones the gateway recomputes.
+var dropRequestHeader = map[string]bool{
+	"authorization": true, "x-api-key": true, "api-key": true, "proxy-authorization": true,
+	"x-goog-api-key": true, "x-amz-security-token": true, "x-amz-date": true, "x-amz-content-sha256": true,
+	"connection": true, "keep-alive": true, "proxy-connection": true, "transfer-encoding": true,
+	"upgrade": true, "te": true, "trailer": true, "content-length": true, "accept-encoding": true,
+	"x-envoy-upstream-rq-timeout-ms": true,
+}
+
+// keepHeader reports whether a client header is forwarded to the provider.
+func keepHeader(name string, client, upstream convert.Protocol) bool {
+	if name == "" || name[0] == ':' || dropRequestHeader[name] {
+		return false
+	}
+	if strings.HasPrefix(name, "anthropic-") && upstream != convert.AnthropicMessages {
+		return false
+	}
+	return true
+}

@@ -1,0 +1,554 @@
+package core
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert"
+)
+
+// mode is how a request reaches the provider.
+type mode uint8
+
+const (
+	// modeInline: headers are rewritten in the headers callback and the
+	// body afterwards; the host forwards the request (Envoy).
+	modeInline mode = iota
+	// modeHold: headers are held until the body is complete because they
+	// depend on it (signature, model in the path); needs Envoy's
+	// allow_on_headers_stop_iteration.
+	modeHold
+	// modeCallout: the filter sends the request itself with an HTTP callout
+	// and answers with a local response. Buffered, no incremental streaming.
+	// Used where the host cannot rewrite bodies (APISIX) or cannot hold
+	// headers while reading the body.
+	modeCallout
+)
+
+// Stream is the state of one request. Its methods are the proxy-wasm stream
+// callbacks, minus the ABI.
+type Stream struct {
+	p *Plugin
+	h Host
+
+	mode     mode
+	client   convert.Protocol
+	t        *target
+	tr       convert.Translator
+	surePath bool // the path named the client protocol
+
+	headers  [][2]string // client headers kept for hold and callout modes
+	stream   bool        // client asked for a stream
+	reqModel string      // model the client asked for
+	model    string      // model sent upstream
+
+	status     int
+	respStream bool
+	translate  bool // response bytes are rewritten
+	respBuf    []byte
+	respBytes  int64
+	aborted    bool
+
+	start, firstToken int64
+	local             bool // the answer is our own local response
+	finished          bool
+}
+
+// OnRequestHeaders sees the client's headers. Header changes must happen
+// here: Envoy makes request headers read-only once this returns Continue.
+func (s *Stream) OnRequestHeaders(headers [][2]string) Action {
+	s.start = s.h.NowNanos()
+	var path, ctype string
+	for _, kv := range headers {
+		switch kv[0] {
+		case ":path":
+			path = kv[1]
+		case "content-type":
+			ctype = kv[1]
+		}
+	}
+	s.client, s.surePath = protocolFromPath(path)
+	if ctype != "" && !strings.Contains(strings.ToLower(ctype), "json") {
+		return s.fail(400, "Content-Type must be application/json, got "+strconv.Quote(ctype))
+	}
+	if !s.selectTarget() {
+		return Pause
+	}
+	p := s.p
+	switch {
+	case !p.caps.BodyRewrite:
+		s.mode = modeCallout
+	case s.t.path == "" || p.cfg.AWS != nil:
+		s.mode = modeCallout
+		if p.cfg.AllowHeadersHold {
+			s.mode = modeHold
+		}
+	}
+	if s.mode != modeInline {
+		s.headers = make([][2]string, 0, len(headers))
+		for _, kv := range headers {
+			if keepHeader(kv[0], s.client, s.t.upstream) {
+				s.headers = append(s.headers, kv)
+			}
+		}
+	}
+	switch s.mode {
+	case modeInline:
+		for _, kv := range headers {
+			if kv[0] != "" && kv[0][0] != ':' && !keepHeader(kv[0], s.client, s.t.upstream) {
+				s.h.RemoveRequestHeader(kv[0])
+			}
+		}
+		s.setUpstreamHeaders(s.t.path)
+		return Continue
+	case modeHold:
+		return Pause
+	}
+	if p.caps.ExplicitBody {
+		s.h.SetProperty("wasm_process_req_body", "1")
+	}
+	return Continue
+}
+
+// selectTarget resolves where the client's protocol goes, answering 400
+// when the provider cannot serve it.
+func (s *Stream) selectTarget() bool {
+	t, ok := s.p.targets[s.client]
+	if !ok {
+		s.fail(400, "provider "+strconv.Quote(s.p.cfg.Provider.Name)+" does not serve "+s.client.String()+" requests")
+		return false
+	}
+	tr, ok := convert.New(s.client, t.upstream)
+	if !ok {
+		s.fail(400, "cannot convert "+s.client.String()+" requests to "+t.upstream.String())
+		return false
+	}
+	s.t, s.tr = t, tr
+	return true
+}
+
+// setUpstreamHeaders writes the request line, credentials and timeout into
+// the held request headers.
+func (s *Stream) setUpstreamHeaders(path string) {
+	t := s.t
+	s.h.SetRequestHeader(":authority", t.authority)
+	s.h.SetRequestHeader(":scheme", t.scheme)
+	if path != "" {
+		s.h.SetRequestHeader(":path", path)
+	}
+	for _, kv := range s.p.cfg.AuthHeaders {
+		s.h.SetRequestHeader(kv[0], kv[1])
+	}
+	for _, kv := range s.p.cfg.Provider.ExtraHeaders {
+		s.h.SetRequestHeader(kv[0], kv[1])
+	}
+	s.h.SetRequestHeader("x-envoy-upstream-rq-timeout-ms", s.p.timeoutHeader)
+}
+
+// OnRequestBody sees the buffered request body; size is the total so far.
+func (s *Stream) OnRequestBody(size int, eos bool) Action {
+	if s.local {
+		return Continue
+	}
+	if max := s.p.cfg.MaxReqBodySize; max > 0 && int64(size) > max {
+		return s.fail(413, "request body of "+strconv.Itoa(size)+" bytes exceeds max_req_body_size "+strconv.FormatInt(max, 10))
+	}
+	if !eos {
+		return Pause
+	}
+	body := s.h.RequestBody(size)
+	out, path, ok := s.buildRequest(body)
+	if !ok {
+		return Pause
+	}
+	switch s.mode {
+	case modeInline:
+		if !s.h.ReplaceRequestBody(out) {
+			return s.fail(500, "the host refused the rewritten request body")
+		}
+		return Continue
+	case modeHold:
+		s.setUpstreamHeaders(path)
+		s.h.SetRequestHeader("content-length", strconv.Itoa(len(out)))
+		s.h.ReplaceRequestBody(out)
+		return Continue
+	}
+	return s.callout(path, out)
+}
+
+// buildRequest validates the client body and produces the upstream body and
+// path. On failure it has already answered the client.
+func (s *Stream) buildRequest(body []byte) ([]byte, string, bool) {
+	if len(body) == 0 {
+		s.fail(400, "request body is empty; send a JSON "+s.client.String()+" request")
+		return nil, "", false
+	}
+	if !gjson.ValidBytes(body) {
+		s.fail(400, "request body is not valid JSON: "+jsonErrorAt(body))
+		return nil, "", false
+	}
+	root := gjson.ParseBytes(body)
+	if !root.IsObject() {
+		s.fail(400, "request body must be a JSON object")
+		return nil, "", false
+	}
+	if !s.surePath {
+		detected := convert.Unknown
+		switch {
+		case root.Get("messages").Exists():
+			detected = convert.OpenAIChat
+		case root.Get("input").Exists():
+			detected = convert.OpenAIEmbeddings
+		}
+		if detected == convert.Unknown {
+			s.fail(400, "request body is not a recognised AI request: expected \"messages\" (chat) or \"input\" (embeddings)")
+			return nil, "", false
+		}
+		if detected != s.client {
+			if s.mode == modeInline && s.t.path != s.p.targets[detected].path {
+				s.fail(400, "this route's path does not name the endpoint, and "+detected.String()+" requests need another upstream path; use a route path ending in /embeddings or /chat/completions")
+				return nil, "", false
+			}
+			s.client = detected
+			if !s.selectTarget() {
+				return nil, "", false
+			}
+		}
+	}
+	if !s.recognised(root) {
+		return nil, "", false
+	}
+	s.stream = root.Get("stream").Bool()
+	s.reqModel = root.Get("model").String()
+	s.model = s.reqModel
+	if s.p.cfg.Model != "" {
+		s.model = s.p.cfg.Model
+	}
+	out, err := s.tr.Request(body)
+	if err != nil {
+		s.fail(400, err.Error())
+		return nil, "", false
+	}
+	out, err = s.p.rewriteBody(s.t, out, s.stream)
+	if err != nil {
+		s.fail(400, "cannot apply the gateway's request options: "+err.Error())
+		return nil, "", false
+	}
+	if s.p.cfg.LogPayloads {
+		s.h.Log(LevelInfo, "ai-proxy request payload: "+string(out))
+	}
+	return out, s.t.path, true
+}
+
+// recognised checks that the body has the shape of the client protocol.
+func (s *Stream) recognised(root gjson.Result) bool {
+	need := ""
+	switch s.client {
+	case convert.OpenAIChat, convert.AnthropicMessages, convert.BedrockConverse:
+		if !root.Get("messages").IsArray() {
+			need = `"messages" array`
+		}
+	case convert.OpenAIEmbeddings, convert.OpenAIResponses:
+		if !root.Get("input").Exists() {
+			need = `"input"`
+		}
+	}
+	if need != "" {
+		s.fail(400, s.client.String()+" request needs a "+need)
+		return false
+	}
+	return true
+}
+
+// callout sends the upstream request from the filter.
+func (s *Stream) callout(path string, body []byte) Action {
+	t := s.t
+	h := make([][2]string, 0, len(s.headers)+8)
+	h = append(h, [2]string{":method", "POST"}, [2]string{":scheme", t.scheme},
+		[2]string{":authority", t.authority}, [2]string{":path", path})
+	h = append(h, s.headers...)
+	h = append(h, s.p.cfg.AuthHeaders...)
+	h = append(h, s.p.cfg.Provider.ExtraHeaders...)
+	if !s.p.caps.ExplicitBody {
+		h = append(h, [2]string{"content-type", "application/json"})
+	}
+	if !s.h.Call(s.p.cluster(t), h, body, uint32(s.p.cfg.TimeoutMS)) {
+		return s.fail(502, "cannot reach "+t.authority+": the host refused the callout to cluster "+strconv.Quote(s.p.cluster(t)))
+	}
+	return Pause
+}
+
+// OnCallResponse receives the callout's answer; ok is false when the
+// transport failed.
+func (s *Stream) OnCallResponse(headers [][2]string, body []byte, ok bool) {
+	if !ok {
+		s.fail(502, "upstream "+s.t.authority+" failed before answering (connection reset or response too large)")
+		s.finish()
+		return
+	}
+	s.status = 200
+	ctype := ""
+	for _, kv := range headers {
+		switch kv[0] {
+		case ":status":
+			s.status, _ = strconv.Atoi(kv[1])
+		case "content-type":
+			ctype = kv[1]
+		}
+	}
+	if s.status >= 500 && !strings.Contains(ctype, "json") && (s.status == 503 || s.status == 504) {
+		msg := "upstream " + s.t.authority + " did not answer within " + s.p.timeoutHeader + " ms"
+		if s.status == 503 {
+			msg = "cannot connect to upstream " + s.t.authority
+		}
+		s.fail(s.status, msg)
+		s.finish()
+		return
+	}
+	s.respStream = isStreamType(ctype)
+	s.noteFirstByte()
+	out := s.responseBody(body, true)
+	if s.respStream && s.status < 400 {
+		ctype = s.tr.StreamContentType()
+	} else if s.translating() {
+		ctype = "application/json"
+	}
+	s.local = true
+	s.h.SendLocal(s.status, [][2]string{{"content-type", ctype}}, out)
+	s.finish()
+}
+
+// translating reports whether response bytes differ between the protocols.
+func (s *Stream) translating() bool { return s.client != s.t.upstream }
+
+func isStreamType(ctype string) bool {
+	return strings.Contains(ctype, "text/event-stream") || strings.Contains(ctype, "vnd.amazon.eventstream")
+}
+
+// OnResponseHeaders sees the upstream's response headers.
+func (s *Stream) OnResponseHeaders(headers [][2]string) Action {
+	if s.local || s.t == nil {
+		return Continue
+	}
+	ctype := ""
+	for _, kv := range headers {
+		switch kv[0] {
+		case ":status":
+			s.status, _ = strconv.Atoi(kv[1])
+		case "content-type":
+			ctype = kv[1]
+		}
+	}
+	s.respStream = isStreamType(ctype)
+	s.translate = s.translating()
+	if s.translate {
+		s.h.RemoveResponseHeader("content-length")
+		if s.respStream && s.status < 400 {
+			s.h.SetResponseHeader("content-type", s.tr.StreamContentType())
+		} else {
+			s.h.SetResponseHeader("content-type", "application/json")
+		}
+	}
+	if s.p.caps.ExplicitBody {
+		s.h.SetProperty("wasm_process_resp_body", "1")
+	}
+	return Continue
+}
+
+// OnResponseBody sees upstream body bytes: the current chunk when earlier
+// calls returned Continue, the whole buffered body at eos otherwise.
+func (s *Stream) OnResponseBody(size int, eos bool) Action {
+	if s.local || s.t == nil {
+		return Continue
+	}
+	if s.aborted {
+		s.h.ReplaceResponseBody(nil)
+		return Continue
+	}
+	s.respBytes += int64(size)
+	if s.respStream && s.status < 400 {
+		chunk := s.h.ResponseBody(size)
+		s.noteFirstByte()
+		out, err := s.tr.Stream(chunk, eos)
+		if err != nil {
+			s.h.Log(LevelWarn, "ai-proxy: upstream stream from "+s.t.authority+": "+err.Error())
+		}
+		if s.overLimit() {
+			out = append(out, s.streamError(s.limitMessage())...)
+			s.aborted = true
+		}
+		if s.translate || s.aborted {
+			s.h.ReplaceResponseBody(out)
+		}
+		if eos || s.aborted {
+			s.finish()
+		}
+		return Continue
+	}
+	if !s.translate {
+		// Observe a copy for usage; the bytes themselves pass untouched.
+		if size > 0 && len(s.respBuf) < maxObserved {
+			s.respBuf = append(s.respBuf, s.h.ResponseBody(size)...)
+		}
+		if eos {
+			s.responseBody(s.respBuf, false)
+			s.finish()
+		}
+		return Continue
+	}
+	if !eos {
+		return Pause
+	}
+	out := s.responseBody(s.h.ResponseBody(size), true)
+	s.h.ReplaceResponseBody(out)
+	s.finish()
+	return Continue
+}
+
+// maxObserved caps the copy of an untranslated response kept for usage.
+const maxObserved = 8 << 20
+
+// responseBody converts (or observes) a complete response body.
+func (s *Stream) responseBody(body []byte, replace bool) []byte {
+	if s.status >= 400 {
+		return s.tr.Error(s.status, body)
+	}
+	if s.respStream {
+		out, err := s.tr.Stream(body, true)
+		if err != nil {
+			s.h.Log(LevelWarn, "ai-proxy: upstream stream from "+s.t.authority+": "+err.Error())
+		}
+		return out
+	}
+	out, err := s.tr.Response(body)
+	if err != nil {
+		s.h.Log(LevelWarn, "ai-proxy: upstream response from "+s.t.authority+": "+err.Error())
+		if replace {
+			s.status = 502
+			return errorBody(s.client, 502, "upstream response could not be read: "+err.Error())
+		}
+		return body
+	}
+	if s.p.cfg.LogPayloads {
+		s.h.Log(LevelInfo, "ai-proxy response payload: "+string(out))
+	}
+	return out
+}
+
+func (s *Stream) noteFirstByte() {
+	if s.firstToken == 0 && (s.tr.FirstToken() || !s.respStream) {
+		s.firstToken = s.h.NowNanos()
+	}
+}
+
+func (s *Stream) overLimit() bool {
+	c := s.p.cfg
+	if c.MaxResponseBytes > 0 && s.respBytes > c.MaxResponseBytes {
+		return true
+	}
+	return c.MaxStreamDurationMS > 0 && (s.h.NowNanos()-s.start)/1e6 > c.MaxStreamDurationMS
+}
+
+func (s *Stream) limitMessage() string {
+	c := s.p.cfg
+	if c.MaxResponseBytes > 0 && s.respBytes > c.MaxResponseBytes {
+		return "stream aborted: response exceeded max_response_bytes " + strconv.FormatInt(c.MaxResponseBytes, 10)
+	}
+	return "stream aborted: stream exceeded max_stream_duration_ms " + strconv.FormatInt(c.MaxStreamDurationMS, 10)
+}
+
+// streamError is the event that ends a stream with an error for the client.
+func (s *Stream) streamError(msg string) []byte {
+	body := errorBody(s.client, 500, msg)
+	if s.client == convert.AnthropicMessages {
+		return append(append([]byte("event: error\ndata: "), body...), "\n\n"...)
+	}
+	return append(append([]byte("data: "), body...), "\n\ndata: [DONE]\n\n"...)
+}
+
+// fail answers the client with an error in its protocol.
+func (s *Stream) fail(status int, msg string) Action {
+	s.status = status
+	s.local = true
+	s.h.Log(LevelWarn, "ai-proxy: "+strconv.Itoa(status)+": "+msg)
+	s.h.SendLocal(status, [][2]string{{"content-type", "application/json"}}, errorBody(s.client, status, msg))
+	return Pause
+}
+
+// OnDone ends the request (access-log phase or stream destruction).
+func (s *Stream) OnDone() { s.finish() }
+
+// finish publishes what the request did, once.
+func (s *Stream) finish() {
+	if s.finished || s.tr == nil {
+		return
+	}
+	s.finished = true
+	u := s.tr.Usage()
+	reqType := "ai_chat"
+	if s.stream {
+		reqType = "ai_stream"
+	}
+	ttft := int64(0)
+	if s.firstToken > 0 {
+		ttft = (s.firstToken - s.start) / 1e6
+	}
+	set := s.h.SetProperty
+	set("request_type", reqType)
+	set("llm_model", s.model)
+	set("request_llm_model", s.reqModel)
+	set("llm_time_to_first_token", strconv.FormatInt(ttft, 10))
+	set("llm_prompt_tokens", strconv.FormatInt(u.PromptTokens, 10))
+	set("llm_completion_tokens", strconv.FormatInt(u.CompletionTokens, 10))
+	set("llm_total_tokens", strconv.FormatInt(u.TotalTokens, 10))
+	set("llm_cache_read_input_tokens", strconv.FormatInt(u.CacheReadTokens, 10))
+	set("llm_cache_creation_input_tokens", strconv.FormatInt(u.CacheCreationTokens, 10))
+	set("llm_reasoning_tokens", strconv.FormatInt(u.ReasoningTokens, 10))
+	if s.p.cfg.LogSummaries {
+		b := make([]byte, 0, 256)
+		b = append(b, `ai-proxy summary: {"provider":`...)
+		b = appendJSONString(b, s.p.cfg.Provider.Name)
+		b = append(b, `,"model":`...)
+		b = appendJSONString(b, s.model)
+		b = append(b, `,"request_model":`...)
+		b = appendJSONString(b, s.reqModel)
+		b = append(b, `,"status":`...)
+		b = strconv.AppendInt(b, int64(s.status), 10)
+		b = append(b, `,"duration_ms":`...)
+		b = strconv.AppendInt(b, (s.h.NowNanos()-s.start)/1e6, 10)
+		b = append(b, `,"ttft_ms":`...)
+		b = strconv.AppendInt(b, ttft, 10)
+		b = append(b, `,"prompt_tokens":`...)
+		b = strconv.AppendInt(b, u.PromptTokens, 10)
+		b = append(b, `,"completion_tokens":`...)
+		b = strconv.AppendInt(b, u.CompletionTokens, 10)
+		b = append(b, `,"total_tokens":`...)
+		b = strconv.AppendInt(b, u.TotalTokens, 10)
+		b = append(b, '}')
+		s.h.Log(LevelInfo, string(b))
+	}
+}
+
+// protocolFromPath guesses the client protocol from the request path; sure
+// is false when the path does not name an endpoint.
+func protocolFromPath(path string) (p convert.Protocol, sure bool) {
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	path = strings.TrimSuffix(path, "/")
+	switch {
+	case strings.HasSuffix(path, "/messages"):
+		return convert.AnthropicMessages, true
+	case strings.HasSuffix(path, "/responses"):
+		return convert.OpenAIResponses, true
+	case strings.HasSuffix(path, "/embeddings"):
+		return convert.OpenAIEmbeddings, true
+	case strings.HasSuffix(path, "/converse"), strings.HasSuffix(path, "/converse-stream"):
+		return convert.BedrockConverse, true
+	case strings.HasSuffix(path, "/chat/completions"):
+		return convert.OpenAIChat, true
+	}
+	return convert.OpenAIChat, false
+}

@@ -1,0 +1,94 @@
+package core
+
+import (
+	"net/url"
+	"strings"
+
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/providers"
+)
+
+// target is where one client protocol goes: computed once per plugin for
+// everything that does not depend on the body.
+type target struct {
+	upstream  convert.Protocol
+	maxTokens string // provider's max-tokens field for upstream
+	scheme    string
+	authority string
+	path      string // path and query, ready for :path; "" = built per request
+	query     string // query to append to per-request paths ("" or "?...")
+}
+
+// defaultPaths serve OpenAI-compatible endpoints whose override has no path.
+var defaultPaths = map[convert.Protocol]string{
+	convert.OpenAIChat:        "/v1/chat/completions",
+	convert.OpenAIResponses:   "/v1/responses",
+	convert.OpenAIEmbeddings:  "/v1/embeddings",
+	convert.AnthropicMessages: "/v1/messages",
+}
+
+// upstreamFromPath lets an override endpoint choose a native protocol: an
+// endpoint ending in /messages speaks Anthropic Messages.
+func upstreamFromPath(path string, up convert.Protocol) convert.Protocol {
+	switch {
+	case strings.HasSuffix(path, "/messages"):
+		return convert.AnthropicMessages
+	case strings.HasSuffix(path, "/converse"), strings.HasSuffix(path, "/converse-stream"):
+		return convert.BedrockConverse
+	}
+	return up
+}
+
+// buildTargets resolves every client protocol the provider serves.
+func buildTargets(c *Config) map[convert.Protocol]*target {
+	p := c.Provider
+	out := map[convert.Protocol]*target{}
+	for _, client := range []convert.Protocol{convert.OpenAIChat, convert.OpenAIResponses, convert.OpenAIEmbeddings, convert.AnthropicMessages, convert.BedrockConverse} {
+		ep, ok := p.Endpoint(client)
+		if !ok {
+			continue
+		}
+		t := &target{upstream: ep.Upstream, maxTokens: ep.MaxTokens, scheme: p.Scheme}
+		t.authority = p.HostFor(c.Region)
+		path := ep.Path
+		if p.Auth == providers.AuthGCP {
+			t.authority = providers.VertexHost(c.Region)
+			if ep.Upstream != convert.VertexPredict {
+				path = providers.VertexPath(ep.Upstream, c.ProjectID, c.Region, "")
+			}
+		}
+		q := url.Values{}
+		if e := c.Endpoint; e != nil {
+			t.scheme, t.authority = e.Scheme, e.Host
+			if e.Path != "" {
+				path = e.Path
+				t.upstream = upstreamFromPath(e.Path, t.upstream)
+				if t.upstream != ep.Upstream {
+					t.maxTokens = "max_tokens"
+				}
+			} else if path == "" {
+				path = defaultPaths[ep.Upstream]
+			}
+			for k, vs := range e.Query {
+				q[k] = vs
+			}
+		}
+		if p.ModelInPath && (c.Endpoint == nil || c.Endpoint.Path == "") {
+			path = "" // built from the model per request
+		}
+		if p.Auth == providers.AuthGCP && ep.Upstream == convert.VertexPredict && (c.Endpoint == nil || c.Endpoint.Path == "") {
+			path = ""
+		}
+		for _, kv := range c.AuthQuery {
+			q.Set(kv[0], kv[1])
+		}
+		if len(q) > 0 {
+			t.query = "?" + q.Encode()
+		}
+		if path != "" {
+			t.path = path + t.query
+		}
+		out[client] = t
+	}
+	return out
+}

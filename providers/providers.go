@@ -1,0 +1,195 @@
+// Package providers is the registry of LLM providers the gateway can reach.
+//
+// Each provider is one row of data: where it lives, how it authenticates,
+// which wire protocol each client endpoint is sent as, and what it calls the
+// max-tokens field. Code elsewhere asks the registry; it never tests a
+// provider's name.
+package providers
+
+import (
+	"strings"
+
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert"
+)
+
+// Auth is how a provider proves the caller's identity.
+type Auth uint8
+
+const (
+	// AuthStatic: the operator's auth.header / auth.query are sent as is.
+	AuthStatic Auth = iota
+	// AuthSigV4: requests are signed with AWS Signature Version 4 (auth.aws).
+	AuthSigV4
+	// AuthGCP: an OAuth2 access token minted from a service account (auth.gcp).
+	AuthGCP
+)
+
+// Endpoint is what one client endpoint becomes at this provider.
+type Endpoint struct {
+	Upstream  convert.Protocol // protocol spoken to the provider
+	Path      string           // default path; "" = needs override.endpoint or a builder
+	MaxTokens string           // field that caps output tokens ("" = not supported)
+}
+
+// Provider describes one provider.
+type Provider struct {
+	Name   string
+	Scheme string
+	// Host is the default authority. It may contain {region}; "" means the
+	// provider has no default and needs override.endpoint.
+	Host string
+	Auth Auth
+	// Endpoints maps the client's protocol to what is sent upstream. A client
+	// protocol missing here is converted to Endpoints[convert.OpenAIChat] when
+	// a translator exists, else rejected.
+	Endpoints map[convert.Protocol]Endpoint
+	// DropMaxTokens removes a client's max_tokens when the provider wants
+	// another field (OpenAI rejects max_tokens for reasoning models).
+	DropMaxTokens bool
+	// ExtraHeaders are sent with every request (e.g. anthropic-version).
+	ExtraHeaders [][2]string
+	// NeedsEndpoint: override.endpoint is mandatory.
+	NeedsEndpoint bool
+	// ModelInPath: the model selects the upstream path (Bedrock, Vertex
+	// predict), so the request line depends on the body.
+	ModelInPath bool
+}
+
+func chat(path, maxTokens string) Endpoint {
+	return Endpoint{Upstream: convert.OpenAIChat, Path: path, MaxTokens: maxTokens}
+}
+
+var registry = []*Provider{
+	{
+		Name: "openai", Scheme: "https", Host: "api.openai.com", DropMaxTokens: true,
+		Endpoints: map[convert.Protocol]Endpoint{
+			convert.OpenAIChat:       chat("/v1/chat/completions", "max_completion_tokens"),
+			convert.OpenAIResponses:  {Upstream: convert.OpenAIResponses, Path: "/v1/responses", MaxTokens: "max_output_tokens"},
+			convert.OpenAIEmbeddings: {Upstream: convert.OpenAIEmbeddings, Path: "/v1/embeddings"},
+		},
+	},
+	{
+		Name: "deepseek", Scheme: "https", Host: "api.deepseek.com",
+		Endpoints: map[convert.Protocol]Endpoint{convert.OpenAIChat: chat("/chat/completions", "max_tokens")},
+	},
+	{
+		Name: "azure-openai", Scheme: "https", NeedsEndpoint: true,
+		Endpoints: map[convert.Protocol]Endpoint{
+			convert.OpenAIChat:       chat("", "max_tokens"),
+			convert.OpenAIEmbeddings: {Upstream: convert.OpenAIEmbeddings},
+		},
+	},
+	{
+		Name: "aimlapi", Scheme: "https", Host: "api.aimlapi.com",
+		Endpoints: map[convert.Protocol]Endpoint{
+			convert.OpenAIChat:       chat("/v1/chat/completions", "max_tokens"),
+			convert.OpenAIEmbeddings: {Upstream: convert.OpenAIEmbeddings, Path: "/v1/embeddings"},
+		},
+	},
+	{
+		Name: "anthropic", Scheme: "https", Host: "api.anthropic.com",
+		ExtraHeaders: [][2]string{{"anthropic-version", "2023-06-01"}},
+		Endpoints: map[convert.Protocol]Endpoint{
+			convert.OpenAIChat:        chat("/v1/chat/completions", "max_tokens"),
+			convert.AnthropicMessages: {Upstream: convert.AnthropicMessages, Path: "/v1/messages", MaxTokens: "max_tokens"},
+		},
+	},
+	{
+		Name: "openrouter", Scheme: "https", Host: "openrouter.ai",
+		Endpoints: map[convert.Protocol]Endpoint{
+			convert.OpenAIChat:       chat("/api/v1/chat/completions", "max_tokens"),
+			convert.OpenAIEmbeddings: {Upstream: convert.OpenAIEmbeddings, Path: "/api/v1/embeddings"},
+		},
+	},
+	{
+		Name: "gemini", Scheme: "https", Host: "generativelanguage.googleapis.com",
+		Endpoints: map[convert.Protocol]Endpoint{
+			convert.OpenAIChat:       chat("/v1beta/openai/chat/completions", "max_completion_tokens"),
+			convert.OpenAIEmbeddings: {Upstream: convert.OpenAIEmbeddings, Path: "/v1beta/openai/embeddings"},
+		},
+	},
+	{
+		// Paths depend on provider_conf (project, region) and, for
+		// embeddings, on the model: see VertexPath.
+		Name: "vertex-ai", Scheme: "https", Host: "aiplatform.googleapis.com", Auth: AuthGCP,
+		Endpoints: map[convert.Protocol]Endpoint{
+			convert.OpenAIChat:       chat("", "max_completion_tokens"),
+			convert.OpenAIEmbeddings: {Upstream: convert.VertexPredict},
+		},
+	},
+	{
+		Name: "bedrock", Scheme: "https", Host: "bedrock-runtime.{region}.amazonaws.com", Auth: AuthSigV4, ModelInPath: true,
+		Endpoints: map[convert.Protocol]Endpoint{
+			convert.BedrockConverse: {Upstream: convert.BedrockConverse, MaxTokens: "inferenceConfig.maxTokens"},
+			convert.OpenAIChat:      {Upstream: convert.BedrockConverse, MaxTokens: "inferenceConfig.maxTokens"},
+		},
+	},
+	{
+		Name: "openai-compatible", Scheme: "https", NeedsEndpoint: true,
+		Endpoints: map[convert.Protocol]Endpoint{
+			convert.OpenAIChat:       chat("", "max_tokens"),
+			convert.OpenAIResponses:  {Upstream: convert.OpenAIResponses, MaxTokens: "max_output_tokens"},
+			convert.OpenAIEmbeddings: {Upstream: convert.OpenAIEmbeddings},
+		},
+	},
+}
+
+// Lookup returns the provider with the given APISIX name.
+func Lookup(name string) (*Provider, bool) {
+	for _, p := range registry {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return nil, false
+}
+
+// Names lists every provider, in the order of the APISIX documentation.
+func Names() []string {
+	names := make([]string, len(registry))
+	for i, p := range registry {
+		names[i] = p.Name
+	}
+	return names
+}
+
+// Endpoint returns what a client speaking proto gets at this provider. A
+// client protocol the provider does not serve natively is carried over the
+// provider's OpenAI chat endpoint (a translator converts it); ok is false
+// when there is nothing to send it to.
+func (p *Provider) Endpoint(client convert.Protocol) (Endpoint, bool) {
+	if e, ok := p.Endpoints[client]; ok {
+		return e, true
+	}
+	if client == convert.AnthropicMessages {
+		e, ok := p.Endpoints[convert.OpenAIChat]
+		return e, ok
+	}
+	return Endpoint{}, false
+}
+
+// HostFor fills the {region} placeholder of the default host.
+func (p *Provider) HostFor(region string) string {
+	return strings.Replace(p.Host, "{region}", region, 1)
+}
+
+// VertexHost is the Vertex AI authority for a region ("global" has no prefix).
+func VertexHost(region string) string {
+	if region == "" || region == "global" {
+		return "aiplatform.googleapis.com"
+	}
+	return region + "-aiplatform.googleapis.com"
+}
+
+// VertexPath builds the Vertex AI path for the upstream protocol: the
+// OpenAI-compatible chat endpoint, or the model's :predict for embeddings.
+func VertexPath(up convert.Protocol, project, region, model string) string {
+	if region == "" {
+		region = "global"
+	}
+	base := "/projects/" + project + "/locations/" + region
+	if up == convert.VertexPredict {
+		return "/v1" + base + "/publishers/google/models/" + model + ":predict"
+	}
+	return "/v1beta1" + base + "/endpoints/openapi/chat/completions"
+}
