@@ -1,0 +1,109 @@
+package core
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert"
+)
+
+func TestParseConfigRejects(t *testing.T) {
+	tests := []struct {
+		name, conf, want string
+	}{
+		{"empty", ``, "configuration is empty"},
+		{"not json", `{"provider":`, "not valid JSON"},
+		{"array", `[]`, "must be a JSON object"},
+		{"unknown top-level key", `{"provider":"openai","auth":{"header":{"a":"b"}},"frobnicate":1}`, "frobnicate is not a known field"},
+		{"no provider", `{"auth":{"header":{"a":"b"}}}`, "provider is required"},
+		{"unknown provider", `{"provider":"skynet","auth":{"header":{"a":"b"}}}`, `provider "skynet" is unknown`},
+		{"no auth", `{"provider":"openai"}`, "auth is required"},
+		{"empty auth", `{"provider":"openai","auth":{}}`, "auth needs header or query"},
+		{"unknown auth key", `{"provider":"openai","auth":{"header":{"a":"b"},"bearer":"x"}}`, "auth.bearer is not a known field"},
+		{"auth header not string", `{"provider":"openai","auth":{"header":{"a":1}}}`, "auth.header.a must be a string"},
+		{"timeout too small", `{"provider":"openai","auth":{"header":{"a":"b"}},"timeout":0}`, "timeout must be between 1 and 600000, got 0"},
+		{"timeout too big", `{"provider":"openai","auth":{"header":{"a":"b"}},"timeout":600001}`, "timeout must be between 1 and 600000"},
+		{"timeout not int", `{"provider":"openai","auth":{"header":{"a":"b"}},"timeout":1.5}`, "timeout must be an integer"},
+		{"keepalive_timeout", `{"provider":"openai","auth":{"header":{"a":"b"}},"keepalive_timeout":999}`, "keepalive_timeout must be at least 1000"},
+		{"keepalive_pool", `{"provider":"openai","auth":{"header":{"a":"b"}},"keepalive_pool":0}`, "keepalive_pool must be at least 1"},
+		{"ssl_verify type", `{"provider":"openai","auth":{"header":{"a":"b"}},"ssl_verify":"yes"}`, "ssl_verify must be true or false"},
+		{"endpoint not url", `{"provider":"openai","auth":{"header":{"a":"b"}},"override":{"endpoint":"api.example.com/v1"}}`, "override.endpoint"},
+		{"endpoint ftp", `{"provider":"openai","auth":{"header":{"a":"b"}},"override":{"endpoint":"ftp://x/y"}}`, "must be an absolute http(s) URL"},
+		{"unknown override key", `{"provider":"openai","auth":{"header":{"a":"b"}},"override":{"model":"x"}}`, "override.model is not a known field"},
+		{"unknown llm_options key", `{"provider":"openai","auth":{"header":{"a":"b"}},"override":{"llm_options":{"temperature":1}}}`, "override.llm_options.temperature is not a known field"},
+		{"max_tokens zero", `{"provider":"openai","auth":{"header":{"a":"b"}},"override":{"llm_options":{"max_tokens":0}}}`, "override.llm_options.max_tokens must be at least 1"},
+		{"request_body unknown protocol", `{"provider":"openai","auth":{"header":{"a":"b"}},"override":{"request_body":{"openai":{}}}}`, "override.request_body.openai is not a protocol"},
+		{"request_body not object", `{"provider":"openai","auth":{"header":{"a":"b"}},"override":{"request_body":{"openai-chat":[1]}}}`, "override.request_body.openai-chat must be an object"},
+		{"openai-compatible without endpoint", `{"provider":"openai-compatible","auth":{"header":{"a":"b"}}}`, "override.endpoint is required when provider is \"openai-compatible\""},
+		{"azure without endpoint", `{"provider":"azure-openai","auth":{"header":{"api-key":"b"}}}`, "override.endpoint is required when provider is \"azure-openai\""},
+		{"bedrock without region", `{"provider":"bedrock","auth":{"aws":{"access_key_id":"a","secret_access_key":"b"}}}`, "provider_conf.region is required"},
+		{"bedrock without aws", `{"provider":"bedrock","provider_conf":{"region":"us-east-1"},"auth":{"header":{"a":"b"}}}`, "auth.aws is required"},
+		{"bedrock empty key", `{"provider":"bedrock","provider_conf":{"region":"us-east-1"},"auth":{"aws":{"access_key_id":"","secret_access_key":"b"}}}`, "auth.aws.access_key_id must not be empty"},
+		{"vertex without provider_conf", `{"provider":"vertex-ai","auth":{"gcp":{"service_account_json":"{}"}}}`, "provider_conf needs project_id and region"},
+		{"vertex without credentials", `{"provider":"vertex-ai","provider_conf":{"project_id":"p","region":"us-central1"},"auth":{}}`, "auth.gcp.service_account_json is required"},
+		{"logging key", `{"provider":"openai","auth":{"header":{"a":"b"}},"logging":{"verbose":true}}`, "logging.verbose is not a known field"},
+		{"options not object", `{"provider":"openai","auth":{"header":{"a":"b"}},"options":"gpt-4"}`, "options must be an object"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(tc.conf), nil)
+			if err == nil {
+				t.Fatalf("accepted %s", tc.conf)
+			}
+			if !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "ai-proxy: ") {
+				t.Fatalf("error %q does not say %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseConfigAccepts(t *testing.T) {
+	const full = `{"provider":"openai","auth":{"header":{"Authorization":"Bearer k"},"query":{"key":"q"}},
+		"options":{"model":"gpt-4o","temperature":0.5},
+		"override":{"endpoint":"https://llm.example.com:8443/v1/chat/completions?api-version=1","llm_options":{"max_tokens":64},
+			"request_body":{"openai-chat":{"user":"gw"}},"request_body_force_override":true},
+		"logging":{"summaries":true,"payloads":false},"timeout":1000,"keepalive":false,"keepalive_timeout":2000,
+		"keepalive_pool":3,"ssl_verify":false,"max_req_body_size":100,"max_response_bytes":200,"max_stream_duration_ms":300}`
+	wrapped := `{"conf":` + quote(full) + `}`
+	for name, raw := range map[string]string{"object": full, "apisix string conf": wrapped, "apisix object conf": `{"conf":` + full + `}`} {
+		t.Run(name, func(t *testing.T) {
+			c, err := ParseConfig([]byte(raw), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Provider.Name != "openai" || c.Model != "gpt-4o" || c.MaxTokens != 64 || !c.RequestBodyForce ||
+				!c.LogSummaries || c.TimeoutMS != 1000 || c.Keepalive || c.KeepaliveTimeoutMS != 2000 || c.KeepalivePool != 3 ||
+				c.SSLVerify || c.MaxReqBodySize != 100 || c.MaxResponseBytes != 200 || c.MaxStreamDurationMS != 300 {
+				t.Fatalf("parsed %+v", c)
+			}
+			if c.AuthHeaders[0] != [2]string{"authorization", "Bearer k"} || c.AuthQuery[0] != [2]string{"key", "q"} {
+				t.Fatalf("auth %v %v", c.AuthHeaders, c.AuthQuery)
+			}
+			if c.Endpoint.Host != "llm.example.com:8443" || c.Endpoint.Path != "/v1/chat/completions" || c.Endpoint.Query.Get("api-version") != "1" {
+				t.Fatalf("endpoint %+v", c.Endpoint)
+			}
+			if string(c.RequestBody[convert.OpenAIChat]) != `{"user":"gw"}` {
+				t.Fatalf("request_body %q", c.RequestBody[convert.OpenAIChat])
+			}
+		})
+	}
+	c, err := ParseConfig([]byte(`{"provider":"deepseek","auth":{"header":{"Authorization":"Bearer k"}}}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TimeoutMS != 30000 || !c.Keepalive || c.KeepaliveTimeoutMS != 60000 || c.KeepalivePool != 30 || !c.SSLVerify {
+		t.Fatalf("defaults %+v", c)
+	}
+	c, err = ParseConfig([]byte(`{"provider":"vertex-ai","provider_conf":{"project_id":"p","region":"r"},"auth":{}}`),
+		func(k string) string {
+			if k == "GCP_SERVICE_ACCOUNT" {
+				return "{sa}"
+			}
+			return ""
+		})
+	if err != nil || c.GCP.ServiceAccountJSON != "{sa}" || c.GCP.ExpireEarlySecs != 60 {
+		t.Fatalf("GCP_SERVICE_ACCOUNT fallback: %v %+v", err, c)
+	}
+}
+
+func quote(s string) string { return string(appendJSONString(nil, s)) }

@@ -1,0 +1,130 @@
+package core
+
+import (
+	"strings"
+)
+
+// fakeHost records what the core asks of the proxy. Request headers are a
+// live map that, like Envoy's, becomes read-only once the headers callback
+// has returned Continue (frozen).
+type fakeHost struct {
+	reqHeaders  [][2]string
+	frozen      bool
+	writesAfter int // header writes attempted while frozen
+
+	reqBody, respBody []byte
+	respHeaders       [][2]string
+
+	local     *localReply
+	call      *callout
+	props     map[string]string
+	logs      []string
+	now       int64
+	noRewrite bool
+}
+
+type localReply struct {
+	status  int
+	headers [][2]string
+	body    []byte
+}
+
+type callout struct {
+	cluster string
+	headers [][2]string
+	body    []byte
+	timeout uint32
+}
+
+func newFakeHost(headers ...[2]string) *fakeHost {
+	return &fakeHost{reqHeaders: headers, props: map[string]string{}, now: 1e18}
+}
+
+func get(h [][2]string, k string) (string, bool) {
+	for _, kv := range h {
+		if kv[0] == k {
+			return kv[1], true
+		}
+	}
+	return "", false
+}
+
+func (f *fakeHost) SetRequestHeader(k, v string) bool {
+	if f.frozen {
+		f.writesAfter++
+		return false
+	}
+	for i, kv := range f.reqHeaders {
+		if kv[0] == k {
+			f.reqHeaders[i][1] = v
+			return true
+		}
+	}
+	f.reqHeaders = append(f.reqHeaders, [2]string{k, v})
+	return true
+}
+
+func (f *fakeHost) RemoveRequestHeader(k string) {
+	if f.frozen {
+		f.writesAfter++
+		return
+	}
+	out := f.reqHeaders[:0]
+	for _, kv := range f.reqHeaders {
+		if kv[0] != k {
+			out = append(out, kv)
+		}
+	}
+	f.reqHeaders = out
+}
+
+func (f *fakeHost) RequestBody(n int) []byte { return f.reqBody[:min(n, len(f.reqBody))] }
+func (f *fakeHost) ReplaceRequestBody(b []byte) bool {
+	if f.noRewrite {
+		return false
+	}
+	f.reqBody = append([]byte(nil), b...)
+	return true
+}
+func (f *fakeHost) SetResponseHeader(k, v string) {
+	for i, kv := range f.respHeaders {
+		if kv[0] == k {
+			f.respHeaders[i][1] = v
+			return
+		}
+	}
+	f.respHeaders = append(f.respHeaders, [2]string{k, v})
+}
+func (f *fakeHost) RemoveResponseHeader(k string) {
+	out := f.respHeaders[:0]
+	for _, kv := range f.respHeaders {
+		if kv[0] != k {
+			out = append(out, kv)
+		}
+	}
+	f.respHeaders = out
+}
+func (f *fakeHost) ResponseBody(n int) []byte { return f.respBody[:min(n, len(f.respBody))] }
+func (f *fakeHost) ReplaceResponseBody(b []byte) bool {
+	f.respBody = append([]byte(nil), b...)
+	return true
+}
+func (f *fakeHost) SendLocal(status int, headers [][2]string, body []byte) {
+	f.local = &localReply{status, headers, body}
+}
+func (f *fakeHost) Call(cluster string, headers [][2]string, body []byte, timeout uint32) bool {
+	f.call = &callout{cluster, headers, body, timeout}
+	return true
+}
+func (f *fakeHost) ContinueRequest()        {}
+func (f *fakeHost) SetProperty(k, v string) { f.props[k] = v }
+func (f *fakeHost) Log(_ Level, msg string) { f.logs = append(f.logs, msg) }
+func (f *fakeHost) NowNanos() int64         { f.now += 1e6; return f.now }
+func (f *fakeHost) logged(sub string) bool {
+	for _, l := range f.logs {
+		if strings.Contains(l, sub) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,405 @@
+package core
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/tidwall/gjson"
+)
+
+var envoyCaps = Caps{BodyRewrite: true, SharedData: true, Ticks: true}
+var apisixCaps = Caps{ExplicitBody: true}
+
+const openaiConf = `{"provider":"openai","auth":{"header":{"Authorization":"Bearer sk-operator"}},"options":{"model":"gpt-4o","temperature":0.2}}`
+
+func clientHeaders(path string, extra ...[2]string) [][2]string {
+	h := [][2]string{
+		{":method", "POST"}, {":scheme", "http"}, {":authority", "gateway.local"}, {":path", path},
+		{"content-type", "application/json"}, {"content-length", "123"}, {"authorization", "Bearer client-secret"},
+		{"x-api-key", "client-secret"}, {"api-key", "client-secret"}, {"accept-encoding", "gzip"},
+		{"connection", "keep-alive"}, {"x-request-id", "r1"},
+	}
+	return append(h, extra...)
+}
+
+func newStream(t *testing.T, conf string, caps Caps, headers [][2]string) (*Stream, *fakeHost) {
+	t.Helper()
+	cfg, err := ParseConfig([]byte(conf), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newFakeHost(headers...)
+	h.noRewrite = !caps.BodyRewrite
+	return NewPlugin(cfg, caps).NewStream(h), h
+}
+
+// sendRequest drives headers and a one-chunk body like Envoy does.
+func sendRequest(t *testing.T, s *Stream, h *fakeHost, body string) (Action, Action) {
+	t.Helper()
+	a1 := s.OnRequestHeaders(append([][2]string(nil), h.reqHeaders...))
+	if a1 == Continue && s.mode == modeInline {
+		h.frozen = true
+	}
+	if h.local != nil {
+		return a1, Pause
+	}
+	h.reqBody = []byte(body)
+	return a1, s.OnRequestBody(len(body), true)
+}
+
+func TestInlineRequestRewrite(t *testing.T) {
+	s, h := newStream(t, openaiConf, envoyCaps, clientHeaders("/v1/chat/completions"))
+	a1, a2 := sendRequest(t, s, h, `{"model":"gpt-3.5","messages":[{"role":"user","content":"hi"}],"stream":true,"max_tokens":9}`)
+	if a1 != Continue || a2 != Continue || h.local != nil {
+		t.Fatalf("actions %v %v local %+v", a1, a2, h.local)
+	}
+	if h.writesAfter != 0 {
+		t.Fatalf("%d header writes after the headers were released", h.writesAfter)
+	}
+	want := map[string]string{
+		":authority": "api.openai.com", ":path": "/v1/chat/completions", ":scheme": "https",
+		"authorization": "Bearer sk-operator", "x-request-id": "r1", "x-envoy-upstream-rq-timeout-ms": "30000",
+	}
+	for k, v := range want {
+		if got, _ := get(h.reqHeaders, k); got != v {
+			t.Errorf("header %s = %q, want %q", k, got, v)
+		}
+	}
+	for _, k := range []string{"x-api-key", "api-key", "content-length", "accept-encoding", "connection"} {
+		if _, ok := get(h.reqHeaders, k); ok {
+			t.Errorf("header %s reached the provider", k)
+		}
+	}
+	b := gjson.ParseBytes(h.reqBody)
+	if b.Get("model").Str != "gpt-4o" || b.Get("temperature").Num != 0.2 || !b.Get("stream_options.include_usage").Bool() {
+		t.Fatalf("body %s", h.reqBody)
+	}
+	if b.Get("max_tokens").Exists() || b.Get("max_completion_tokens").Int() != 9 {
+		t.Fatalf("openai wants max_completion_tokens only: %s", h.reqBody)
+	}
+	if s.reqModel != "gpt-3.5" || s.model != "gpt-4o" {
+		t.Fatalf("models %q %q", s.reqModel, s.model)
+	}
+}
+
+func TestEndpointAndQuery(t *testing.T) {
+	tests := []struct {
+		name, conf, path      string
+		authority, upPath, sc string
+	}{
+		{"full path replaces provider path",
+			`{"provider":"openai-compatible","auth":{"header":{"a":"b"}},"override":{"endpoint":"http://127.0.0.1:8000/custom/chat"}}`,
+			"/v1/chat/completions", "127.0.0.1:8000", "/custom/chat", "http"},
+		{"host only keeps provider path",
+			`{"provider":"openai","auth":{"header":{"a":"b"}},"override":{"endpoint":"https://proxy.example.com"}}`,
+			"/v1/chat/completions", "proxy.example.com", "/v1/chat/completions", "https"},
+		{"openai-compatible host only uses the OpenAI path",
+			`{"provider":"openai-compatible","auth":{"header":{"a":"b"}},"override":{"endpoint":"https://llm.example.com"}}`,
+			"/v1/embeddings", "llm.example.com", "/v1/embeddings", "https"},
+		{"auth query merged with endpoint query",
+			`{"provider":"azure-openai","auth":{"query":{"key":"secret"}},"override":{"endpoint":"https://r.openai.azure.com/openai/deployments/d/chat/completions?api-version=2024-10-21"}}`,
+			"/v1/chat/completions", "r.openai.azure.com", "/openai/deployments/d/chat/completions?api-version=2024-10-21&key=secret", "https"},
+		{"deepseek default",
+			`{"provider":"deepseek","auth":{"header":{"a":"b"}}}`, "/anything", "api.deepseek.com", "/chat/completions", "https"},
+		{"gemini default",
+			`{"provider":"gemini","auth":{"header":{"a":"b"}}}`, "/v1/chat/completions", "generativelanguage.googleapis.com", "/v1beta/openai/chat/completions", "https"},
+		{"openrouter default",
+			`{"provider":"openrouter","auth":{"header":{"a":"b"}}}`, "/v1/chat/completions", "openrouter.ai", "/api/v1/chat/completions", "https"},
+		{"aimlapi default",
+			`{"provider":"aimlapi","auth":{"header":{"a":"b"}}}`, "/v1/chat/completions", "api.aimlapi.com", "/v1/chat/completions", "https"},
+		{"anthropic openai-compatible default",
+			`{"provider":"anthropic","auth":{"header":{"x-api-key":"b"}}}`, "/v1/chat/completions", "api.anthropic.com", "/v1/chat/completions", "https"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for i := 0; i < 2; i++ { // a second request sees the same target: the config is never mutated
+				s, h := newStream(t, tc.conf, envoyCaps, clientHeaders(tc.path))
+				body := `{"messages":[{"role":"user","content":"hi"}]}`
+				if strings.HasSuffix(tc.path, "embeddings") {
+					body = `{"input":"hi","model":"m"}`
+				}
+				sendRequest(t, s, h, body)
+				if h.local != nil {
+					t.Fatalf("local reply %d %s", h.local.status, h.local.body)
+				}
+				if a, _ := get(h.reqHeaders, ":authority"); a != tc.authority {
+					t.Errorf(":authority %q, want %q", a, tc.authority)
+				}
+				if p, _ := get(h.reqHeaders, ":path"); p != tc.upPath {
+					t.Errorf(":path %q, want %q", p, tc.upPath)
+				}
+				if sc, _ := get(h.reqHeaders, ":scheme"); sc != tc.sc {
+					t.Errorf(":scheme %q, want %q", sc, tc.sc)
+				}
+			}
+		})
+	}
+}
+
+func TestBodyOverrides(t *testing.T) {
+	tests := []struct {
+		name, conf, body string
+		want             map[string]string // gjson path → raw JSON
+		absent           []string
+	}{
+		{"llm_options max_tokens to openai field",
+			`{"provider":"openai","auth":{"header":{"a":"b"}},"override":{"llm_options":{"max_tokens":50}}}`,
+			`{"messages":[],"max_tokens":9,"max_completion_tokens":8}`,
+			map[string]string{"max_completion_tokens": "50"}, []string{"max_tokens"}},
+		{"llm_options max_tokens to deepseek field",
+			`{"provider":"deepseek","auth":{"header":{"a":"b"}},"override":{"llm_options":{"max_tokens":50}}}`,
+			`{"messages":[],"max_tokens":9}`, map[string]string{"max_tokens": "50"}, nil},
+		{"request_body fills gaps by default",
+			`{"provider":"deepseek","auth":{"header":{"a":"b"}},"override":{"request_body":{"openai-chat":{"temperature":1,"top_p":0.5,"response_format":{"type":"json_object"},"stop":["x"]}}}}`,
+			`{"messages":[],"temperature":0.1,"response_format":{"schema":1},"stop":["a","b"]}`,
+			map[string]string{"temperature": "0.1", "top_p": "0.5", "response_format": `{"schema":1,"type":"json_object"}`, "stop": `["a","b"]`}, nil},
+		{"request_body force overwrites; objects still merge",
+			`{"provider":"deepseek","auth":{"header":{"a":"b"}},"override":{"request_body_force_override":true,"request_body":{"openai-chat":{"temperature":1,"response_format":{"type":"json_object"},"stop":["x"]}}}}`,
+			`{"messages":[],"temperature":0.1,"response_format":{"schema":1,"type":"text"},"stop":["a","b"]}`,
+			map[string]string{"temperature": "1", "response_format": `{"schema":1,"type":"json_object"}`, "stop": `["x"]`}, nil},
+		{"request_body applies after llm_options",
+			`{"provider":"deepseek","auth":{"header":{"a":"b"}},"override":{"request_body_force_override":true,"llm_options":{"max_tokens":5},"request_body":{"openai-chat":{"max_tokens":7}}}}`,
+			`{"messages":[]}`, map[string]string{"max_tokens": "7"}, nil},
+		{"request_body for another protocol is ignored",
+			`{"provider":"deepseek","auth":{"header":{"a":"b"}},"override":{"request_body":{"openai-embeddings":{"dimensions":3}}}}`,
+			`{"messages":[]}`, nil, []string{"dimensions"}},
+		{"options merged with dotted keys kept whole",
+			`{"provider":"deepseek","auth":{"header":{"a":"b"}},"options":{"model":"m1","a.b":1}}`,
+			`{"messages":[],"model":"m0"}`, map[string]string{"model": `"m1"`, `a\.b`: "1"}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, h := newStream(t, tc.conf, envoyCaps, clientHeaders("/v1/chat/completions"))
+			sendRequest(t, s, h, tc.body)
+			if h.local != nil {
+				t.Fatalf("local reply %d %s", h.local.status, h.local.body)
+			}
+			for path, raw := range tc.want {
+				got := gjson.GetBytes(h.reqBody, path)
+				if !jsonEqual(got.Raw, raw) {
+					t.Errorf("%s = %s, want %s (body %s)", path, got.Raw, raw, h.reqBody)
+				}
+			}
+			for _, path := range tc.absent {
+				if gjson.GetBytes(h.reqBody, path).Exists() {
+					t.Errorf("%s present in %s", path, h.reqBody)
+				}
+			}
+		})
+	}
+}
+
+func jsonEqual(a, b string) bool {
+	return gjson.Parse(a).String() == gjson.Parse(b).String() || normalize(a) == normalize(b)
+}
+
+func normalize(s string) string {
+	r := gjson.Parse(s)
+	if !r.IsObject() {
+		return r.Raw
+	}
+	// Objects: compare key by key so order does not matter.
+	var keys []string
+	r.ForEach(func(k, v gjson.Result) bool { keys = append(keys, k.Str+"="+normalize(v.Raw)); return true })
+	sortStrings(keys)
+	return strings.Join(keys, ",")
+}
+
+func sortStrings(s []string) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	tests := []struct {
+		name   string
+		ctype  string
+		path   string
+		body   string
+		conf   string
+		status int
+		want   string
+	}{
+		{"empty body", "application/json", "/v1/chat/completions", "", openaiConf, 400, "request body is empty"},
+		{"invalid json", "application/json", "/v1/chat/completions", `{"messages":[}`, openaiConf, 400, "offset"},
+		{"non-json content type", "text/plain", "/v1/chat/completions", `{}`, openaiConf, 400, "Content-Type must be application/json"},
+		{"not an object", "application/json", "/v1/chat/completions", `[1,2]`, openaiConf, 400, "must be a JSON object"},
+		{"no AI protocol", "application/json", "/anything", `{"foo":1}`, openaiConf, 400, "not a recognised AI request"},
+		{"chat without messages", "application/json", "/v1/chat/completions", `{"input":"x"}`, openaiConf, 400, `openai-chat request needs a`},
+		{"body too large", "application/json", "/v1/chat/completions", `{"messages":[{"role":"user","content":"` + strings.Repeat("x", 100) + `"}]}`,
+			`{"provider":"openai","auth":{"header":{"a":"b"}},"max_req_body_size":50}`, 413, "exceeds max_req_body_size 50"},
+		{"provider does not serve protocol", "application/json", "/v1/responses", `{"input":"x"}`,
+			`{"provider":"deepseek","auth":{"header":{"a":"b"}}}`, 400, `does not serve openai-responses`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			hdrs := clientHeaders(tc.path)
+			for i := range hdrs {
+				if hdrs[i][0] == "content-type" {
+					hdrs[i][1] = tc.ctype
+				}
+			}
+			s, h := newStream(t, tc.conf, envoyCaps, hdrs)
+			sendRequest(t, s, h, tc.body)
+			if h.local == nil {
+				t.Fatalf("no local reply; body sent upstream: %s", h.reqBody)
+			}
+			if h.local.status != tc.status || !strings.Contains(string(h.local.body), tc.want) {
+				t.Fatalf("got %d %s, want %d containing %q", h.local.status, h.local.body, tc.status, tc.want)
+			}
+			e := gjson.ParseBytes(h.local.body)
+			if e.Get("error.message").Str == "" || e.Get("error.type").Str == "" {
+				t.Fatalf("not an OpenAI error: %s", h.local.body)
+			}
+			if ct, _ := get(h.local.headers, "content-type"); ct != "application/json" {
+				t.Fatalf("content-type %q", ct)
+			}
+		})
+	}
+}
+
+func TestCalloutModeOnAPISIX(t *testing.T) {
+	s, h := newStream(t, openaiConf, apisixCaps, clientHeaders("/v1/chat/completions"))
+	a1 := s.OnRequestHeaders(append([][2]string(nil), h.reqHeaders...))
+	if a1 != Continue || h.props["wasm_process_req_body"] != "1" {
+		t.Fatalf("headers: %v, props %v", a1, h.props)
+	}
+	h.reqBody = []byte(`{"model":"x","messages":[{"role":"user","content":"hi"}]}`)
+	if a := s.OnRequestBody(len(h.reqBody), true); a != Pause || h.call == nil {
+		t.Fatalf("body: %v call %+v", a, h.call)
+	}
+	c := h.call
+	if c.cluster != "api.openai.com:443" || c.timeout != 30000 {
+		t.Fatalf("callout %q timeout %d", c.cluster, c.timeout)
+	}
+	for k, v := range map[string]string{":method": "POST", ":path": "/v1/chat/completions", ":authority": "api.openai.com",
+		":scheme": "https", "authorization": "Bearer sk-operator", "x-request-id": "r1"} {
+		if got, _ := get(c.headers, k); got != v {
+			t.Errorf("callout header %s = %q, want %q", k, got, v)
+		}
+	}
+	for _, k := range []string{"x-api-key", "api-key", "content-length"} {
+		if _, ok := get(c.headers, k); ok {
+			t.Errorf("callout carries client header %s", k)
+		}
+	}
+	if gjson.GetBytes(c.body, "model").Str != "gpt-4o" {
+		t.Fatalf("callout body %s", c.body)
+	}
+	resp := `{"id":"c","object":"chat.completion","model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"yo"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}`
+	s.OnCallResponse([][2]string{{"content-type", "application/json"}, {":status", "200"}}, []byte(resp), true)
+	if h.local == nil || h.local.status != 200 || string(h.local.body) != resp {
+		t.Fatalf("local reply %+v", h.local)
+	}
+	for k, v := range map[string]string{"llm_prompt_tokens": "3", "llm_completion_tokens": "2", "llm_total_tokens": "5",
+		"llm_model": "gpt-4o", "request_llm_model": "x", "request_type": "ai_chat"} {
+		if h.props[k] != v {
+			t.Errorf("property %s = %q, want %q", k, h.props[k], v)
+		}
+	}
+}
+
+func TestCalloutFailures(t *testing.T) {
+	tests := []struct {
+		name    string
+		headers [][2]string
+		ok      bool
+		status  int
+		want    string
+	}{
+		{"transport failure", nil, false, 502, "failed before answering"},
+		{"envoy callout timeout", [][2]string{{":status", "504"}, {"content-type", "text/plain"}}, true, 504, "did not answer within 30000 ms"},
+		{"envoy connect failure", [][2]string{{":status", "503"}, {"content-type", "text/plain"}}, true, 503, "cannot connect"},
+		{"provider error passes through", [][2]string{{":status", "429"}, {"content-type", "application/json"}}, true, 429, "rate"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, h := newStream(t, openaiConf, apisixCaps, clientHeaders("/v1/chat/completions"))
+			sendRequest(t, s, h, `{"messages":[{"role":"user","content":"hi"}]}`)
+			s.OnCallResponse(tc.headers, []byte(`{"error":{"message":"rate limited","type":"rate_limit_error"}}`), tc.ok)
+			if h.local == nil || h.local.status != tc.status || !strings.Contains(string(h.local.body), tc.want) {
+				t.Fatalf("local %+v", h.local)
+			}
+		})
+	}
+}
+
+func TestStreamPassthrough(t *testing.T) {
+	s, h := newStream(t, openaiConf, envoyCaps, clientHeaders("/v1/chat/completions"))
+	sendRequest(t, s, h, `{"messages":[{"role":"user","content":"hi"}],"stream":true}`)
+	h.respHeaders = [][2]string{{":status", "200"}, {"content-type", "text/event-stream"}}
+	if s.OnResponseHeaders(append([][2]string(nil), h.respHeaders...)) != Continue {
+		t.Fatal("response headers held")
+	}
+	events := []string{
+		`data: {"id":"1","choices":[{"index":0,"delta":{"role":"assistant","content":""}}],"usage":null}` + "\n\n",
+		`data: {"id":"1","choices":[{"index":0,"delta":{"content":"Hel"}}],"usage":null}` + "\n\ndata: {\"id\":\"1\",\"choices\":[{\"index\":0,\"delta\":{\"con",
+		`tent":"lo"}}],"usage":null}` + "\n\n" + `data: {"id":"1","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null}` + "\n\n",
+		`data: {"id":"1","choices":[],"usage":{"prompt_tokens":7,"completion_tokens":2,"total_tokens":9,"prompt_tokens_details":{"cached_tokens":4},"completion_tokens_details":{"reasoning_tokens":1}}}` + "\n\n",
+		"data: [DONE]\n\n",
+	}
+	for i, ev := range events {
+		h.respBody = []byte(ev)
+		if a := s.OnResponseBody(len(ev), i == len(events)-1); a != Continue {
+			t.Fatalf("chunk %d held", i)
+		}
+		if string(h.respBody) != ev {
+			t.Fatalf("chunk %d rewritten: %q", i, h.respBody)
+		}
+	}
+	for k, v := range map[string]string{"llm_prompt_tokens": "7", "llm_completion_tokens": "2", "llm_total_tokens": "9",
+		"llm_cache_read_input_tokens": "4", "llm_reasoning_tokens": "1", "request_type": "ai_stream"} {
+		if h.props[k] != v {
+			t.Errorf("property %s = %q, want %q", k, h.props[k], v)
+		}
+	}
+	if h.props["llm_time_to_first_token"] == "" || h.props["llm_time_to_first_token"] == "0" {
+		t.Errorf("ttft %q", h.props["llm_time_to_first_token"])
+	}
+}
+
+func TestStreamSafeguards(t *testing.T) {
+	conf := `{"provider":"openai","auth":{"header":{"a":"b"}},"max_response_bytes":100}`
+	s, h := newStream(t, conf, envoyCaps, clientHeaders("/v1/chat/completions"))
+	sendRequest(t, s, h, `{"messages":[{"role":"user","content":"hi"}],"stream":true}`)
+	s.OnResponseHeaders([][2]string{{":status", "200"}, {"content-type", "text/event-stream"}})
+	ev := `data: {"id":"1","choices":[{"index":0,"delta":{"content":"Hello there"}}]}` + "\n\n"
+	h.respBody = []byte(ev)
+	s.OnResponseBody(len(ev), false)
+	if string(h.respBody) != ev {
+		t.Fatalf("first chunk changed: %q", h.respBody)
+	}
+	h.respBody = []byte(ev)
+	s.OnResponseBody(len(ev), false)
+	if !strings.Contains(string(h.respBody), "max_response_bytes") || !strings.HasSuffix(string(h.respBody), "data: [DONE]\n\n") {
+		t.Fatalf("over-limit chunk: %q", h.respBody)
+	}
+	h.respBody = []byte(ev)
+	s.OnResponseBody(len(ev), true)
+	if len(h.respBody) != 0 {
+		t.Fatalf("chunk after abort reached the client: %q", h.respBody)
+	}
+}
+
+func TestJSONResponseUsage(t *testing.T) {
+	s, h := newStream(t, openaiConf, envoyCaps, clientHeaders("/v1/embeddings"))
+	sendRequest(t, s, h, `{"input":"hello","model":"text-embedding-3-small"}`)
+	h.respHeaders = [][2]string{{":status", "200"}, {"content-type", "application/json"}, {"content-length", "99"}}
+	s.OnResponseHeaders(append([][2]string(nil), h.respHeaders...))
+	body := `{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.1]}],"model":"text-embedding-3-small","usage":{"prompt_tokens":1,"total_tokens":1}}`
+	for i, part := range []string{body[:40], body[40:]} {
+		h.respBody = []byte(part)
+		if s.OnResponseBody(len(part), i == 1) != Continue {
+			t.Fatal("untranslated JSON must not be buffered by the host")
+		}
+	}
+	if h.props["llm_prompt_tokens"] != "1" || h.props["llm_total_tokens"] != "1" {
+		t.Fatalf("props %v", h.props)
+	}
+	if cl, _ := get(h.respHeaders, "content-length"); cl != "99" {
+		t.Fatal("content-length touched on an untouched body")
+	}
+}
