@@ -1,0 +1,131 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// abiRow is one line of shared/reference/proxy-wasm-abi.tsv.
+type abiRow struct{ params, results string }
+
+func readABITable(t *testing.T) (imports, exports map[string]abiRow) {
+	t.Helper()
+	f, err := os.Open("../../shared/reference/proxy-wasm-abi.tsv")
+	if err != nil {
+		t.Fatalf("the ABI table is part of the shared reference: %v", err)
+	}
+	defer f.Close()
+	imports, exports = map[string]abiRow{}, map[string]abiRow{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") || strings.TrimSpace(line) == "" {
+			continue
+		}
+		f := strings.Split(line, "\t")
+		if len(f) != 5 {
+			t.Fatalf("malformed ABI row %q", line)
+		}
+		row := abiRow{f[3], f[4]}
+		if f[0] == "import" {
+			imports[f[1]+"."+f[2]] = row
+		} else {
+			exports[f[2]] = row
+		}
+	}
+	return imports, exports
+}
+
+func sig(types []api.ValueType) string {
+	s := make([]string, len(types))
+	for i, t := range types {
+		s[i] = api.ValueTypeName(t)
+	}
+	return strings.Join(s, ",")
+}
+
+// notOnAPISIX are env imports that wasm-nginx-module does not provide or
+// declares with another signature (hosts.md (c), proxy-wasm-abi.tsv header).
+// One such import and APISIX cannot load the module at all.
+var notOnAPISIX = map[string]bool{
+	"env.proxy_get_log_level": true, "env.proxy_get_header_map_size": true,
+	"env.proxy_get_buffer_status": true, "env.proxy_get_metric": true,
+}
+
+// envoy133WASI is what cpp-host c4d7bb0 (Envoy 1.33–1.38) registers; any
+// other WASI import fails to link there (proxy-wasm-abi.md B.2).
+var envoy133WASI = map[string]bool{}
+
+func init() {
+	for _, n := range strings.Fields(`fd_write fd_read fd_seek fd_close fd_fdstat_get fd_fdstat_set_flags environ_get
+		environ_sizes_get args_get args_sizes_get clock_time_get random_get sched_yield poll_oneoff proc_exit path_open
+		fd_prestat_get fd_prestat_dir_name`) {
+		envoy133WASI["wasi_snapshot_preview1."+n] = true
+	}
+}
+
+func TestABIConformance(t *testing.T) {
+	imports, exports := readABITable(t)
+	ctx := context.Background()
+	rt := wazero.NewRuntime(ctx)
+	defer rt.Close(ctx)
+	mod, err := rt.CompileModule(ctx, filterWasm(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range mod.ImportedFunctions() {
+		m, name, _ := f.Import()
+		key := m + "." + name
+		want, ok := imports[key]
+		if !ok {
+			t.Errorf("import %s is not in proxy-wasm-abi.tsv", key)
+			continue
+		}
+		if got := (abiRow{sig(f.ParamTypes()), sig(f.ResultTypes())}); got != want {
+			t.Errorf("import %s has signature (%s)->(%s), the ABI says (%s)->(%s)", key, got.params, got.results, want.params, want.results)
+		}
+		if notOnAPISIX[key] {
+			t.Errorf("import %s would stop the module loading in APISIX", key)
+		}
+		if m == "wasi_snapshot_preview1" && !envoy133WASI[key] {
+			t.Errorf("import %s does not exist in Envoy 1.33–1.38", key)
+		}
+	}
+	var proxyExports int
+	for name, f := range mod.ExportedFunctions() {
+		if !strings.HasPrefix(name, "proxy_") && name != "_initialize" {
+			continue
+		}
+		proxyExports++
+		want, ok := exports[name]
+		if !ok {
+			t.Errorf("export %s is not in proxy-wasm-abi.tsv", name)
+			continue
+		}
+		if got := (abiRow{sig(f.ParamTypes()), sig(f.ResultTypes())}); got != want {
+			t.Errorf("export %s has signature (%s)->(%s), the ABI says (%s)->(%s)", name, got.params, got.results, want.params, want.results)
+		}
+	}
+	for _, must := range []string{"proxy_abi_version_0_2_1", "proxy_on_memory_allocate", "_initialize", "proxy_on_context_create",
+		"proxy_on_configure", "proxy_on_request_headers", "proxy_on_request_body", "proxy_on_response_headers",
+		"proxy_on_response_body", "proxy_on_http_call_response", "proxy_on_log", "proxy_on_done", "proxy_on_delete"} {
+		if _, ok := mod.ExportedFunctions()[must]; !ok {
+			t.Errorf("missing export %s", must)
+		}
+	}
+	for _, forbidden := range []string{"malloc", "main", "_start"} {
+		if _, ok := mod.ExportedFunctions()[forbidden]; ok {
+			t.Errorf("export %s changes how hosts start the module", forbidden)
+		}
+	}
+	if _, ok := mod.ExportedMemories()["memory"]; !ok {
+		t.Error("linear memory must be exported as \"memory\"")
+	}
+	t.Logf("%d imports, %d proxy exports", len(mod.ImportedFunctions()), proxyExports)
+}
