@@ -1,0 +1,304 @@
+// Package gcpauth implements Google service-account authentication for
+// Vertex AI: the OAuth 2.0 JWT-bearer flow (RFC 7523) that trades an RS256
+// assertion signed with the service account's key for an access token, and
+// a token cache protocol over a compare-and-swap store (see Lookup).
+//
+// The package does no I/O: the caller sends the token request (in the filter,
+// an HTTP callout to the token endpoint) and feeds the answer back. It imports
+// only the standard library and starts no goroutines.
+//
+// The flow, for a service account sa:
+//
+//	assertion, _ := sa.Assertion(now, gcpauth.Scope)
+//	// POST sa.TokenURI, Content-Type: application/x-www-form-urlencoded,
+//	// body gcpauth.TokenRequestBody(assertion)
+//	token, expiresIn, err := gcpauth.ParseTokenResponse(status, body)
+//	// send "Authorization: Bearer " + token for CacheTTL(expiresIn, ...) seconds
+package gcpauth
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/asn1"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// Scope is the OAuth scope Vertex AI needs.
+const Scope = "https://www.googleapis.com/auth/cloud-platform"
+
+// DefaultTokenURI is used when the key file has no token_uri.
+const DefaultTokenURI = "https://oauth2.googleapis.com/token"
+
+// assertionLifetime is exp-iat of an assertion; Google accepts at most an hour.
+const assertionLifetime = 3600
+
+// ServiceAccount is a parsed service-account key file. Its private key is
+// unexported so that it cannot be printed or marshalled by accident.
+type ServiceAccount struct {
+	ClientEmail  string
+	PrivateKeyID string // the "kid" of assertions; may be empty
+	TokenURI     string // the token endpoint, and the "aud" of assertions
+	ProjectID    string
+
+	key    *rsa.PrivateKey
+	header string // base64url JWT header, the same for every assertion
+}
+
+// ParseServiceAccount parses a service-account key file as downloaded from
+// the Google Cloud console ({"type":"service_account", ...}). client_email
+// and private_key (a PEM PKCS#8 or PKCS#1 RSA key) are required; token_uri
+// defaults to DefaultTokenURI.
+//
+// Errors name the field to fix and never contain key material.
+func ParseServiceAccount(data []byte) (*ServiceAccount, error) {
+	var f struct {
+		Type         string `json:"type"`
+		ProjectID    string `json:"project_id"`
+		PrivateKeyID string `json:"private_key_id"`
+		PrivateKey   string `json:"private_key"`
+		ClientEmail  string `json:"client_email"`
+		TokenURI     string `json:"token_uri"`
+	}
+	if err := json.Unmarshal(data, &f); err != nil {
+		// Describe the error without echoing the input.
+		var syn *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &syn):
+			return nil, fmt.Errorf("gcpauth: service account key is not valid JSON (error at byte %d)", syn.Offset)
+		case errors.As(err, &typ) && typ.Field != "":
+			return nil, fmt.Errorf("gcpauth: service account field %q must be a %s", typ.Field, typ.Type)
+		default:
+			return nil, errors.New("gcpauth: service account key is not a JSON object")
+		}
+	}
+	if f.Type != "" && f.Type != "service_account" {
+		return nil, fmt.Errorf("gcpauth: credentials of type %q are not supported; need a service account key (type \"service_account\")", f.Type)
+	}
+	switch {
+	case f.ClientEmail == "":
+		return nil, errors.New(`gcpauth: service account key has no "client_email"`)
+	case f.PrivateKey == "":
+		return nil, errors.New(`gcpauth: service account key has no "private_key"`)
+	}
+	key, err := parseRSAKey(f.PrivateKey)
+	if err != nil {
+		return nil, err
+	}
+	sa := &ServiceAccount{
+		ClientEmail:  f.ClientEmail,
+		PrivateKeyID: f.PrivateKeyID,
+		TokenURI:     f.TokenURI,
+		ProjectID:    f.ProjectID,
+		key:          key,
+	}
+	if sa.TokenURI == "" {
+		sa.TokenURI = DefaultTokenURI
+	}
+	// Field order as golang.org/x/oauth2/jws, so assertions are byte-identical.
+	h, err := json.Marshal(struct {
+		Alg string `json:"alg"`
+		Typ string `json:"typ"`
+		Kid string `json:"kid,omitempty"`
+	}{"RS256", "JWT", sa.PrivateKeyID})
+	if err != nil {
+		return nil, err
+	}
+	sa.header = base64.RawURLEncoding.EncodeToString(h)
+	return sa, nil
+}
+
+// parseRSAKey decodes a PEM private key, PKCS#8 ("BEGIN PRIVATE KEY", what
+// Google issues) or PKCS#1 ("BEGIN RSA PRIVATE KEY"), whatever the PEM
+// label says.
+func parseRSAKey(s string) (*rsa.PrivateKey, error) {
+	data := []byte(s)
+	block, _ := pem.Decode(data)
+	if block == nil && bytes.Contains(data, []byte(`\n`)) {
+		// The key was escaped twice (e.g. "\\n" in YAML): unescape once.
+		block, _ = pem.Decode(bytes.ReplaceAll(data, []byte(`\n`), []byte("\n")))
+	}
+	if block == nil {
+		return nil, errors.New(`gcpauth: "private_key" is not a PEM block (want "-----BEGIN PRIVATE KEY-----\n...")`)
+	}
+	der := block.Bytes
+	var p8 pkcs8
+	if rest, err := asn1.Unmarshal(der, &p8); err == nil && len(rest) == 0 {
+		if !p8.Algo.Algorithm.Equal(oidRSA) {
+			return nil, fmt.Errorf(`gcpauth: "private_key" is not an RSA key (PKCS#8 algorithm %v)`, p8.Algo.Algorithm)
+		}
+		der = p8.PrivateKey
+	}
+	var p1 pkcs1
+	if rest, err := asn1.Unmarshal(der, &p1); err != nil || len(rest) != 0 || p1.Version != 0 ||
+		!p1.E.IsInt64() || p1.E.Int64() > 1<<31-1 {
+		return nil, fmt.Errorf(`gcpauth: "private_key" (PEM %q) is not a PKCS#8 or PKCS#1 two-prime RSA private key`, block.Type)
+	}
+	key := &rsa.PrivateKey{
+		PublicKey: rsa.PublicKey{N: p1.N, E: int(p1.E.Int64())},
+		D:         p1.D,
+		Primes:    []*big.Int{p1.P, p1.Q},
+	}
+	if err := key.Validate(); err != nil {
+		return nil, errors.New(`gcpauth: "private_key" is not a consistent RSA key`)
+	}
+	key.Precompute()
+	return key, nil
+}
+
+// The ASN.1 structures of RFC 5208 (PKCS#8) and RFC 8017 (PKCS#1), parsed
+// with encoding/asn1: crypto/x509 would add over a megabyte to the module.
+type pkcs8 struct {
+	Version int
+	Algo    struct {
+		Algorithm  asn1.ObjectIdentifier
+		Parameters asn1.RawValue `asn1:"optional"`
+	}
+	PrivateKey []byte
+	Attributes asn1.RawValue `asn1:"optional,tag:0"`
+}
+
+type pkcs1 struct {
+	Version                     int
+	N, E, D, P, Q, Dp, Dq, Qinv *big.Int
+}
+
+var oidRSA = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 1}
+
+// Assertion returns a JWT for the JWT-bearer token request, signed with
+// RS256: header {"alg":"RS256","typ":"JWT","kid":PrivateKeyID} and claims
+// {"iss":ClientEmail,"scope":scope,"aud":TokenURI,"exp":iat+3600,"iat":iat}
+// with iat = now in Unix seconds. scope is a space-separated list of
+// scopes, usually Scope. Signing is deterministic: the same inputs give the
+// same assertion.
+func (sa *ServiceAccount) Assertion(now time.Time, scope string) (string, error) {
+	if scope == "" {
+		return "", errors.New("gcpauth: empty scope")
+	}
+	if sa.key == nil {
+		return "", errors.New("gcpauth: ServiceAccount has no key; create it with ParseServiceAccount")
+	}
+	iat := now.Unix()
+	claims, err := json.Marshal(struct {
+		Iss   string `json:"iss"`
+		Scope string `json:"scope"`
+		Aud   string `json:"aud"`
+		Exp   int64  `json:"exp"`
+		Iat   int64  `json:"iat"`
+	}{sa.ClientEmail, scope, sa.TokenURI, iat + assertionLifetime, iat})
+	if err != nil {
+		return "", err
+	}
+	enc := base64.RawURLEncoding
+	b := make([]byte, 0, len(sa.header)+1+enc.EncodedLen(len(claims))+1+enc.EncodedLen(sa.key.Size()))
+	b = append(b, sa.header...)
+	b = append(b, '.')
+	b = enc.AppendEncode(b, claims)
+	digest := sha256.Sum256(b)
+	sig, err := rsa.SignPKCS1v15(nil, sa.key, crypto.SHA256, digest[:])
+	if err != nil {
+		return "", fmt.Errorf("gcpauth: signing the assertion: %w", err)
+	}
+	b = append(b, '.')
+	b = enc.AppendEncode(b, sig)
+	return string(b), nil
+}
+
+// TokenRequestBody returns the application/x-www-form-urlencoded body of
+// the token request that trades assertion for an access token.
+func TokenRequestBody(assertion string) []byte {
+	const grant = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion="
+	return append([]byte(grant), url.QueryEscape(assertion)...)
+}
+
+// ParseTokenResponse reads the token endpoint's answer: the HTTP status and
+// the body. On success it returns the access token and its lifetime in
+// seconds (expires_in). Otherwise the error carries the endpoint's "error"
+// and "error_description" (e.g. "invalid_grant: Invalid JWT Signature.");
+// it never contains a token.
+func ParseTokenResponse(status int, body []byte) (token string, expiresIn int64, err error) {
+	var r struct {
+		AccessToken      string          `json:"access_token"`
+		ExpiresIn        json.Number     `json:"expires_in"`
+		Error            json.RawMessage `json:"error"`
+		ErrorDescription string          `json:"error_description"`
+	}
+	jsonErr := json.Unmarshal(body, &r)
+	ok := status >= 200 && status <= 299
+	if !ok || len(r.Error) > 0 {
+		if jsonErr != nil {
+			return "", 0, fmt.Errorf("gcpauth: token endpoint answered %d with a body that is not JSON: %q", status, clip(body))
+		}
+		return "", 0, fmt.Errorf("gcpauth: token endpoint answered %d: %s", status, describeError(r.Error, r.ErrorDescription))
+	}
+	if jsonErr != nil {
+		return "", 0, fmt.Errorf("gcpauth: token endpoint answered %d with a body that is not a token response", status)
+	}
+	if r.AccessToken == "" {
+		return "", 0, fmt.Errorf("gcpauth: token endpoint answered %d without an access_token", status)
+	}
+	for i := 0; i < len(r.AccessToken); i++ {
+		if c := r.AccessToken[i]; c <= ' ' || c >= 0x7f {
+			return "", 0, errors.New("gcpauth: access_token contains characters not allowed in a header")
+		}
+	}
+	exp, perr := strconv.ParseInt(r.ExpiresIn.String(), 10, 64)
+	if perr != nil || exp <= 0 {
+		return "", 0, errors.New("gcpauth: token response has no positive integer expires_in")
+	}
+	return r.AccessToken, exp, nil
+}
+
+// describeError renders the OAuth error ("invalid_grant" + description) or,
+// from other Google front ends, {"error":{"code","message","status"}}.
+func describeError(raw json.RawMessage, desc string) string {
+	var code string
+	if json.Unmarshal(raw, &code) != nil {
+		var obj struct {
+			Status  string `json:"status"`
+			Message string `json:"message"`
+		}
+		if json.Unmarshal(raw, &obj) == nil {
+			code, desc = obj.Status, obj.Message
+		}
+	}
+	switch {
+	case code == "" && desc == "":
+		return "no error description"
+	case desc == "":
+		return code
+	case code == "":
+		return desc
+	}
+	return code + ": " + desc
+}
+
+// clip shortens a non-JSON error body (an HTML error page, say) for a message.
+func clip(b []byte) []byte {
+	const max = 128
+	if len(b) > max {
+		return append(b[:max:max], "..."...)
+	}
+	return b
+}
+
+// CacheTTL returns how many seconds to cache a token that lives expiresIn
+// seconds: expiresIn - expireEarlySecs, capped at maxTTL when maxTTL > 0,
+// and never negative. With 0 the token should be used once and not cached.
+func CacheTTL(expiresIn, expireEarlySecs, maxTTL int64) int64 {
+	ttl := expiresIn - expireEarlySecs
+	if maxTTL > 0 && ttl > maxTTL {
+		ttl = maxTTL
+	}
+	return max(ttl, 0)
+}
