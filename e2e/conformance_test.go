@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/e2e/host/hosttest"
 	"os"
 	"strings"
 	"testing"
@@ -75,7 +76,7 @@ func TestABIConformance(t *testing.T) {
 	ctx := context.Background()
 	rt := wazero.NewRuntime(ctx)
 	defer rt.Close(ctx)
-	mod, err := rt.CompileModule(ctx, filterWasm(t))
+	mod, err := rt.CompileModule(ctx, hosttest.Filter(t))
 	if err != nil {
 		t.Fatal(err)
 	}

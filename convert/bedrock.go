@@ -1,0 +1,111 @@
+package convert
+
+import (
+	"fmt"
+
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert/eventstream"
+	"github.com/tidwall/gjson"
+)
+
+// BedrockStreamContentType is the Content-Type of a ConverseStream body.
+const BedrockStreamContentType = "application/vnd.amazon.eventstream"
+
+func init() {
+	register(BedrockConverse, BedrockConverse, func() Translator { return &bedrockPassthrough{} })
+}
+
+// bedrockPassthrough serves a client that speaks Bedrock Converse to a
+// Bedrock upstream (APISIX provider "bedrock"): bodies, streams and errors
+// pass unchanged, and it only reads the usage and the first-token time.
+type bedrockPassthrough struct {
+	dec       eventstream.Decoder
+	usage     Usage
+	first     bool
+	exception string // an in-stream exception, "type: message"
+	lost      bool   // the stream's framing was lost: stop decoding
+}
+
+func (t *bedrockPassthrough) Request(body []byte) ([]byte, error) { return body, nil }
+
+func (t *bedrockPassthrough) Response(body []byte) ([]byte, error) {
+	t.usage.Merge(converseUsage(gjson.Get(bstr(body), "usage")))
+	return body, nil
+}
+
+func (t *bedrockPassthrough) Error(status int, body []byte) []byte { return body }
+
+// Stream returns chunk itself. It decodes the event stream only to read
+// the usage (metadata event) and note the first contentBlockDelta. An
+// exception the upstream sends in the stream reaches the client as it is;
+// Stream reports no error for it (see StreamException). A stream whose
+// framing is broken, or that ends inside a message, gives an error once.
+func (t *bedrockPassthrough) Stream(chunk []byte, eos bool) ([]byte, error) {
+	if t.lost {
+		return chunk, nil
+	}
+	msgs, err := t.dec.Feed(chunk)
+	for i := range msgs {
+		m := &msgs[i]
+		switch m.Header(":message-type") {
+		case "event":
+			switch m.Header(":event-type") {
+			case "contentBlockDelta":
+				t.first = true
+			case "metadata":
+				t.usage.Merge(converseUsage(gjson.Get(bstr(m.Payload), "usage")))
+			}
+		case "exception", "error":
+			typ, msg := streamException(m)
+			t.exception = typ + ": " + msg
+		}
+	}
+	if err == nil && eos && t.dec.Pending() > 0 {
+		err = fmt.Errorf("convert: bedrock: stream ended inside an event-stream message (%d bytes buffered)", t.dec.Pending())
+	}
+	if err != nil {
+		t.lost = true
+		return chunk, err
+	}
+	return chunk, nil
+}
+
+// StreamException reports the exception the upstream sent inside the
+// stream ("throttlingException: Too many requests..."), or "" when there
+// was none. The client receives the exception natively, so Stream does not
+// return it as an error; callers that log failures can read it here.
+func (t *bedrockPassthrough) StreamException() string { return t.exception }
+
+func (t *bedrockPassthrough) StreamContentType() string { return BedrockStreamContentType }
+func (t *bedrockPassthrough) Usage() Usage              { return t.usage }
+func (t *bedrockPassthrough) FirstToken() bool          { return t.first }
+
+// converseUsage reads a Converse usage object (response body or metadata
+// event). Bedrock's inputTokens excludes the tokens read from or written to
+// the prompt cache while totalTokens includes them, so PromptTokens adds
+// them back (Usage counts prompt tokens the OpenAI way).
+func converseUsage(u gjson.Result) Usage {
+	if !u.IsObject() {
+		return Usage{}
+	}
+	cacheRead := u.Get("cacheReadInputTokens").Int()
+	cacheWrite := u.Get("cacheWriteInputTokens").Int()
+	r := Usage{
+		PromptTokens:        u.Get("inputTokens").Int() + cacheRead + cacheWrite,
+		CompletionTokens:    u.Get("outputTokens").Int(),
+		TotalTokens:         u.Get("totalTokens").Int(),
+		CacheReadTokens:     cacheRead,
+		CacheCreationTokens: cacheWrite,
+	}
+	r.TotalTokens = max(r.TotalTokens, r.PromptTokens+r.CompletionTokens)
+	return r
+}
+
+// streamException reads an exception message (":message-type" exception,
+// payload {"message":...}) or an unmodelled error (":message-type" error,
+// ":error-code"/":error-message" headers).
+func streamException(m *eventstream.Message) (typ, msg string) {
+	if m.Header(":message-type") == "error" {
+		return m.Header(":error-code"), m.Header(":error-message")
+	}
+	return m.Header(":exception-type"), gjson.Get(bstr(m.Payload), "message").String()
+}

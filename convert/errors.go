@@ -1,0 +1,257 @@
+package convert
+
+import (
+	"errors"
+	"strconv"
+	"unsafe"
+
+	"github.com/tidwall/gjson"
+)
+
+// ErrEmptyStream is returned by Stream when the upstream stream ended
+// without producing a message (no chunk with content, a finish reason or
+// usage). The caller should answer 502: an empty 200 would look like a
+// successful, silent completion.
+var ErrEmptyStream = errors.New("convert: upstream stream ended without producing a message")
+
+// StreamError is returned by Stream when the upstream reported an error
+// inside a successful (200) stream, or cut the stream before its end. The
+// bytes returned with it already tell the client, in its protocol.
+type StreamError struct {
+	Type    string // error type in the client's protocol, e.g. "overloaded_error"
+	Message string
+}
+
+func (e *StreamError) Error() string {
+	return "convert: upstream stream error: " + e.Type + ": " + e.Message
+}
+
+// ErrorBody returns the error body a client of protocol p expects, for an
+// error the gateway itself produces (status is the HTTP status it will send).
+// OpenAI protocols get {"error":{"message","type","param","code"}}, Anthropic
+// gets {"type":"error","error":{"type","message"}}.
+func ErrorBody(p Protocol, status int, message string) []byte {
+	if p == AnthropicMessages {
+		return appendAnthropicError(nil, anthropicErrorType(status), message)
+	}
+	return appendOpenAIError(nil, openAIErrorType(status), message, "")
+}
+
+// toAnthropicError rewrites any upstream error body (OpenAI shape, Anthropic
+// shape, a bare {"message"} or plain text) into Anthropic's error object.
+// Anthropic's error types follow the HTTP status, so the type comes from
+// the status unless the body is already an Anthropic error.
+func toAnthropicError(status int, body []byte) []byte {
+	typ, msg := upstreamError(body)
+	if !isAnthropicErrorType(typ) || gjson.Get(bstr(body), "type").Str != "error" {
+		typ = anthropicErrorType(status)
+	}
+	return appendAnthropicError(make([]byte, 0, 64+len(msg)), typ, msg)
+}
+
+// toOpenAIError rewrites any upstream error body into OpenAI's error object.
+func toOpenAIError(status int, body []byte) []byte {
+	typ, msg := upstreamError(body)
+	code := gjson.Get(bstr(body), "error.code")
+	codeStr := ""
+	if code.Type == gjson.String {
+		codeStr = code.Str
+	}
+	switch typ {
+	case "invalid_request_error", "authentication_error", "permission_error",
+		"rate_limit_error", "server_error", "insufficient_quota":
+	case "not_found_error", "request_too_large":
+		typ = "invalid_request_error"
+	case "billing_error":
+		typ = "insufficient_quota"
+	default:
+		typ = openAIErrorType(status)
+	}
+	return appendOpenAIError(make([]byte, 0, 80+len(msg)), typ, msg, codeStr)
+}
+
+// upstreamError finds the error type and message in an upstream error body.
+// Both OpenAI and Anthropic put them at error.type and error.message; other
+// providers use a top-level message (Bedrock) or plain text.
+func upstreamError(body []byte) (typ, msg string) {
+	s := bstr(body)
+	if gjson.Valid(s) {
+		e := gjson.Get(s, "error")
+		switch {
+		case e.IsObject():
+			typ, msg = e.Get("type").String(), e.Get("message").String()
+		case e.Type == gjson.String:
+			msg = e.Str
+		}
+		if msg == "" {
+			msg = gjson.Get(s, "message").String()
+		}
+		if msg == "" {
+			msg = gjson.Get(s, "detail").String()
+		}
+	}
+	if msg == "" {
+		msg = s
+		if len(msg) > 1024 {
+			msg = msg[:1024]
+		}
+	}
+	if msg == "" {
+		msg = "upstream returned an empty error body"
+	}
+	return typ, msg
+}
+
+func isAnthropicErrorType(t string) bool {
+	switch t {
+	case "invalid_request_error", "authentication_error", "billing_error",
+		"permission_error", "not_found_error", "request_too_large",
+		"rate_limit_error", "timeout_error", "api_error", "overloaded_error":
+		return true
+	}
+	return false
+}
+
+// anthropicErrorType maps an HTTP status to Anthropic's error type
+// (docs.claude.com/en/api/errors).
+func anthropicErrorType(status int) string {
+	switch status {
+	case 400, 422:
+		return "invalid_request_error"
+	case 401:
+		return "authentication_error"
+	case 402:
+		return "billing_error"
+	case 403:
+		return "permission_error"
+	case 404:
+		return "not_found_error"
+	case 413:
+		return "request_too_large"
+	case 429:
+		return "rate_limit_error"
+	case 504:
+		return "timeout_error"
+	case 503, 529:
+		return "overloaded_error"
+	}
+	if status >= 400 && status < 500 {
+		return "invalid_request_error"
+	}
+	return "api_error"
+}
+
+// openAIErrorType maps an HTTP status to the error type OpenAI uses for it.
+func openAIErrorType(status int) string {
+	switch status {
+	case 401:
+		return "authentication_error"
+	case 403:
+		return "permission_error"
+	case 429:
+		return "rate_limit_error"
+	}
+	if status >= 400 && status < 500 {
+		return "invalid_request_error"
+	}
+	return "server_error"
+}
+
+func appendAnthropicError(dst []byte, typ, msg string) []byte {
+	dst = append(dst, `{"type":"error","error":{"type":`...)
+	dst = appendString(dst, typ)
+	dst = append(dst, `,"message":`...)
+	dst = appendString(dst, msg)
+	return append(dst, "}}"...)
+}
+
+func appendOpenAIError(dst []byte, typ, msg, code string) []byte {
+	dst = append(dst, `{"error":{"message":`...)
+	dst = appendString(dst, msg)
+	dst = append(dst, `,"type":`...)
+	dst = appendString(dst, typ)
+	dst = append(dst, `,"param":null,"code":`...)
+	if code == "" {
+		dst = append(dst, "null"...)
+	} else {
+		dst = appendString(dst, code)
+	}
+	return append(dst, "}}"...)
+}
+
+// JSON writing helpers shared by the translators of this package.
+
+// bstr views b as a string without copying. The string must not outlive a
+// change to b; the translators only read bodies they were handed.
+func bstr(b []byte) string {
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// appendString appends s as a quoted JSON string. Unlike encoding/json it
+// does not escape <, > and &: the output is an API body, not HTML.
+func appendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	dst = appendEscaped(dst, s)
+	return append(dst, '"')
+}
+
+// appendEscaped appends the JSON-escaped content of s, without quotes.
+func appendEscaped(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	return append(dst, s[start:]...)
+}
+
+// appendStringValue appends a JSON string for r: a string's raw text is
+// copied as is (already escaped), anything else is converted with String.
+func appendStringValue(dst []byte, r gjson.Result) []byte {
+	if r.Type == gjson.String {
+		return append(dst, r.Raw...)
+	}
+	return appendString(dst, r.String())
+}
+
+// appendStringInner appends the content of a JSON string without its quotes
+// and without unescaping, so several strings can be concatenated into one.
+func appendStringInner(dst []byte, r gjson.Result) []byte {
+	if r.Type == gjson.String && len(r.Raw) >= 2 {
+		return append(dst, r.Raw[1:len(r.Raw)-1]...)
+	}
+	return appendEscaped(dst, r.String())
+}
+
+// appendRaw appends r's JSON text, or def when r does not exist.
+func appendRaw(dst []byte, r gjson.Result, def string) []byte {
+	if !r.Exists() || r.Raw == "" {
+		return append(dst, def...)
+	}
+	return append(dst, r.Raw...)
+}
+
+func appendInt(dst []byte, n int64) []byte { return strconv.AppendInt(dst, n, 10) }
+
+// isEmptyString reports whether r is missing, null or "".
+func isEmptyString(r gjson.Result) bool {
+	return r.Type == gjson.Null || (r.Type == gjson.String && r.Raw == `""`) ||
+		(r.Type == gjson.String && r.Str == "")
+}

@@ -1,0 +1,260 @@
+package convert
+
+import (
+	"bytes"
+
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert/sse"
+	"github.com/tidwall/gjson"
+)
+
+func init() {
+	for _, p := range []Protocol{OpenAIChat, OpenAIResponses, OpenAIEmbeddings, AnthropicMessages} {
+		register(p, p, func() Translator { return &identity{proto: p} })
+	}
+}
+
+// identity passes bodies and stream chunks through untouched and only
+// observes them for usage and the first generated token. Each stream chunk
+// is returned as the same slice, so every upstream event reaches the client
+// as soon as it arrives.
+type identity struct {
+	proto  Protocol
+	parser sse.Parser
+	usage  Usage
+	ac     anthropicCounts
+	first  bool
+}
+
+func (t *identity) Request(body []byte) ([]byte, error) { return body, nil }
+
+func (t *identity) Response(body []byte) ([]byte, error) {
+	u := gjson.Get(bstr(body), "usage")
+	switch t.proto {
+	case OpenAIChat, OpenAIEmbeddings:
+		t.usage = openAIUsage(u)
+	case OpenAIResponses:
+		t.usage = responsesUsage(u)
+	case AnthropicMessages:
+		t.ac.update(u)
+		t.usage = t.ac.usage()
+	}
+	return body, nil
+}
+
+func (t *identity) Error(status int, body []byte) []byte { return body }
+
+func (t *identity) Stream(chunk []byte, eos bool) ([]byte, error) {
+	t.parser.Feed(chunk, t.event)
+	if eos {
+		t.parser.Flush(t.event)
+	}
+	return chunk, nil
+}
+
+func (t *identity) StreamContentType() string { return "text/event-stream" }
+func (t *identity) Usage() Usage              { return t.usage }
+func (t *identity) FirstToken() bool          { return t.first }
+
+func (t *identity) event(ev sse.Event) {
+	switch t.proto {
+	case OpenAIChat:
+		t.openAIChatEvent(ev.Data)
+	case OpenAIResponses:
+		t.responsesEvent(ev)
+	case AnthropicMessages:
+		t.anthropicEvent(ev)
+	}
+}
+
+// openAIChatEvent observes one chat.completion.chunk. Usage is looked for
+// only when the text `"usage"` is followed by an object, which skips the
+// usage:null of ordinary chunks without parsing them.
+func (t *identity) openAIChatEvent(data []byte) {
+	if hasObjectKey(data, "usage") {
+		if u := gjson.Get(bstr(data), "usage"); u.IsObject() {
+			t.usage = openAIUsage(u)
+		}
+	}
+	if !t.first && len(data) > 0 && data[0] == '{' {
+		t.first = chatDeltaHasContent(gjson.Get(bstr(data), "choices.0.delta"))
+	}
+}
+
+// responsesEvent observes one Responses API stream event. Events carry
+// their type both as the SSE event name and in data.type.
+func (t *identity) responsesEvent(ev sse.Event) {
+	switch eventType(ev) {
+	case "response.completed", "response.incomplete", "response.failed":
+		if u := gjson.Get(bstr(ev.Data), "response.usage"); u.IsObject() {
+			t.usage = responsesUsage(u)
+		}
+	case "response.output_text.delta", "response.refusal.delta",
+		"response.function_call_arguments.delta", "response.reasoning_text.delta",
+		"response.reasoning_summary_text.delta":
+		t.first = true
+	}
+}
+
+// anthropicEvent observes one Messages stream event. message_start carries
+// input and cache counts, message_delta the cumulative output count.
+func (t *identity) anthropicEvent(ev sse.Event) {
+	switch eventType(ev) {
+	case "message_start":
+		t.ac.update(gjson.Get(bstr(ev.Data), "message.usage"))
+		t.usage = t.ac.usage()
+	case "message_delta":
+		t.ac.update(gjson.Get(bstr(ev.Data), "usage"))
+		t.usage = t.ac.usage()
+	case "content_block_delta":
+		t.first = true
+	}
+}
+
+// eventType is the SSE event name, or data.type for streams without
+// "event:" lines.
+func eventType(ev sse.Event) string {
+	if ev.Name != nil {
+		return bstr(ev.Name)
+	}
+	return gjson.Get(bstr(ev.Data), "type").Str
+}
+
+// hasObjectKey reports whether data contains "name" followed by ':' and
+// '{'. It is a cheap prefilter: a match inside a string value is impossible
+// because quotes there are escaped. It searches for `name"` rather than
+// `"name"`: '"' is the most frequent byte of JSON, which would make the
+// search stop at every string.
+func hasObjectKey(data []byte, name string) bool {
+	for {
+		i := bytes.Index(data, []byte(name))
+		if i < 0 {
+			return false
+		}
+		quoted := i > 0 && data[i-1] == '"'
+		data = data[i+len(name):]
+		if !quoted || len(data) == 0 || data[0] != '"' {
+			continue
+		}
+		j := 1
+		for j < len(data) && (data[j] == ' ' || data[j] == ':' || data[j] == '\t' || data[j] == '\n' || data[j] == '\r') {
+			j++
+		}
+		if j < len(data) && data[j] == '{' {
+			return true
+		}
+	}
+}
+
+// chatDeltaHasContent reports whether a chat chunk's delta carries
+// generated output: text, reasoning, a refusal or a tool call.
+func chatDeltaHasContent(d gjson.Result) bool {
+	if !d.IsObject() {
+		return false
+	}
+	found := false
+	d.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "content", "reasoning_content", "reasoning", "refusal":
+			found = v.Type == gjson.String && v.Str != ""
+		case "tool_calls":
+			found = v.IsArray() && v.Get("0").Exists()
+		}
+		return !found
+	})
+	return found
+}
+
+// openAIUsage reads an OpenAI Chat or Embeddings usage object.
+func openAIUsage(u gjson.Result) Usage {
+	var r Usage
+	u.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "prompt_tokens":
+			r.PromptTokens = v.Int()
+		case "completion_tokens":
+			r.CompletionTokens = v.Int()
+		case "total_tokens":
+			r.TotalTokens = v.Int()
+		case "prompt_tokens_details":
+			r.CacheReadTokens = v.Get("cached_tokens").Int()
+			if c := v.Get("cache_creation_tokens").Int(); c > 0 {
+				r.CacheCreationTokens = c
+			}
+		case "prompt_cache_hit_tokens": // DeepSeek
+			if r.CacheReadTokens == 0 {
+				r.CacheReadTokens = v.Int()
+			}
+		case "completion_tokens_details":
+			r.ReasoningTokens = v.Get("reasoning_tokens").Int()
+		}
+		return true
+	})
+	if r.TotalTokens == 0 {
+		r.TotalTokens = r.PromptTokens + r.CompletionTokens
+	}
+	return r
+}
+
+// responsesUsage reads an OpenAI Responses API usage object.
+func responsesUsage(u gjson.Result) Usage {
+	var r Usage
+	u.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "input_tokens":
+			r.PromptTokens = v.Int()
+		case "output_tokens":
+			r.CompletionTokens = v.Int()
+		case "total_tokens":
+			r.TotalTokens = v.Int()
+		case "input_tokens_details":
+			r.CacheReadTokens = v.Get("cached_tokens").Int()
+			r.CacheCreationTokens = v.Get("cache_write_tokens").Int()
+		case "output_tokens_details":
+			r.ReasoningTokens = v.Get("reasoning_tokens").Int()
+		}
+		return true
+	})
+	if r.TotalTokens == 0 {
+		r.TotalTokens = r.PromptTokens + r.CompletionTokens
+	}
+	return r
+}
+
+// anthropicCounts keeps Anthropic's separate counters. In a stream they
+// arrive in pieces (message_start, then cumulative message_delta), so each
+// present field is assigned, never added.
+type anthropicCounts struct {
+	input, cacheRead, cacheCreation, output int64
+}
+
+func (c *anthropicCounts) update(u gjson.Result) {
+	u.ForEach(func(k, v gjson.Result) bool {
+		if v.Type != gjson.Number {
+			return true
+		}
+		switch k.Str {
+		case "input_tokens":
+			c.input = v.Int()
+		case "cache_read_input_tokens":
+			c.cacheRead = v.Int()
+		case "cache_creation_input_tokens":
+			c.cacheCreation = v.Int()
+		case "output_tokens":
+			c.output = v.Int()
+		}
+		return true
+	})
+}
+
+// usage converts to the OpenAI sense: Anthropic's input_tokens excludes
+// cache reads and writes, PromptTokens includes them.
+func (c anthropicCounts) usage() Usage {
+	p := c.input + c.cacheRead + c.cacheCreation
+	return Usage{
+		PromptTokens:        p,
+		CompletionTokens:    c.output,
+		TotalTokens:         p + c.output,
+		CacheReadTokens:     c.cacheRead,
+		CacheCreationTokens: c.cacheCreation,
+	}
+}

@@ -1,0 +1,195 @@
+package convert
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"math"
+
+	"github.com/tidwall/gjson"
+)
+
+func init() {
+	register(OpenAIEmbeddings, VertexPredict, func() Translator { return &openAIToVertex{} })
+}
+
+// VertexHost returns the Vertex AI API host for a location: the global
+// location has no regional prefix (protocols.md f.4).
+func VertexHost(region string) string {
+	if region == "global" {
+		return "aiplatform.googleapis.com"
+	}
+	return region + "-aiplatform.googleapis.com"
+}
+
+// VertexPredictPath returns the path of a Google publisher model's :predict
+// method (Vertex AI embeddings). Each argument is one path segment and is
+// percent-encoded as such.
+func VertexPredictPath(projectID, region, model string) string {
+	b := vertexLocationPath("/v1", projectID, region)
+	b = append(b, "/publishers/google/models/"...)
+	b = appendPathSegment(b, model)
+	return string(append(b, ":predict"...))
+}
+
+// VertexChatPath returns the path of Vertex AI's OpenAI-compatible chat
+// completions endpoint. Its body is OpenAI Chat with a publisher-prefixed
+// model ("google/gemini-2.5-flash").
+func VertexChatPath(projectID, region string) string {
+	b := vertexLocationPath("/v1beta1", projectID, region)
+	return string(append(b, "/endpoints/openapi/chat/completions"...))
+}
+
+func vertexLocationPath(version, projectID, region string) []byte {
+	b := make([]byte, 0, 128)
+	b = append(b, version...)
+	b = append(b, "/projects/"...)
+	b = appendPathSegment(b, projectID)
+	b = append(b, "/locations/"...)
+	return appendPathSegment(b, region)
+}
+
+// openAIToVertex serves an OpenAI Embeddings client from a Vertex AI
+// text-embedding model's :predict method (protocols.md f.5).
+type openAIToVertex struct {
+	model  string // echoed in the response: Vertex does not return it
+	base64 bool   // encoding_format "base64": Vertex returns floats only
+	usage  Usage
+}
+
+// Request maps input (a string or an array of strings) to one instance
+// per string and dimensions to parameters.outputDimensionality. Token-id
+// input is rejected: Vertex embeds text.
+func (t *openAIToVertex) Request(body []byte) ([]byte, error) {
+	js := bstr(body)
+	if !gjson.Valid(js) {
+		return nil, errors.New("convert: vertex: request body is not valid JSON")
+	}
+	var input, dimensions gjson.Result
+	gjson.Parse(js).ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "model":
+			t.model = v.String()
+		case "encoding_format":
+			t.base64 = v.Str == "base64"
+		case "input":
+			input = v
+		case "dimensions":
+			dimensions = v
+		}
+		return true
+	})
+
+	b := make([]byte, 0, len(body)+64)
+	b = append(b, `{"instances":[`...)
+	switch {
+	case input.Type == gjson.String:
+		b = appendVertexInstance(b, input)
+	case input.IsArray():
+		n := 0
+		ok := true
+		input.ForEach(func(_, s gjson.Result) bool {
+			if ok = s.Type == gjson.String; ok {
+				if n > 0 {
+					b = append(b, ',')
+				}
+				b = appendVertexInstance(b, s)
+				n++
+			}
+			return ok
+		})
+		if !ok || n == 0 {
+			return nil, errors.New("convert: vertex: input must be a string or a non-empty array of strings (Vertex AI embeds text, not token ids)")
+		}
+	default:
+		return nil, errors.New("convert: vertex: input must be a string or an array of strings")
+	}
+	b = append(b, ']')
+	if dimensions.Type == gjson.Number {
+		b = append(b, `,"parameters":{"outputDimensionality":`...)
+		b = append(b, dimensions.Raw...)
+		b = append(b, '}')
+	}
+	return append(b, '}'), nil
+}
+
+func appendVertexInstance(b []byte, s gjson.Result) []byte {
+	b = append(b, `{"content":`...)
+	b = append(b, s.Raw...)
+	return append(b, '}')
+}
+
+// Response maps predictions[i].embeddings.values to data[i].embedding
+// (base64 of little-endian float32 when the client asked for it) and sums
+// statistics.token_count into the usage.
+func (t *openAIToVertex) Response(body []byte) ([]byte, error) {
+	js := bstr(body)
+	if !gjson.Valid(js) {
+		return nil, errors.New("convert: vertex: :predict response is not valid JSON")
+	}
+	preds := gjson.Get(js, "predictions")
+	if !preds.IsArray() {
+		return nil, errors.New("convert: vertex: :predict response has no predictions array")
+	}
+	b := make([]byte, 0, len(body)+128)
+	b = append(b, `{"object":"list","data":[`...)
+	var tokens int64
+	var err error
+	var floats []byte
+	i := 0
+	preds.ForEach(func(_, p gjson.Result) bool {
+		values := p.Get("embeddings.values")
+		if !values.IsArray() {
+			err = errors.New("convert: vertex: a prediction has no embeddings.values array")
+			return false
+		}
+		tokens += p.Get("embeddings.statistics.token_count").Int()
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"object":"embedding","index":`...)
+		b = appendInt(b, int64(i))
+		b = append(b, `,"embedding":`...)
+		if t.base64 {
+			floats = floats[:0]
+			values.ForEach(func(_, v gjson.Result) bool {
+				floats = binary.LittleEndian.AppendUint32(floats, math.Float32bits(float32(v.Float())))
+				return true
+			})
+			b = append(b, '"')
+			b = base64.StdEncoding.AppendEncode(b, floats)
+			b = append(b, '"')
+		} else {
+			b = append(b, values.Raw...)
+		}
+		b = append(b, '}')
+		i++
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	t.usage = Usage{PromptTokens: tokens, TotalTokens: tokens}
+	b = append(b, `],"model":`...)
+	b = appendString(b, t.model)
+	b = append(b, `,"usage":{"prompt_tokens":`...)
+	b = appendInt(b, tokens)
+	b = append(b, `,"total_tokens":`...)
+	b = appendInt(b, tokens)
+	return append(b, "}}"...), nil
+}
+
+// Error rewrites a Google API error ({"error":{"code","message","status"}})
+// as an OpenAI error.
+func (t *openAIToVertex) Error(status int, body []byte) []byte {
+	return toOpenAIError(status, body)
+}
+
+// Stream fails: :predict answers with one JSON body, never a stream.
+func (t *openAIToVertex) Stream(chunk []byte, eos bool) ([]byte, error) {
+	return nil, errors.New("convert: vertex: :predict does not stream; use Response")
+}
+
+func (t *openAIToVertex) StreamContentType() string { return "application/json" }
+func (t *openAIToVertex) Usage() Usage              { return t.usage }
+func (t *openAIToVertex) FirstToken() bool          { return false }

@@ -1,0 +1,306 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/e2e/host"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/e2e/mock"
+)
+
+// Options configure a Gateway.
+type Options struct {
+	Profile host.Profile
+	Workers int // VMs, one per Envoy worker; default 1
+	// Env is the guests' environment (VmConfig.environment_variables).
+	Env map[string]string
+	Log func(level host.LogLevel, msg string)
+}
+
+// Gateway is an http.Handler that runs every request through the filter.
+type Gateway struct {
+	cfg     *Config
+	workers []*worker
+	next    atomic.Uint32
+	client  *http.Client
+	mocks   map[string]*mock.Server
+	stop    chan struct{}
+	wg      sync.WaitGroup
+}
+
+type worker struct {
+	vm      *host.VM
+	plugins []*host.Plugin // by route index
+}
+
+// builtins are the mock providers a cluster can name as builtin:<name>.
+var builtins = map[string]func() *mock.Server{
+	"openai":    func() *mock.Server { return mock.NewOpenAI() },
+	"anthropic": func() *mock.Server { return mock.NewAnthropic() },
+	"bedrock":   func() *mock.Server { return mock.NewBedrock() },
+	"gcp":       func() *mock.Server { return mock.NewGCP() },
+}
+
+// New loads wasm into opt.Workers VMs and configures every route's plugin
+// on each. A configuration the filter rejects is an error that carries the
+// filter's own log line.
+func New(ctx context.Context, wasm []byte, cfg *Config, opt Options) (*Gateway, error) {
+	g := &Gateway{cfg: cfg, mocks: map[string]*mock.Server{}, stop: make(chan struct{})}
+	for name, target := range cfg.Clusters {
+		if b, ok := strings.CutPrefix(target, "builtin:"); ok {
+			start, ok := builtins[b]
+			if !ok {
+				g.Close()
+				return nil, fmt.Errorf("gateway config: cluster %q: no builtin mock %q", name, b)
+			}
+			if g.mocks[b] == nil {
+				g.mocks[b] = start()
+			}
+		}
+	}
+	g.client = &http.Client{Transport: &http.Transport{
+		Proxy:                 nil,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
+		MaxIdleConnsPerHost:   64,
+		ResponseHeaderTimeout: 0, // the filter's timeout governs
+		DisableCompression:    true,
+	}}
+	mod, err := host.Compile(ctx, wasm)
+	if err != nil {
+		g.Close()
+		return nil, err
+	}
+	shared := host.NewShared()
+	n := max(opt.Workers, 1)
+	for i := 0; i < n; i++ {
+		vm, err := mod.NewVM(ctx, host.VMConfig{
+			Profile: opt.Profile, VMID: "ai-proxy", Env: opt.Env, Shared: shared,
+			Clusters: g.Resolve, HTTPClient: g.client, Log: opt.Log,
+		})
+		if err != nil {
+			g.Close()
+			return nil, err
+		}
+		w := &worker{vm: vm}
+		g.workers = append(g.workers, w)
+		for _, r := range cfg.Routes {
+			p, err := vm.NewPlugin(r.PluginConfig())
+			if err != nil {
+				g.Close()
+				return nil, fmt.Errorf("route %q: %w", r.ID, err)
+			}
+			w.plugins = append(w.plugins, p)
+		}
+	}
+	g.wg.Add(1)
+	go g.tick()
+	return g, nil
+}
+
+// tick drives proxy_on_tick like Envoy's per-worker timers.
+func (g *Gateway) tick() {
+	defer g.wg.Done()
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-g.stop:
+			return
+		case now := <-t.C:
+			for _, w := range g.workers {
+				w.vm.Tick(now)
+			}
+		}
+	}
+}
+
+// Close stops the VMs and the embedded mocks.
+func (g *Gateway) Close() {
+	select {
+	case <-g.stop:
+	default:
+		close(g.stop)
+	}
+	g.wg.Wait()
+	for _, w := range g.workers {
+		w.vm.Close()
+	}
+	for _, m := range g.mocks {
+		m.Close()
+	}
+}
+
+// VMs returns the workers' VMs (for tests and benchmarks).
+func (g *Gateway) VMs() []*host.VM {
+	vms := make([]*host.VM, len(g.workers))
+	for i, w := range g.workers {
+		vms[i] = w.vm
+	}
+	return vms
+}
+
+// lookup finds name in the clusters table: exactly, then without the port.
+func (g *Gateway) lookup(name string) (string, bool) {
+	target, ok := g.cfg.Clusters[name]
+	if !ok {
+		if h, _, err := net.SplitHostPort(name); err == nil {
+			target, ok = g.cfg.Clusters[h]
+		}
+	}
+	if !ok {
+		return "", false
+	}
+	if b, isMock := strings.CutPrefix(target, "builtin:"); isMock {
+		return g.mocks[b].URL, true
+	}
+	return strings.TrimSuffix(target, "/"), true
+}
+
+// Resolve maps a callout cluster name to a base URL: the clusters table,
+// else the name itself as a real host:port, over TLS when the port is 443
+// or absent (a cluster named like the provider's authority), else plain.
+func (g *Gateway) Resolve(name string) (string, bool) {
+	if name == "" {
+		return "", false
+	}
+	if base, ok := g.lookup(name); ok {
+		return base, true
+	}
+	if _, port, err := net.SplitHostPort(name); err == nil && port != "443" {
+		return "http://" + name, true
+	}
+	return "https://" + name, true
+}
+
+func jsonError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("content-type", "application/json")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `{"error":{"message":%q,"type":"gateway_error","code":%d}}`, msg, status)
+}
+
+// ServeHTTP runs one request through the filter on the next worker.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ri := -1
+	for i := range g.cfg.Routes {
+		if g.cfg.Routes[i].match(r.Method, r.URL.Path) {
+			ri = i
+			break
+		}
+	}
+	if ri < 0 {
+		jsonError(w, http.StatusNotFound, "no route matches "+r.Method+" "+r.URL.Path)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
+	if err != nil {
+		jsonError(w, http.StatusBadRequest, "reading the request body: "+err.Error())
+		return
+	}
+	req := &host.Request{Method: r.Method, Scheme: "http", Authority: r.Host, Path: r.URL.RequestURI(), Body: body, RemoteAddr: r.RemoteAddr}
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			req.Header = append(req.Header, [2]string{strings.ToLower(k), v})
+		}
+	}
+	if len(body) > 0 {
+		req.Header = append(req.Header, [2]string{"content-length", strconv.Itoa(len(body))})
+	}
+	wk := g.workers[int(g.next.Add(1))%len(g.workers)]
+	flusher, _ := w.(http.Flusher)
+	wrote := false
+	opt := host.Options{
+		Upstream: g.forward,
+		OnHeaders: func(status int, h [][2]string) {
+			wrote = true
+			for _, kv := range h {
+				if kv[0] != "" && kv[0][0] != ':' && kv[0] != "transfer-encoding" && kv[0] != "connection" {
+					w.Header().Add(kv[0], kv[1])
+				}
+			}
+			w.WriteHeader(status)
+			if flusher != nil {
+				flusher.Flush()
+			}
+		},
+		OnChunk: func(b []byte) {
+			w.Write(b)
+			if flusher != nil {
+				flusher.Flush()
+			}
+		},
+	}
+	resp, err := wk.plugins[ri].Do(r.Context(), req, opt)
+	if err != nil {
+		if !wrote {
+			status := http.StatusBadGateway
+			if errors.Is(err, context.DeadlineExceeded) {
+				status = http.StatusGatewayTimeout
+			}
+			jsonError(w, status, err.Error())
+		}
+		return
+	}
+	if !wrote {
+		opt.OnHeaders(resp.Status, resp.Header)
+		w.Write(resp.Body)
+	}
+}
+
+// forward plays Envoy's dynamic forward proxy and router: it sends the
+// request where the filter pointed :scheme/:authority/:path.
+func (g *Gateway) forward(ctx context.Context, ur *host.UpstreamRequest) (*host.UpstreamResponse, error) {
+	base, ok := g.lookup(ur.Authority)
+	if !ok {
+		base = ur.Scheme + "://" + ur.Authority
+	}
+	hr, err := http.NewRequestWithContext(ctx, ur.Method, base+ur.Path, strings.NewReader(string(ur.Body)))
+	if err != nil {
+		return nil, err
+	}
+	hr.Host = ur.Authority
+	for _, kv := range ur.Header {
+		switch kv[0] {
+		case "host", "content-length", "transfer-encoding", "connection":
+			continue
+		}
+		hr.Header.Add(kv[0], kv[1])
+	}
+	hr.ContentLength = int64(len(ur.Body))
+	resp, err := g.client.Do(hr)
+	if err != nil {
+		return nil, err
+	}
+	out := &host.UpstreamResponse{Status: resp.StatusCode, Body: resp.Body}
+	for k, vs := range resp.Header {
+		for _, v := range vs {
+			out.Header = append(out.Header, [2]string{strings.ToLower(k), v})
+		}
+	}
+	if resp.ContentLength >= 0 && resp.Header.Get("content-length") == "" {
+		out.Header = append(out.Header, [2]string{"content-length", strconv.FormatInt(resp.ContentLength, 10)})
+	}
+	return out, nil
+}
+
+// EnvFromOS picks the guest environment variables the filter reads.
+func EnvFromOS() map[string]string {
+	env := map[string]string{}
+	for _, k := range []string{"GCP_SERVICE_ACCOUNT"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env[k] = v
+		}
+	}
+	return env
+}

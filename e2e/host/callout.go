@@ -1,0 +1,261 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// maxCalloutBody is Envoy's AsyncClient response buffer limit
+// (kBufferLimitForResponse, envoy-apisix-integration.md §8).
+const maxCalloutBody = 32 << 20
+
+// callout is an http call in flight, owned by a root context.
+type callout struct {
+	id     uint32
+	p      *Plugin
+	s      *stream // the stream it was dispatched for, if any (log attribution)
+	cancel context.CancelFunc
+}
+
+// callResult is a callout response as the guest reads it.
+type callResult struct {
+	headers  headerMap
+	body     []byte
+	trailers headerMap
+}
+
+// envoyHTTPCall is proxy_http_call on Envoy (ENVOY Context::httpCall,
+// proxy-wasm-abi.md A.5, envoy-apisix-integration.md §8).
+func envoyHTTPCall(vm *VM, s []uint64) {
+	target, ok1 := vm.readString(uint32(s[0]), uint32(s[1]))
+	hb, ok2 := vm.read(uint32(s[2]), uint32(s[3]))
+	body, ok3 := vm.read(uint32(s[4]), uint32(s[5]))
+	tb, ok4 := vm.read(uint32(s[6]), uint32(s[7]))
+	timeout, idPtr := int32(uint32(s[8])), uint32(s[9])
+	if !ok1 || !ok2 || !ok3 || !ok4 || !vm.putU32(idPtr, 0) {
+		s[0] = stInvalidMemoryAccess
+		return
+	}
+	c := vm.effective()
+	if c == nil || timeout < 0 {
+		s[0] = stBadArgument
+		return
+	}
+	base, ok := "", false
+	if vm.cfg.Clusters != nil {
+		base, ok = vm.cfg.Clusters(target)
+	}
+	if !ok {
+		// getThreadLocalCluster(name) == nullptr.
+		s[0] = stBadArgument
+		return
+	}
+	var h headerMap
+	for _, kv := range parsePairs(hb) {
+		h.add(kv[0], kv[1])
+	}
+	_, hasPath := h.get(":path")
+	_, hasMethod := h.get(":method")
+	_, hasHost := h.get(":authority")
+	if !hasPath || !hasMethod || !hasHost {
+		s[0] = stBadArgument
+		return
+	}
+	if len(body) > 0 {
+		h.set("content-length", strconv.Itoa(len(body)))
+	}
+	vm.nextCall += 4
+	co := &callout{id: vm.nextCall, p: c.p, s: c.s}
+	// timeout_ms 0 sets no timeout at all (envoy-apisix-integration.md §3).
+	var ctx context.Context
+	if timeout > 0 {
+		ctx, co.cancel = context.WithTimeout(context.Background(), time.Duration(timeout)*time.Millisecond)
+	} else {
+		ctx, co.cancel = context.WithCancel(context.Background())
+	}
+	c.p.calls[co.id] = co
+	vm.inflight++
+	req := calloutRequest{base: base, h: h, body: bytes.Clone(body), trailers: parsePairs(tb), timeout: timeout > 0}
+	go vm.runEnvoyCallout(ctx, co, req)
+	s[0] = okOrMem(vm.putU32(idPtr, co.id))
+}
+
+type calloutRequest struct {
+	base     string
+	h        headerMap
+	body     []byte
+	trailers [][2]string
+	timeout  bool
+}
+
+// runEnvoyCallout performs the call and delivers the outcome on the root:
+// any HTTP response (4xx/5xx too) with its headers; a timeout as a
+// synthetic 504; a connection failure as a synthetic 503; a reset after
+// headers or a body over 32 MiB as num_headers=0 with proxy_get_status 11
+// "reset" (envoy-apisix-integration.md §8, §11).
+func (vm *VM) runEnvoyCallout(ctx context.Context, co *callout, req calloutRequest) {
+	defer co.cancel()
+	res, failed := vm.performCallout(ctx, req, maxCalloutBody)
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	vm.inflight--
+	if co.s != nil {
+		co.s.signal()
+	}
+	p := co.p
+	if _, live := p.calls[co.id]; !live || p.closed || vm.dead != nil || errors.Is(ctx.Err(), context.Canceled) {
+		return
+	}
+	delete(p.calls, co.id)
+	var nh, nb, nt int
+	if failed {
+		// onHttpCallFailure: status_code_ stays 11 afterwards, the message
+		// is cleared after the callback.
+		p.statusCode, p.statusMsg = stBrokenConnection, "reset"
+	} else {
+		p.callResp = res
+		nh, nb, nt = len(res.headers), len(res.body), len(res.trailers)
+	}
+	prev := vm.attrib
+	vm.attrib = co.s
+	_, _ = vm.invoke(p.c, vm.fn.callResponse, uint64(p.id), uint64(co.id), uint64(nh), uint64(nb), uint64(nt))
+	vm.attrib = prev
+	p.callResp, p.statusMsg = nil, ""
+}
+
+// performCallout sends req; failed reports an Envoy AsyncClient failure
+// (reset or overflow). Timeouts and connection failures come back as
+// Envoy's synthetic responses.
+func (vm *VM) performCallout(ctx context.Context, req calloutRequest, limit int) (*callResult, bool) {
+	method, _ := req.h.get(":method")
+	path, _ := req.h.get(":path")
+	host, _ := req.h.get(":authority")
+	hr, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(req.base, "/")+path, bytes.NewReader(req.body))
+	if err != nil {
+		return synthetic(503, "upstream connect error or disconnect/reset before headers. reset reason: connection failure"), false
+	}
+	hr.Host = host
+	hr.ContentLength = int64(len(req.body))
+	for _, kv := range req.h.regular() {
+		if kv[0] != "content-length" {
+			hr.Header.Add(kv[0], kv[1])
+		}
+	}
+	if len(req.trailers) > 0 {
+		hr.Trailer = http.Header{}
+		for _, kv := range req.trailers {
+			hr.Trailer.Add(kv[0], kv[1])
+		}
+	}
+	resp, err := vm.client.Do(hr)
+	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return synthetic(504, "upstream request timeout"), false
+		}
+		return synthetic(503, "upstream connect error or disconnect/reset before headers. reset reason: connection failure"), false
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
+	if err != nil || len(body) > limit {
+		return nil, true
+	}
+	res := &callResult{headers: responseHeaders(resp, false), body: body}
+	for _, k := range sortedKeys(resp.Trailer) {
+		for _, v := range resp.Trailer[k] {
+			res.trailers.add(k, v)
+		}
+	}
+	return res, false
+}
+
+// synthetic is an Envoy-made callout response (AsyncClient local reply).
+func synthetic(status int, body string) *callResult {
+	return &callResult{
+		headers: headerMap{{":status", strconv.Itoa(status)}, {"content-length", strconv.Itoa(len(body))}, {"content-type", "text/plain"}},
+		body:    []byte(body),
+	}
+}
+
+// responseHeaders converts a Go response's headers to a header map:
+// lower-case keys in sorted order, one entry per value; :status first
+// (Envoy) or last (wasm-nginx-module).
+func responseHeaders(resp *http.Response, statusLast bool) headerMap {
+	h := make(headerMap, 0, len(resp.Header)+1)
+	if !statusLast {
+		h = append(h, [2]string{":status", strconv.Itoa(resp.StatusCode)})
+	}
+	for _, k := range sortedKeys(resp.Header) {
+		for _, v := range resp.Header[k] {
+			h.add(k, v)
+		}
+	}
+	if statusLast {
+		h = append(h, [2]string{":status", strconv.Itoa(resp.StatusCode)})
+	}
+	return h
+}
+
+func sortedKeys(h http.Header) []string {
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// HTTPUpstream returns an Upstream that sends the request over HTTP with c
+// (nil: a client that keeps encodings untouched) to the base URL resolve
+// returns for the request's :authority — the way Envoy's dynamic forward
+// proxy picks the host from :authority. A request without content-length
+// goes out chunked, as Envoy sends it.
+func HTTPUpstream(c *http.Client, resolve Resolver) Upstream {
+	if c == nil {
+		c = defaultClient
+	}
+	return func(ctx context.Context, r *UpstreamRequest) (*UpstreamResponse, error) {
+		base, ok := resolve(r.Authority)
+		if !ok {
+			return nil, errors.New("host: no upstream for authority " + r.Authority)
+		}
+		hr, err := http.NewRequestWithContext(ctx, r.Method, strings.TrimSuffix(base, "/")+r.Path, bytes.NewReader(r.Body))
+		if err != nil {
+			return nil, err
+		}
+		hr.Host = r.Authority
+		hr.ContentLength = -1
+		for _, kv := range r.Header {
+			switch kv[0] {
+			case "content-length":
+				hr.ContentLength, _ = strconv.ParseInt(kv[1], 10, 64)
+			case "transfer-encoding", "connection", "keep-alive", "upgrade":
+			default:
+				hr.Header.Add(kv[0], kv[1])
+			}
+		}
+		if len(r.Body) == 0 && hr.ContentLength <= 0 {
+			hr.ContentLength, hr.Body = 0, http.NoBody
+		}
+		resp, err := c.Do(hr)
+		if err != nil {
+			return nil, err
+		}
+		out := &UpstreamResponse{Status: resp.StatusCode, Body: resp.Body}
+		for _, kv := range responseHeaders(resp, false)[1:] {
+			out.Header = append(out.Header, kv)
+		}
+		if resp.ContentLength >= 0 {
+			if _, ok := resp.Header["Content-Length"]; !ok {
+				out.Header = append(out.Header, [2]string{"content-length", strconv.FormatInt(resp.ContentLength, 10)})
+			}
+		}
+		return out, nil
+	}
+}

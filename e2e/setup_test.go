@@ -1,0 +1,56 @@
+package e2e
+
+import (
+	"context"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/e2e/host/hosttest"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/e2e/gateway"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/e2e/host"
+)
+
+// profiles are the hosts every e2e test runs under unless it says why not.
+var profiles = []host.Profile{host.Envoy, host.EnvoyFixed, host.APISIX}
+
+// startGateway serves yamlConfig through the real .wasm under profile and
+// returns the gateway's base URL.
+func startGateway(t *testing.T, profile host.Profile, yamlConfig string) (string, *gateway.Gateway) {
+	t.Helper()
+	cfg, err := gateway.ParseConfig([]byte(yamlConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gateway.New(context.Background(), hosttest.Filter(t), cfg, gateway.Options{Profile: profile, Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(g)
+	t.Cleanup(func() { srv.Close(); g.Close() })
+	return srv.URL, g
+}
+
+// indent shifts a YAML fragment right by n spaces (for embedding).
+func indent(s string, n int) string {
+	pad := strings.Repeat(" ", n)
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	for i := range lines {
+		lines[i] = pad + lines[i]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// oneRoute is a gateway config with one route using plugin (YAML) and clusters.
+func oneRoute(uri, plugin string, clusters map[string]string) string {
+	var b strings.Builder
+	b.WriteString("routes:\n  - id: r\n    uri: " + uri + "\n    plugins:\n      ai-proxy:\n")
+	b.WriteString(indent(plugin, 8) + "\n")
+	if len(clusters) > 0 {
+		b.WriteString("clusters:\n")
+		for k, v := range clusters {
+			b.WriteString("  " + k + ": " + v + "\n")
+		}
+	}
+	return b.String()
+}

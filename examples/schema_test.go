@@ -1,0 +1,240 @@
+package examples
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/stream/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/clusters/dynamic_forward_proxy/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/dynamic_forward_proxy/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	wasmfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/wasm/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+	"gopkg.in/yaml.v3"
+	extensionsv1alpha1 "istio.io/api/extensions/v1alpha1"
+	networkingv1 "istio.io/api/networking/v1"
+)
+
+// yamlDocs reads a YAML file as JSON documents (protojson's input).
+func yamlDocs(t *testing.T, path string) [][]byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dec := yaml.NewDecoder(f)
+	var docs [][]byte
+	for {
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			if err.Error() == "EOF" {
+				return docs
+			}
+			t.Fatalf("%s: %v", path, err)
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		docs = append(docs, b)
+	}
+}
+
+type validator interface{ ValidateAll() error }
+
+// validateDeep runs Envoy's protoc-gen-validate rules on m and on every
+// message packed in an Any below it (typed_config), which ValidateAll alone
+// does not open.
+func validateDeep(t *testing.T, where string, m proto.Message) {
+	t.Helper()
+	if v, ok := m.(validator); ok {
+		if err := v.ValidateAll(); err != nil {
+			t.Errorf("%s: %v", where, err)
+		}
+	}
+	var walk func(protoreflect.Message, string)
+	walk = func(rm protoreflect.Message, path string) {
+		rm.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+			if fd.Kind() != protoreflect.MessageKind && fd.Kind() != protoreflect.GroupKind {
+				return true
+			}
+			visit := func(mv protoreflect.Message, p string) {
+				if a, ok := mv.Interface().(*anypb.Any); ok {
+					inner, err := a.UnmarshalNew()
+					if err != nil {
+						t.Errorf("%s: %v", p, err)
+						return
+					}
+					validateDeep(t, p+"("+a.TypeUrl+")", inner)
+					return
+				}
+				walk(mv, p)
+			}
+			switch {
+			case fd.IsList():
+				l := v.List()
+				for i := 0; i < l.Len(); i++ {
+					visit(l.Get(i).Message(), path+"."+string(fd.Name()))
+				}
+			case fd.IsMap():
+				v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
+					if fd.MapValue().Kind() == protoreflect.MessageKind {
+						visit(mv.Message(), path+"."+string(fd.Name())+"["+k.String()+"]")
+					}
+					return true
+				})
+			default:
+				visit(v.Message(), path+"."+string(fd.Name()))
+			}
+			return true
+		})
+	}
+	walk(m.ProtoReflect(), where)
+}
+
+// envoyPluginConfigs returns the ai-proxy configurations inside every wasm
+// filter of an Envoy bootstrap.
+func envoyPluginConfigs(t *testing.T, b *bootstrapv3.Bootstrap) []string {
+	var out []string
+	var walk func(protoreflect.Message)
+	walk = func(rm protoreflect.Message) {
+		if w, ok := rm.Interface().(*wasmfilterv3.Wasm); ok {
+			var sv wrapperspb.StringValue
+			if err := w.GetConfig().GetConfiguration().UnmarshalTo(&sv); err != nil {
+				t.Errorf("wasm configuration must be a StringValue: %v", err)
+			}
+			out = append(out, sv.Value)
+			return
+		}
+		rm.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+			if fd.Kind() != protoreflect.MessageKind {
+				return true
+			}
+			each := func(mv protoreflect.Message) {
+				if a, ok := mv.Interface().(*anypb.Any); ok {
+					if inner, err := a.UnmarshalNew(); err == nil {
+						walk(inner.ProtoReflect())
+					}
+					return
+				}
+				walk(mv)
+			}
+			if fd.IsList() {
+				for i := 0; i < v.List().Len(); i++ {
+					each(v.List().Get(i).Message())
+				}
+			} else if !fd.IsMap() {
+				each(v.Message())
+			}
+			return true
+		})
+	}
+	walk(b.ProtoReflect())
+	return out
+}
+
+func TestEnvoyExampleMatchesEnvoyAPI(t *testing.T) {
+	docs := yamlDocs(t, "envoy/envoy.yaml")
+	if len(docs) != 1 {
+		t.Fatalf("want one bootstrap document, got %d", len(docs))
+	}
+	var b bootstrapv3.Bootstrap
+	if err := protojson.Unmarshal(docs[0], &b); err != nil {
+		t.Fatalf("envoy.yaml is not an Envoy v3 Bootstrap: %v", err)
+	}
+	validateDeep(t, "bootstrap", &b)
+	confs := envoyPluginConfigs(t, &b)
+	if len(confs) != 1 {
+		t.Fatalf("want one wasm filter, found %d", len(confs))
+	}
+	checkPluginConfig(t, "envoy.yaml", []byte(confs[0]))
+	if !strings.Contains(string(docs[0]), "%FILTER_STATE(wasm.llm_prompt_tokens:PLAIN)%") {
+		t.Error("the access log must show the filter-state format")
+	}
+}
+
+func TestIstioExampleMatchesIstioAPI(t *testing.T) {
+	docs := yamlDocs(t, "istio/wasmplugin.yaml")
+	kinds := map[string]bool{}
+	for _, d := range docs {
+		var obj struct {
+			APIVersion string          `json:"apiVersion"`
+			Kind       string          `json:"kind"`
+			Spec       json.RawMessage `json:"spec"`
+		}
+		if err := json.Unmarshal(d, &obj); err != nil {
+			t.Fatal(err)
+		}
+		kinds[obj.Kind] = true
+		switch obj.Kind {
+		case "WasmPlugin":
+			if obj.APIVersion != "extensions.istio.io/v1alpha1" {
+				t.Errorf("WasmPlugin apiVersion %q", obj.APIVersion)
+			}
+			var wp extensionsv1alpha1.WasmPlugin
+			if err := protojson.Unmarshal(obj.Spec, &wp); err != nil {
+				t.Fatalf("not an Istio WasmPlugin spec: %v", err)
+			}
+			if !strings.HasPrefix(wp.Url, "oci://") && !strings.HasPrefix(wp.Url, "https://") {
+				t.Errorf("url %q", wp.Url)
+			}
+			conf, err := protojson.Marshal(wp.PluginConfig)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkPluginConfig(t, "wasmplugin.yaml", conf)
+		case "ServiceEntry":
+			var se networkingv1.ServiceEntry
+			if err := protojson.Unmarshal(obj.Spec, &se); err != nil {
+				t.Fatalf("not an Istio ServiceEntry spec: %v", err)
+			}
+		default:
+			t.Errorf("unexpected kind %q", obj.Kind)
+		}
+	}
+	if !kinds["WasmPlugin"] {
+		t.Error("no WasmPlugin in the Istio example")
+	}
+}
+
+func TestAPISIXExample(t *testing.T) {
+	raw, err := os.ReadFile("apisix/route.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var route struct {
+		URI     string                     `json:"uri"`
+		Plugins map[string]json.RawMessage `json:"plugins"`
+	}
+	if err := json.Unmarshal(raw, &route); err != nil {
+		t.Fatal(err)
+	}
+	docs := yamlDocs(t, "apisix/config.yaml")
+	var cfg struct {
+		Wasm struct {
+			Plugins []struct {
+				Name string `json:"name"`
+				File string `json:"file"`
+			} `json:"plugins"`
+		} `json:"wasm"`
+	}
+	if err := json.Unmarshal(docs[0], &cfg); err != nil || len(cfg.Wasm.Plugins) != 1 {
+		t.Fatalf("config.yaml: %v %+v", err, cfg)
+	}
+	conf, ok := route.Plugins[cfg.Wasm.Plugins[0].Name]
+	if !ok {
+		t.Fatalf("route does not use the wasm plugin %q", cfg.Wasm.Plugins[0].Name)
+	}
+	checkPluginConfig(t, "route.json", conf) // the {"conf": …} wrapper as APISIX passes it
+}
