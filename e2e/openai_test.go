@@ -1,8 +1,9 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/e2e/host/hosttest"
 	"io"
 	"net/http"
 	"net/url"
@@ -95,49 +96,85 @@ func TestOpenAIChatWithOfficialClient(t *testing.T) {
 	}
 }
 
-// Each upstream SSE event reaches the client as it arrives: the host sees
-// the filter emit at least one downstream chunk per upstream event.
+// Each upstream SSE chunk reaches the client as it arrives and unchanged,
+// whether it holds part of an event, one event or many: the filter never
+// re-buffers a stream it does not translate.
 func TestStreamIsNotRebuffered(t *testing.T) {
+	upstream := [][]byte{
+		[]byte(`data: {"choices":[{"index":0,"delta":{"role":"assistant","content":""}}],"usage":null}` + "\n\n"),
+		[]byte(`data: {"choices":[{"index":0,"delta":{"content":"Hel"}}],"usage":null}` + "\n\ndata: {\"choices\":[{\"ind"),
+		[]byte(`ex":0,"delta":{"content":"lo"}}],"usage":null}` + "\n"),
+		[]byte("\n"),
+		[]byte(": keep-alive comment\n\ndata: \n\n" + `data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null}` + "\n\n" +
+			`data: {"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}` + "\n\n"),
+		[]byte("data: [DONE]\n\n"),
+	}
 	for _, profile := range []host.Profile{host.Envoy, host.EnvoyFixed} {
 		t.Run(profile.String(), func(t *testing.T) {
-			for _, opt := range []mock.Option{mock.WithFragmentedStream(), mock.WithCoalescedStream(), mock.WithStreamChunks(5)} {
-				m := mock.NewOpenAI(opt, mock.WithStreamChunks(5))
-				base, g := startGateway(t, profile, oneRoute("/v1/chat/completions", openaiPlugin, map[string]string{"api.openai.com": m.URL}))
-				_ = g
-				resp, err := http.Post(base+"/v1/chat/completions", "application/json",
-					strings.NewReader(`{"model":"x","stream":true,"messages":[{"role":"user","content":"one two three four five"}]}`))
-				if err != nil {
-					t.Fatal(err)
+			ctx := context.Background()
+			mod, err := host.Compile(ctx, hosttest.Filter(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			vm, err := mod.NewVM(ctx, host.VMConfig{Profile: profile})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer vm.Close()
+			p, err := vm.NewPlugin([]byte(`{"provider":"openai","auth":{"header":{"Authorization":"Bearer k"}}}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var seenAt []int // upstream chunks read when each downstream chunk left
+			read := 0
+			up := func(context.Context, *host.UpstreamRequest) (*host.UpstreamResponse, error) {
+				r := &chunkReader{chunks: append([][]byte(nil), upstream...)}
+				return &host.UpstreamResponse{Status: 200, Header: [][2]string{{"content-type", "text/event-stream"}},
+					Body: readCounter{r, &read}}, nil
+			}
+			resp, err := p.Do(ctx, chatRequest(true, 100), host.Options{Upstream: up, OnChunk: func([]byte) { seenAt = append(seenAt, read) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got [][]byte
+			for _, c := range resp.Chunks {
+				if len(c) > 0 {
+					got = append(got, c)
 				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				m.Close()
-				if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-					t.Fatalf("content-type %q", resp.Header.Get("Content-Type"))
+			}
+			if len(got) != len(upstream) {
+				t.Fatalf("%d upstream chunks became %d downstream chunks: %q", len(upstream), len(got), got)
+			}
+			for i := range upstream {
+				if !bytes.Equal(got[i], upstream[i]) {
+					t.Fatalf("chunk %d changed:\n got %q\nwant %q", i, got[i], upstream[i])
 				}
-				text := ""
-				for _, line := range strings.Split(string(body), "\n") {
-					if d, ok := strings.CutPrefix(line, "data: "); ok && d != "[DONE]" {
-						var ev struct {
-							Choices []struct {
-								Delta struct{ Content string } `json:"delta"`
-							} `json:"choices"`
-						}
-						if err := json.Unmarshal([]byte(d), &ev); err != nil {
-							t.Fatalf("bad event %q: %v", d, err)
-						}
-						if len(ev.Choices) > 0 {
-							text += ev.Choices[0].Delta.Content
-						}
-					}
+			}
+			for i, n := range seenAt[:len(upstream)] {
+				if n != i+1 {
+					t.Fatalf("downstream chunk %d left after %d upstream reads: held back", i, n)
 				}
-				if text != "You said: one two three four five" || !strings.HasSuffix(string(body), "data: [DONE]\n\n") {
-					t.Fatalf("stream body %q", body)
-				}
+			}
+			if resp.FilterState["wasm.llm_total_tokens"] != "7" || resp.FilterState["wasm.request_type"] != "ai_stream" {
+				t.Fatalf("filter state %v", resp.FilterState)
 			}
 		})
 	}
 }
+
+type readCounter struct {
+	r *chunkReader
+	n *int
+}
+
+func (c readCounter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 {
+		*c.n++
+	}
+	return n, err
+}
+func (c readCounter) Close() error { return nil }
 
 func TestEndpointOverrideAndQueryAuth(t *testing.T) {
 	for _, profile := range profiles {
