@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/e2e/host/hosttest"
 	"os"
 	"strings"
@@ -71,62 +72,86 @@ func init() {
 	}
 }
 
-func TestABIConformance(t *testing.T) {
+// abiProblems lists every way the module's imports and proxy exports
+// depart from the ABI table or from what Envoy 1.33+ and APISIX provide.
+func abiProblems(t *testing.T, wasm []byte) []string {
+	t.Helper()
 	imports, exports := readABITable(t)
 	ctx := context.Background()
 	rt := wazero.NewRuntime(ctx)
 	defer rt.Close(ctx)
-	mod, err := rt.CompileModule(ctx, hosttest.Filter(t))
+	mod, err := rt.CompileModule(ctx, wasm)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	for _, f := range mod.ImportedFunctions() {
 		m, name, _ := f.Import()
 		key := m + "." + name
 		want, ok := imports[key]
 		if !ok {
-			t.Errorf("import %s is not in proxy-wasm-abi.tsv", key)
+			bad("import %s is not in proxy-wasm-abi.tsv", key)
 			continue
 		}
 		if got := (abiRow{sig(f.ParamTypes()), sig(f.ResultTypes())}); got != want {
-			t.Errorf("import %s has signature (%s)->(%s), the ABI says (%s)->(%s)", key, got.params, got.results, want.params, want.results)
+			bad("import %s has signature (%s)->(%s), the ABI says (%s)->(%s)", key, got.params, got.results, want.params, want.results)
 		}
 		if notOnAPISIX[key] {
-			t.Errorf("import %s would stop the module loading in APISIX", key)
+			bad("import %s would stop the module loading in APISIX", key)
 		}
 		if m == "wasi_snapshot_preview1" && !envoy133WASI[key] {
-			t.Errorf("import %s does not exist in Envoy 1.33–1.38", key)
+			bad("import %s does not exist in Envoy 1.33–1.38", key)
 		}
 	}
-	var proxyExports int
 	for name, f := range mod.ExportedFunctions() {
 		if !strings.HasPrefix(name, "proxy_") && name != "_initialize" {
 			continue
 		}
-		proxyExports++
 		want, ok := exports[name]
 		if !ok {
-			t.Errorf("export %s is not in proxy-wasm-abi.tsv", name)
+			bad("export %s is not in proxy-wasm-abi.tsv", name)
 			continue
 		}
 		if got := (abiRow{sig(f.ParamTypes()), sig(f.ResultTypes())}); got != want {
-			t.Errorf("export %s has signature (%s)->(%s), the ABI says (%s)->(%s)", name, got.params, got.results, want.params, want.results)
+			bad("export %s has signature (%s)->(%s), the ABI says (%s)->(%s)", name, got.params, got.results, want.params, want.results)
 		}
 	}
 	for _, must := range []string{"proxy_abi_version_0_2_1", "proxy_on_memory_allocate", "_initialize", "proxy_on_context_create",
 		"proxy_on_configure", "proxy_on_request_headers", "proxy_on_request_body", "proxy_on_response_headers",
 		"proxy_on_response_body", "proxy_on_http_call_response", "proxy_on_log", "proxy_on_done", "proxy_on_delete"} {
 		if _, ok := mod.ExportedFunctions()[must]; !ok {
-			t.Errorf("missing export %s", must)
+			bad("missing export %s", must)
 		}
 	}
 	for _, forbidden := range []string{"malloc", "main", "_start"} {
 		if _, ok := mod.ExportedFunctions()[forbidden]; ok {
-			t.Errorf("export %s changes how hosts start the module", forbidden)
+			bad("export %s changes how hosts start the module", forbidden)
 		}
 	}
 	if _, ok := mod.ExportedMemories()["memory"]; !ok {
-		t.Error("linear memory must be exported as \"memory\"")
+		bad("linear memory must be exported as \"memory\"")
 	}
-	t.Logf("%d imports, %d proxy exports", len(mod.ImportedFunctions()), proxyExports)
+	return problems
+}
+
+func TestABIConformance(t *testing.T) {
+	for _, p := range abiProblems(t, hosttest.Filter(t)) {
+		t.Error(p)
+	}
+}
+
+// The check must bite: a module with an APISIX-missing import and
+// Envoy-missing WASI imports is reported on every count.
+func TestABIConformanceRejectsBadModule(t *testing.T) {
+	problems := strings.Join(abiProblems(t, hosttest.BuildGuest(t, "testdata/badimports")), "\n")
+	for _, want := range []string{
+		"import env.proxy_get_log_level would stop the module loading in APISIX",
+		"import wasi_snapshot_preview1.path_filestat_get does not exist in Envoy 1.33–1.38",
+		"missing export proxy_on_request_headers",
+	} {
+		if !strings.Contains(problems, want) {
+			t.Errorf("not reported: %s\nreported:\n%s", want, problems)
+		}
+	}
 }

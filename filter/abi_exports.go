@@ -122,7 +122,7 @@ func proxyOnRequestBody(id uint32, size uint32, eos bool) uint32 {
 //go:wasmexport proxy_on_response_headers
 func proxyOnResponseHeaders(id uint32, _ uint32, _ bool) uint32 {
 	s := streams[id]
-	if s == nil {
+	if s == nil || !s.core.Observing() {
 		return uint32(core.Continue)
 	}
 	return uint32(s.core.OnResponseHeaders(getPairs(mapResponseHeaders)))
@@ -131,7 +131,7 @@ func proxyOnResponseHeaders(id uint32, _ uint32, _ bool) uint32 {
 //go:wasmexport proxy_on_response_body
 func proxyOnResponseBody(id uint32, size uint32, eos bool) uint32 {
 	s := streams[id]
-	if s == nil {
+	if s == nil || !s.core.Observing() {
 		return uint32(core.Continue)
 	}
 	return uint32(s.core.OnResponseBody(int(size), eos))

@@ -7,34 +7,27 @@ import (
 	"github.com/tidwall/sjson"
 
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/filter/internal/jsonobj"
 )
 
-// keyPath escapes an object key for use as a one-segment gjson/sjson path.
-func keyPath(k string) string {
-	if !strings.ContainsAny(k, `.*?|#@\!=<>%~`) {
-		return k
-	}
-	var b strings.Builder
-	for i := 0; i < len(k); i++ {
-		if strings.IndexByte(`.*?|#@\!=<>%~`, k[i]) >= 0 {
-			b.WriteByte('\\')
-		}
-		b.WriteByte(k[i])
-	}
-	return b.String()
+// option is one top-level member to set: the key as it appears between the
+// quotes in JSON (escaped), and the raw value.
+type option struct {
+	key string
+	raw []byte
 }
 
-// option is one entry of the options object, ready to set.
-type option struct {
-	path string
-	raw  string
+// escapeKey renders k as it appears between quotes in JSON.
+func escapeKey(k string) string {
+	q := appendJSONString(nil, k)
+	return string(q[1 : len(q)-1])
 }
 
 func parseOptions(opts []byte) []option {
 	var out []option
 	gjson.ParseBytes(opts).ForEach(func(k, v gjson.Result) bool {
 		if k.Str != "model" {
-			out = append(out, option{keyPath(k.Str), v.Raw})
+			out = append(out, option{escapeKey(k.Str), []byte(v.Raw)})
 		}
 		return true
 	})
@@ -46,43 +39,114 @@ func hasModelField(p convert.Protocol) bool {
 	return p != convert.BedrockConverse && p != convert.VertexPredict
 }
 
-// rewriteBody applies the operator's settings to a body that is already in
-// the upstream protocol, in APISIX's order: options (model forced), the
-// stream usage request, llm_options.max_tokens (always wins), then the
-// request_body deep merge.
-func (p *Plugin) rewriteBody(t *target, body []byte, stream bool) ([]byte, error) {
-	var err error
-	set := func(path, raw string) {
-		if err == nil {
-			body, err = sjson.SetRawBytes(body, path, []byte(raw))
+// edits collects top-level replacements; a later set of a key wins.
+type edits struct {
+	obj  *jsonobj.Object
+	sets []jsonobj.Set
+	dels []string
+}
+
+func (e *edits) set(key string, raw []byte) {
+	for i := range e.sets {
+		if e.sets[i].Key == key {
+			e.sets[i].Raw = raw
+			return
 		}
 	}
+	e.sets = append(e.sets, jsonobj.Set{Key: key, Raw: raw})
+}
+
+func (e *edits) del(key string) { e.dels = append(e.dels, key) }
+
+// get is the member's value after the edits so far.
+func (e *edits) get(key string) ([]byte, bool) {
+	for i := range e.sets {
+		if e.sets[i].Key == key {
+			return e.sets[i].Raw, true
+		}
+	}
+	for _, d := range e.dels {
+		if d == key {
+			return nil, false
+		}
+	}
+	return e.obj.Get(key)
+}
+
+var includeUsage = []byte(`{"include_usage":true}`)
+
+// rewriteBody applies the operator's settings to a body already in the
+// upstream protocol and indexed in obj, in APISIX's order: options (model
+// forced), the stream usage request, llm_options.max_tokens (always wins),
+// then the request_body deep merge. It returns body itself when nothing
+// changes, so an untouched body is never copied.
+func (p *Plugin) rewriteBody(t *target, body []byte, obj *jsonobj.Object, stream bool) ([]byte, error) {
+	e := edits{obj: obj, sets: make([]jsonobj.Set, 0, len(p.options)+4)}
 	for _, o := range p.options {
-		set(o.path, o.raw)
+		e.set(o.key, o.raw)
 	}
 	if p.cfg.Model != "" && hasModelField(t.upstream) {
-		set("model", p.modelJSON)
-	}
-	if stream && t.upstream == convert.OpenAIChat && !gjson.GetBytes(body, "stream_options.include_usage").Bool() {
-		set("stream_options.include_usage", "true")
-	}
-	if p.cfg.Provider.DropMaxTokens && t.upstream == convert.OpenAIChat {
-		if mt := gjson.GetBytes(body, "max_tokens"); mt.Exists() {
-			if !gjson.GetBytes(body, "max_completion_tokens").Exists() {
-				set("max_completion_tokens", mt.Raw)
-			}
-			if err == nil {
-				body, err = sjson.DeleteBytes(body, "max_tokens")
-			}
+		if cur, _ := obj.Get("model"); string(cur) != p.modelJSON {
+			e.set("model", []byte(p.modelJSON))
 		}
 	}
+	if stream && t.upstream == convert.OpenAIChat {
+		so, ok := e.get("stream_options")
+		switch {
+		case !ok || len(so) == 0 || so[0] != '{':
+			e.set("stream_options", includeUsage)
+		case !gjson.GetBytes(so, "include_usage").Bool():
+			v, err := sjson.SetBytes(append([]byte(nil), so...), "include_usage", true)
+			if err != nil {
+				return nil, err
+			}
+			e.set("stream_options", v)
+		}
+	}
+	if p.cfg.Provider.DropMaxTokens && t.upstream == convert.OpenAIChat {
+		if mt, ok := obj.Get("max_tokens"); ok {
+			if !obj.Has("max_completion_tokens") {
+				e.set("max_completion_tokens", mt)
+			}
+			e.del("max_tokens")
+		}
+	}
+	nested := false
 	if p.cfg.MaxTokens > 0 && t.maxTokens != "" {
-		set(t.maxTokens, p.maxTokensJSON)
+		if strings.IndexByte(t.maxTokens, '.') < 0 {
+			e.set(t.maxTokens, []byte(p.maxTokensJSON))
+		} else {
+			nested = true
+		}
 	}
-	if patch, ok := p.cfg.RequestBody[t.upstream]; ok && err == nil {
-		body, err = deepMerge(body, "", gjson.ParseBytes(patch), p.cfg.RequestBodyForce)
+	if patch, ok := p.cfg.RequestBody[t.upstream]; ok {
+		var err error
+		gjson.ParseBytes(patch).ForEach(func(k, v gjson.Result) bool {
+			key := escapeKey(k.Str)
+			cur, exists := e.get(key)
+			switch {
+			case v.IsObject() && exists && len(cur) > 0 && cur[0] == '{':
+				var merged []byte
+				merged, err = deepMerge(append([]byte(nil), cur...), "", v, p.cfg.RequestBodyForce)
+				e.set(key, merged)
+			case p.cfg.RequestBodyForce || !exists:
+				e.set(key, []byte(v.Raw))
+			}
+			return err == nil
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
-	return body, err
+	out := body
+	if len(e.sets) > 0 || len(e.dels) > 0 {
+		out = obj.AppendEdited(make([]byte, 0, len(body)+64), e.sets, e.dels)
+	}
+	if nested {
+		// A field inside an object (Bedrock's inferenceConfig.maxTokens).
+		return sjson.SetRawBytes(out, t.maxTokens, []byte(p.maxTokensJSON))
+	}
+	return out, nil
 }
 
 // deepMerge merges patch into body at prefix: objects merge recursively;
@@ -101,4 +165,20 @@ func deepMerge(body []byte, prefix string, patch gjson.Result, force bool) ([]by
 		return err == nil
 	})
 	return body, err
+}
+
+// keyPath escapes an object key for use as a one-segment gjson/sjson path.
+func keyPath(k string) string {
+	const special = `.*?|#@\!=<>%~:`
+	if !strings.ContainsAny(k, special) {
+		return k
+	}
+	var b strings.Builder
+	for i := 0; i < len(k); i++ {
+		if strings.IndexByte(special, k[i]) >= 0 {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(k[i])
+	}
+	return b.String()
 }

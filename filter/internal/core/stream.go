@@ -7,6 +7,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/filter/internal/jsonobj"
 )
 
 // mode is how a request reaches the provider.
@@ -39,10 +40,11 @@ type Stream struct {
 	tr       convert.Translator
 	surePath bool // the path named the client protocol
 
-	headers  [][2]string // client headers kept for hold and callout modes
-	stream   bool        // client asked for a stream
-	reqModel string      // model the client asked for
-	model    string      // model sent upstream
+	obj      jsonobj.Object // the request body's top level, indexed once
+	headers  [][2]string    // client headers kept for hold and callout modes
+	stream   bool           // client asked for a stream
+	reqModel string         // model the client asked for
+	model    string         // model sent upstream
 
 	status     int
 	respStream bool
@@ -53,6 +55,7 @@ type Stream struct {
 
 	start, firstToken int64
 	local             bool // the answer is our own local response
+	ai                bool // the body was an AI request (else: traditional_http)
 	finished          bool
 }
 
@@ -165,6 +168,9 @@ func (s *Stream) OnRequestBody(size int, eos bool) Action {
 	}
 	switch s.mode {
 	case modeInline:
+		if len(out) == len(body) && &out[0] == &body[0] {
+			return Continue // nothing to change: the body passes untouched
+		}
 		if !s.h.ReplaceRequestBody(out) {
 			return s.fail(500, "the host refused the rewritten request body")
 		}
@@ -185,21 +191,20 @@ func (s *Stream) buildRequest(body []byte) ([]byte, string, bool) {
 		s.fail(400, "request body is empty; send a JSON "+s.client.String()+" request")
 		return nil, "", false
 	}
-	if !gjson.ValidBytes(body) {
-		s.fail(400, "request body is not valid JSON: "+jsonErrorAt(body))
-		return nil, "", false
-	}
-	root := gjson.ParseBytes(body)
-	if !root.IsObject() {
-		s.fail(400, "request body must be a JSON object")
+	if err := s.obj.Parse(body); err != nil {
+		if err == jsonobj.ErrNotObject {
+			s.fail(400, "request body must be a JSON object")
+		} else {
+			s.fail(400, "request body is not valid JSON: "+err.Error())
+		}
 		return nil, "", false
 	}
 	if !s.surePath {
 		detected := convert.Unknown
 		switch {
-		case root.Get("messages").Exists():
+		case s.obj.Has("messages"):
 			detected = convert.OpenAIChat
-		case root.Get("input").Exists():
+		case s.obj.Has("input"):
 			detected = convert.OpenAIEmbeddings
 		}
 		if detected == convert.Unknown {
@@ -217,25 +222,39 @@ func (s *Stream) buildRequest(body []byte) ([]byte, string, bool) {
 			}
 		}
 	}
-	if !s.recognised(root) {
+	if !s.recognised() {
 		return nil, "", false
 	}
-	s.stream = root.Get("stream").Bool()
-	s.reqModel = root.Get("model").String()
+	if v, _ := s.obj.Get("stream"); string(v) == "true" {
+		s.stream = true
+	}
+	if m, ok := s.obj.String("model"); ok {
+		s.reqModel = m
+	} else if raw, ok := s.obj.Get("model"); ok {
+		s.reqModel = gjson.ParseBytes(raw).String()
+	}
 	s.model = s.reqModel
 	if s.p.cfg.Model != "" {
 		s.model = s.p.cfg.Model
 	}
-	out, err := s.tr.Request(body)
-	if err != nil {
-		s.fail(400, err.Error())
-		return nil, "", false
+	out := body
+	if s.translating() {
+		var err error
+		if out, err = s.tr.Request(body); err != nil {
+			s.fail(400, err.Error())
+			return nil, "", false
+		}
+		if err := s.obj.Parse(out); err != nil {
+			s.fail(500, "the gateway produced an invalid "+s.t.upstream.String()+" request: "+err.Error())
+			return nil, "", false
+		}
 	}
-	out, err = s.p.rewriteBody(s.t, out, s.stream)
+	out, err := s.p.rewriteBody(s.t, out, &s.obj, s.stream)
 	if err != nil {
 		s.fail(400, "cannot apply the gateway's request options: "+err.Error())
 		return nil, "", false
 	}
+	s.ai = true
 	if s.p.cfg.LogPayloads {
 		s.h.Log(LevelInfo, "ai-proxy request payload: "+string(out))
 	}
@@ -243,15 +262,15 @@ func (s *Stream) buildRequest(body []byte) ([]byte, string, bool) {
 }
 
 // recognised checks that the body has the shape of the client protocol.
-func (s *Stream) recognised(root gjson.Result) bool {
+func (s *Stream) recognised() bool {
 	need := ""
 	switch s.client {
 	case convert.OpenAIChat, convert.AnthropicMessages, convert.BedrockConverse:
-		if !root.Get("messages").IsArray() {
+		if v, _ := s.obj.Get("messages"); len(v) == 0 || v[0] != '[' {
 			need = `"messages" array`
 		}
 	case convert.OpenAIEmbeddings, convert.OpenAIResponses:
-		if !root.Get("input").Exists() {
+		if !s.obj.Has("input") {
 			need = `"input"`
 		}
 	}
@@ -327,6 +346,11 @@ func isStreamType(ctype string) bool {
 	return strings.Contains(ctype, "text/event-stream") || strings.Contains(ctype, "vnd.amazon.eventstream")
 }
 
+// Observing reports whether the response concerns the filter: false for
+// requests that were not AI requests (no body), whose responses pass
+// untouched, so the shell need not even read their headers.
+func (s *Stream) Observing() bool { return s.ai && !s.local }
+
 // OnResponseHeaders sees the upstream's response headers.
 func (s *Stream) OnResponseHeaders(headers [][2]string) Action {
 	if s.local || s.t == nil {
@@ -388,9 +412,19 @@ func (s *Stream) OnResponseBody(size int, eos bool) Action {
 		return Continue
 	}
 	if !s.translate {
-		// Observe a copy for usage; the bytes themselves pass untouched.
-		if size > 0 && len(s.respBuf) < maxObserved {
-			s.respBuf = append(s.respBuf, s.h.ResponseBody(size)...)
+		// Observe the bytes for usage; they pass untouched. A body that
+		// comes in one piece is read in place, a longer one is copied.
+		var chunk []byte
+		if size > 0 {
+			chunk = s.h.ResponseBody(size)
+		}
+		if eos && s.respBuf == nil {
+			s.responseBody(chunk, false)
+			s.finish()
+			return Continue
+		}
+		if len(s.respBuf) < maxObserved {
+			s.respBuf = append(s.respBuf, chunk...)
 		}
 		if eos {
 			s.responseBody(s.respBuf, false)
@@ -486,6 +520,10 @@ func (s *Stream) finish() {
 		return
 	}
 	s.finished = true
+	if !s.ai {
+		s.h.SetProperty("request_type", "traditional_http")
+		return
+	}
 	u := s.tr.Usage()
 	reqType := "ai_chat"
 	if s.stream {
