@@ -45,6 +45,9 @@ type stream struct {
 var (
 	roots   = map[uint32]*root{}
 	streams = map[uint32]*stream{}
+	// metricIDs caches proxy_define_metric: ids are per VM, and the host
+	// returns the same stat for the same name.
+	metricIDs = map[string]uint32{}
 )
 
 //go:wasmexport proxy_on_context_create
@@ -202,6 +205,21 @@ func (s *stream) NowNanos() int64                   { return time.Now().UnixNano
 
 func (s *stream) SetProperty(k, v string) {
 	proxySetProperty(strPtr(k), uint32(len(k)), strPtr(v), uint32(len(v)))
+}
+
+func (s *stream) Metric(kind core.MetricKind, name string, v int64) {
+	id, ok := metricIDs[name]
+	if !ok {
+		if proxyDefineMetric(uint32(kind), strPtr(name), uint32(len(name)), &id) != statusOK {
+			return
+		}
+		metricIDs[name] = id
+	}
+	if kind == core.Histogram {
+		proxyRecordMetric(id, uint64(v))
+	} else {
+		proxyIncrementMetric(id, v)
+	}
 }
 
 func (s *stream) SendLocal(status int, headers [][2]string, body []byte) {

@@ -47,6 +47,12 @@ type edits struct {
 }
 
 func (e *edits) set(key string, raw []byte) {
+	for i, d := range e.dels {
+		if d == key {
+			e.dels = append(e.dels[:i], e.dels[i+1:]...)
+			break
+		}
+	}
 	for i := range e.sets {
 		if e.sets[i].Key == key {
 			e.sets[i].Raw = raw
@@ -56,7 +62,15 @@ func (e *edits) set(key string, raw []byte) {
 	e.sets = append(e.sets, jsonobj.Set{Key: key, Raw: raw})
 }
 
-func (e *edits) del(key string) { e.dels = append(e.dels, key) }
+func (e *edits) del(key string) {
+	for i := range e.sets {
+		if e.sets[i].Key == key {
+			e.sets = append(e.sets[:i], e.sets[i+1:]...)
+			break
+		}
+	}
+	e.dels = append(e.dels, key)
+}
 
 // get is the member's value after the edits so far.
 func (e *edits) get(key string) ([]byte, bool) {
@@ -74,6 +88,9 @@ func (e *edits) get(key string) ([]byte, bool) {
 }
 
 var includeUsage = []byte(`{"include_usage":true}`)
+
+// otherAlias pairs OpenAI's two names for the output-token cap.
+var otherAlias = map[string]string{"max_tokens": "max_completion_tokens", "max_completion_tokens": "max_tokens"}
 
 // rewriteBody applies the operator's settings to a body already in the
 // upstream protocol and indexed in obj, in APISIX's order: options (model
@@ -115,6 +132,13 @@ func (p *Plugin) rewriteBody(t *target, body []byte, obj *jsonobj.Object, stream
 	if p.cfg.MaxTokens > 0 && t.maxTokens != "" {
 		if strings.IndexByte(t.maxTokens, '.') < 0 {
 			e.set(t.maxTokens, []byte(p.maxTokensJSON))
+			// llm_options always wins, so a client's value under the other
+			// OpenAI alias must not compete with it.
+			if alias := otherAlias[t.maxTokens]; alias != "" && t.upstream == convert.OpenAIChat {
+				if _, ok := e.get(alias); ok {
+					e.del(alias)
+				}
+			}
 		} else {
 			nested = true
 		}

@@ -21,6 +21,7 @@ type fakeHost struct {
 	logs      []string
 	now       int64
 	noRewrite bool
+	metrics   map[string]int64
 }
 
 type localReply struct {
@@ -116,7 +117,13 @@ func (f *fakeHost) Call(cluster string, headers [][2]string, body []byte, timeou
 	f.call = &callout{cluster, headers, body, timeout}
 	return true
 }
-func (f *fakeHost) ContinueRequest()        {}
+func (f *fakeHost) ContinueRequest() {}
+func (f *fakeHost) Metric(kind MetricKind, name string, v int64) {
+	if f.metrics == nil {
+		f.metrics = map[string]int64{}
+	}
+	f.metrics[name] += v
+}
 func (f *fakeHost) SetProperty(k, v string) { f.props[k] = v }
 func (f *fakeHost) Log(_ Level, msg string) { f.logs = append(f.logs, msg) }
 func (f *fakeHost) NowNanos() int64         { f.now += 1e6; return f.now }

@@ -65,6 +65,10 @@ type Host interface {
 	// wasm.<name>, APISIX nginx variable <name>).
 	SetProperty(name, value string)
 
+	// Metric adds value to a counter or records it in a histogram; names
+	// carry their labels (see metrics.go).
+	Metric(kind MetricKind, name string, value int64)
+
 	Log(level Level, msg string)
 	// NowNanos is the wall clock.
 	NowNanos() int64

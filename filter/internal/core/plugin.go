@@ -20,6 +20,7 @@ type Plugin struct {
 	maxTokensJSON string
 	timeoutHeader string
 	authNames     map[string]bool // headers the operator's auth sets
+	metrics       map[string]*metricNames
 }
 
 // NewPlugin prepares a validated configuration for a host with caps.
@@ -30,6 +31,7 @@ func NewPlugin(cfg *Config, caps Caps) *Plugin {
 	}
 	p.maxTokensJSON = strconv.FormatInt(cfg.MaxTokens, 10)
 	p.timeoutHeader = strconv.FormatInt(cfg.TimeoutMS, 10)
+	p.metrics = map[string]*metricNames{}
 	p.authNames = map[string]bool{}
 	for _, kv := range cfg.AuthHeaders {
 		p.authNames[kv[0]] = true

@@ -50,6 +50,7 @@ type Stream struct {
 	respStream bool
 	translate  bool // response bytes are rewritten
 	respBuf    []byte
+	wrapError  bool // a non-JSON error body becomes an error JSON
 	respBytes  int64
 	aborted    bool
 
@@ -367,6 +368,14 @@ func (s *Stream) OnResponseHeaders(headers [][2]string) Action {
 	}
 	s.respStream = isStreamType(ctype)
 	s.translate = s.translating()
+	// An error the proxy made itself (Envoy's "upstream connect error",
+	// "upstream request timeout") or a provider's HTML error page is not
+	// what an SDK can read: it becomes an error JSON in the client's protocol.
+	s.wrapError = s.status >= 400 && !strings.Contains(ctype, "json")
+	if s.wrapError {
+		s.respStream = false
+		s.translate = true
+	}
 	if s.translate {
 		s.h.RemoveResponseHeader("content-length")
 		if s.respStream && s.status < 400 {
@@ -446,6 +455,13 @@ const maxObserved = 8 << 20
 
 // responseBody converts (or observes) a complete response body.
 func (s *Stream) responseBody(body []byte, replace bool) []byte {
+	if s.wrapError {
+		msg := strings.TrimSpace(string(body[:min(len(body), 512)]))
+		if msg == "" {
+			msg = "upstream answered " + strconv.Itoa(s.status) + " without a body"
+		}
+		return errorBody(s.client, s.status, "upstream "+s.t.authority+": "+msg)
+	}
 	if s.status >= 400 {
 		return s.tr.Error(s.status, body)
 	}
@@ -544,6 +560,22 @@ func (s *Stream) finish() {
 	set("llm_cache_read_input_tokens", strconv.FormatInt(u.CacheReadTokens, 10))
 	set("llm_cache_creation_input_tokens", strconv.FormatInt(u.CacheCreationTokens, 10))
 	set("llm_reasoning_tokens", strconv.FormatInt(u.ReasoningTokens, 10))
+	status := s.status
+	if status == 0 {
+		status = 200
+	}
+	names, class := s.p.names(s.model, status)
+	durationMS := (s.h.NowNanos() - s.start) / 1e6
+	s.h.Metric(Counter, names.requests+class, 1)
+	s.h.Metric(Histogram, names.latency+class, durationMS)
+	if s.firstToken > 0 {
+		s.h.Metric(Histogram, names.ttft, ttft)
+	}
+	for i, v := range [4]int64{u.PromptTokens, u.CompletionTokens, u.CacheReadTokens, u.ReasoningTokens} {
+		if v > 0 {
+			s.h.Metric(Counter, names.tokens[i], v)
+		}
+	}
 	if s.p.cfg.LogSummaries {
 		b := make([]byte, 0, 256)
 		b = append(b, `ai-proxy summary: {"provider":`...)
@@ -555,7 +587,7 @@ func (s *Stream) finish() {
 		b = append(b, `,"status":`...)
 		b = strconv.AppendInt(b, int64(s.status), 10)
 		b = append(b, `,"duration_ms":`...)
-		b = strconv.AppendInt(b, (s.h.NowNanos()-s.start)/1e6, 10)
+		b = strconv.AppendInt(b, durationMS, 10)
 		b = append(b, `,"ttft_ms":`...)
 		b = strconv.AppendInt(b, ttft, 10)
 		b = append(b, `,"prompt_tokens":`...)

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -401,5 +402,63 @@ func TestJSONResponseUsage(t *testing.T) {
 	}
 	if cl, _ := get(h.respHeaders, "content-length"); cl != "99" {
 		t.Fatal("content-length touched on an untouched body")
+	}
+}
+
+// Errors the proxy or a provider answers in text or HTML reach the client as
+// an error JSON of its protocol, with the status kept.
+func TestNonJSONErrorsBecomeJSON(t *testing.T) {
+	s, h := newStream(t, openaiConf, envoyCaps, clientHeaders("/v1/chat/completions"))
+	sendRequest(t, s, h, `{"messages":[{"role":"user","content":"hi"}]}`)
+	h.respHeaders = [][2]string{{":status", "503"}, {"content-type", "text/plain"}, {"content-length", "91"}}
+	s.OnResponseHeaders(append([][2]string(nil), h.respHeaders...))
+	if ct, _ := get(h.respHeaders, "content-type"); ct != "application/json" {
+		t.Fatalf("content-type %q", ct)
+	}
+	if _, ok := get(h.respHeaders, "content-length"); ok {
+		t.Fatal("stale content-length kept")
+	}
+	msg := "upstream connect error or disconnect/reset before headers. reset reason: connection failure"
+	h.respBody = []byte(msg[:20])
+	if s.OnResponseBody(20, false) != Pause {
+		t.Fatal("the error body must be buffered to be rewritten")
+	}
+	h.respBody = []byte(msg)
+	s.OnResponseBody(len(msg), true)
+	e := gjson.ParseBytes(h.respBody)
+	if !strings.Contains(e.Get("error.message").Str, "connection failure") || e.Get("error.type").Str != "api_error" {
+		t.Fatalf("body %s", h.respBody)
+	}
+	if h.props["request_type"] != "ai_chat" || h.metrics["llm_requests_total.provider.openai.model.gpt-4o.status.5xx"] != 1 {
+		t.Fatalf("props %v metrics %v", h.props, h.metrics)
+	}
+}
+
+func TestMetricsAreBounded(t *testing.T) {
+	cfg, _ := ParseConfig([]byte(`{"provider":"deepseek","auth":{"header":{"a":"b"}}}`), nil)
+	p := NewPlugin(cfg, envoyCaps)
+	h := newFakeHost()
+	for i := 0; i < 3*maxModels; i++ {
+		h.reqHeaders = clientHeaders("/v1/chat/completions")
+		s := p.NewStream(h)
+		sendRequest(t, s, h, `{"model":"m.`+strconv.Itoa(i)+`","messages":[{"role":"user","content":"hi"}]}`)
+		h.respBody = []byte(`{"usage":{"prompt_tokens":2,"completion_tokens":3,"total_tokens":5}}`)
+		s.OnResponseHeaders([][2]string{{":status", "200"}, {"content-type", "application/json"}})
+		s.OnResponseBody(len(h.respBody), true)
+		h.frozen = false
+	}
+	series := map[string]bool{}
+	for name := range h.metrics {
+		if strings.HasPrefix(name, "llm_requests_total.") {
+			series[name] = true
+		}
+	}
+	if len(series) != maxModels+1 {
+		t.Fatalf("%d request series for %d models, want %d", len(series), 3*maxModels, maxModels+1)
+	}
+	if h.metrics["llm_requests_total.provider.deepseek.model.m_0.status.2xx"] != 1 ||
+		h.metrics["llm_requests_total.provider.deepseek.model.other.status.2xx"] != 2*maxModels ||
+		h.metrics["llm_tokens_total.provider.deepseek.model.m_0.kind.completion"] != 3 {
+		t.Fatalf("metrics %v", h.metrics)
 	}
 }

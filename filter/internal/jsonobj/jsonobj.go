@@ -385,7 +385,7 @@ const (
 func special(x uint64) uint64 {
 	q := x ^ (lo8 * '"')
 	s := x ^ (lo8 * '\\')
-	return ((q - lo8) &^ q | (s - lo8) &^ s | (x - lo8*0x20) &^ x) & hi8
+	return ((q-lo8)&^q | (s-lo8)&^s | (x-lo8*0x20)&^x) & hi8
 }
 
 // str validates the string starting at the quote at i and returns the
