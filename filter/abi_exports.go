@@ -105,12 +105,12 @@ func probe() core.Caps {
 }
 
 //go:wasmexport proxy_on_request_headers
-func proxyOnRequestHeaders(id uint32, _ uint32, _ bool) uint32 {
+func proxyOnRequestHeaders(id uint32, _ uint32, eos bool) uint32 {
 	s := streams[id]
 	if s == nil {
 		return uint32(core.Continue)
 	}
-	return uint32(s.core.OnRequestHeaders(getPairs(mapRequestHeaders)))
+	return uint32(s.core.OnRequestHeaders(getPairs(mapRequestHeaders), eos))
 }
 
 //go:wasmexport proxy_on_request_body

@@ -28,15 +28,15 @@ const (
 
 // apisixStream is the nginx side of a request on the APISIX profile.
 type apisixStream struct {
-	phase            int
-	method, uri      string
-	args, unparsed   string
-	host0            string // $http_host when the location started
-	scheme           string
-	status           int
-	call             *apisixCall // registered, not started
-	callResp         *callResult // during proxy_on_http_call_response
-	vars             map[string]string
+	phase          int
+	method, uri    string
+	args, unparsed string
+	host0          string // $http_host when the location started
+	scheme         string
+	status         int
+	call           *apisixCall       // registered, not started
+	callResp       *callResult       // during proxy_on_http_call_response
+	vars           map[string]string // declared variables the filter set
 }
 
 type apisixCall struct {
@@ -47,14 +47,15 @@ type apisixCall struct {
 	timeout  int32
 }
 
-// apisixVars are the nginx variables APISIX declares with `set $x ''`:
+// apisixVars are the nginx variables APISIX declares with `set $x ”`:
 // only those can be written with proxy_set_property
 // (envoy-apisix-integration.md §9.2(c); APISIX 3.14 and 3.18 ngx_tpl.lua).
-var apisixVars = []string{
-	"llm_model", "request_llm_model", "llm_prompt_tokens", "llm_completion_tokens", "llm_total_tokens",
-	"llm_time_to_first_token", "request_type", "llm_content_risk_level", "llm_stream", "llm_has_tool_calls",
-	"llm_tool_count", "llm_end_user_id", "llm_cache_read_input_tokens", "llm_cache_creation_input_tokens",
-	"llm_reasoning_tokens", "wasm_process_req_body", "wasm_process_resp_body",
+var apisixVars = map[string]bool{
+	"llm_model": true, "request_llm_model": true, "llm_prompt_tokens": true, "llm_completion_tokens": true,
+	"llm_total_tokens": true, "llm_time_to_first_token": true, "request_type": true, "llm_content_risk_level": true,
+	"llm_stream": true, "llm_has_tool_calls": true, "llm_tool_count": true, "llm_end_user_id": true,
+	"llm_cache_read_input_tokens": true, "llm_cache_creation_input_tokens": true, "llm_reasoning_tokens": true,
+	"wasm_process_req_body": true, "wasm_process_resp_body": true,
 }
 
 // apisixBuiltinVars are nginx variables that exist but cannot be set.
@@ -497,9 +498,12 @@ func apisixSetProperty(vm *VM, s []uint64) {
 		return
 	}
 	name = lower(name)
-	if _, declared := st.ax.vars[name]; declared {
+	if apisixVars[name] {
+		if st.ax.vars == nil {
+			st.ax.vars = map[string]string{}
+		}
 		st.ax.vars[name] = val
-		st.filterState[name] = val
+		st.setFilterState(name, val)
 		s[0] = stOK
 		return
 	}
@@ -515,8 +519,8 @@ func apisixSetProperty(vm *VM, s []uint64) {
 // ngxVar reads an nginx variable by name.
 func (st *stream) ngxVar(name string) (string, bool) {
 	name = lower(name)
-	if v, ok := st.ax.vars[name]; ok {
-		return v, true
+	if apisixVars[name] {
+		return st.ax.vars[name], true
 	}
 	addr := or(st.req.RemoteAddr, "127.0.0.1:50000")
 	ip, port, _ := net.SplitHostPort(addr)
@@ -595,14 +599,8 @@ func (st *stream) ngxVar(name string) (string, bool) {
 func (s *stream) runAPISIX(ctx context.Context) error {
 	vm := s.vm
 	req := s.req
-	s.ax = apisixStream{
-		method: or(req.Method, "GET"), scheme: or(req.Scheme, "http"), unparsed: or(req.Path, "/"),
-		vars: map[string]string{},
-	}
+	s.ax = apisixStream{method: or(req.Method, "GET"), scheme: or(req.Scheme, "http"), unparsed: or(req.Path, "/")}
 	s.ax.uri, s.ax.args, _ = strings.Cut(s.ax.unparsed, "?")
-	for _, v := range apisixVars {
-		s.ax.vars[v] = ""
-	}
 	for _, kv := range req.Header {
 		s.reqH.add(kv[0], kv[1])
 	}
@@ -619,7 +617,7 @@ func (s *stream) runAPISIX(ctx context.Context) error {
 		return err
 	}
 	if s.ax.vars["wasm_process_req_body"] != "" {
-		s.ax.vars["wasm_process_req_body"] = ""
+		delete(s.ax.vars, "wasm_process_req_body") // apisix/wasm.lua resets it
 		rq := &s.dir[dirRequest]
 		rq.body, rq.bodyOpen = body, true
 		done, err := s.apisixRequestCallback(ctx, vm.fn.reqBody, uint64(len(body)), 1)

@@ -124,7 +124,9 @@ func (vm *VM) runEnvoyCallout(ctx context.Context, co *callout, req calloutReque
 		nh, nb, nt = len(res.headers), len(res.body), len(res.trailers)
 	}
 	prev := vm.attrib
-	vm.attrib = co.s
+	if co.s != nil && vm.ctxs[co.s.id] == co.s.c {
+		vm.attrib = co.s // the stream still lives: credit it with the logs
+	}
 	_, _ = vm.invoke(p.c, vm.fn.callResponse, uint64(p.id), uint64(co.id), uint64(nh), uint64(nb), uint64(nt))
 	vm.attrib = prev
 	p.callResp, p.statusMsg = nil, ""

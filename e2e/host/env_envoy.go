@@ -14,6 +14,7 @@ import (
 func envoyEnv(abi int) []hostFunc {
 	fs := []hostFunc{
 		{"proxy_log", i32s(3), ret32, func(vm *VM, s []uint64) {
+			// Levels above critical are BAD_ARGUMENT (A.2); NGX logs them.
 			level := uint32(s[0])
 			if level > uint32(LogCritical) {
 				s[0] = stBadArgument
@@ -303,7 +304,7 @@ func envoyEnv(abi int) []hostFunc {
 				s[0] = stNotFound
 				return
 			}
-			c.s.filterState["wasm."+path] = val
+			c.s.setFilterState("wasm."+path, val)
 			s[0] = stOK
 		}},
 		{"proxy_call_foreign_function", i32s(6), ret32, func(vm *VM, s []uint64) {

@@ -60,7 +60,7 @@ func result(logs []host.LogLine, cb, cmd string) (string, bool) {
 	prefix := cb + ": " + cmd + " -> "
 	for _, l := range logs {
 		if strings.HasPrefix(l.Msg, prefix) {
-			return strings.TrimPrefix(l.Msg, prefix), true
+			return strings.TrimSpace(strings.TrimPrefix(l.Msg, prefix)), true
 		}
 	}
 	return "", false

@@ -50,7 +50,7 @@ func hostModules(p Profile, abi int) []hostModule {
 		return []hostModule{{name: "env", funcs: apisixEnv()}, {name: "wasi_snapshot_preview1", funcs: rt.wasi, wazeroWASI: true}}
 	default:
 		// HOST registers every WASI function under both module names
-		// (src/wasm.cc registerCallbacks).
+		// (src/wasm.cc registerCallbacks, proxy-wasm-abi.md B.2).
 		return []hostModule{
 			{name: "env", funcs: envoyEnv(abi)},
 			{name: "wasi_snapshot_preview1", aliases: []string{"wasi_unstable"}, funcs: envoyWASI(p)},

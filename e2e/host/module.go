@@ -132,8 +132,10 @@ func (m *Module) export(name string) (Func, bool) {
 func (m *Module) link(p Profile) error {
 	provided := map[string]Func{}
 	for _, hm := range hostModules(p, m.abi) {
-		for _, h := range hm.funcs {
-			provided[hm.name+"."+h.name] = Func{Module: hm.name, Name: h.name, Params: h.params, Results: h.results}
+		for _, name := range append([]string{hm.name}, hm.aliases...) {
+			for _, h := range hm.funcs {
+				provided[name+"."+h.name] = Func{Module: name, Name: h.name, Params: h.params, Results: h.results}
+			}
 		}
 	}
 	for _, imp := range m.imports {

@@ -1,9 +1,6 @@
 package host
 
-import (
-	"sort"
-	"sync"
-)
+import "sync"
 
 // Shared is the state one host process shares between its VMs: shared
 // data and queues (scoped by vm_id, HOST src/shared_data.cc,
@@ -201,16 +198,4 @@ func (s *Shared) Metrics() map[string]Metric {
 		out[k] = c
 	}
 	return out
-}
-
-// MetricNames returns the stat names, sorted.
-func (s *Shared) MetricNames() []string {
-	s.metricsMu.Lock()
-	defer s.metricsMu.Unlock()
-	names := make([]string, 0, len(s.metrics))
-	for k := range s.metrics {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	return names
 }

@@ -16,8 +16,8 @@ import (
 
 // Request is one downstream HTTP request.
 type Request struct {
-	Method, Scheme, Authority, Path string // defaults: GET, http, localhost, /
-	Header                          [][2]string
+	Method, Scheme, Authority, Path string      // defaults: GET, http, localhost, /
+	Header                          [][2]string // regular headers, no pseudo-headers
 	// Body is delivered as one chunk; BodyChunks, if set, chunk by chunk.
 	Body       []byte
 	BodyChunks [][]byte
@@ -126,9 +126,10 @@ type stream struct {
 	vm  *VM
 	p   *Plugin
 	c   *vmContext
+	cs  vmContext
 	id  uint32
 	req *Request
-	opt *Options
+	opt Options
 
 	reqH, respH, reqT, respT headerMap
 	reqHOpen, respHOpen      bool
@@ -155,6 +156,8 @@ type stream struct {
 	ax              apisixStream
 }
 
+// signal wakes Do if it waits. Before wait made the channel there is no
+// waiter: the deferred-action flags carry the news.
 func (s *stream) signal() {
 	select {
 	case s.wake <- struct{}{}:
@@ -190,9 +193,9 @@ func (p *Plugin) Do(ctx context.Context, req *Request, opt Options) (*Response, 
 	if p.closed {
 		return &Response{}, errPluginClosed
 	}
-	s := &stream{vm: vm, p: p, id: vm.allocID(), req: req, opt: &opt, inBody: dirNone,
-		wake: make(chan struct{}, 1), filterState: map[string]string{}, start: time.Now()}
-	s.c = &vmContext{id: s.id, p: p, s: s}
+	s := &stream{vm: vm, p: p, id: vm.allocID(), req: req, opt: opt, inBody: dirNone, start: time.Now()}
+	s.cs = vmContext{id: s.id, p: p, s: s}
+	s.c = &s.cs
 	vm.ctxs[s.id] = s.c
 	var err error
 	if _, err = vm.invoke(s.c, vm.fn.contextCreate, uint64(s.id), uint64(p.id)); err != nil {
@@ -226,6 +229,13 @@ func (s *stream) finish() {
 		_, _ = vm.invoke(s.c, vm.fn.del, uint64(s.id))
 	}
 	vm.releaseID(s.id)
+}
+
+func (s *stream) setFilterState(k, v string) {
+	if s.filterState == nil {
+		s.filterState = map[string]string{}
+	}
+	s.filterState[k] = v
 }
 
 func (s *stream) limit() int {
@@ -517,6 +527,9 @@ func (s *stream) wait(ctx context.Context, d int) error {
 		}
 		return fmt.Errorf("%w: the filter paused the %s, no http call is in flight and no tick or queue could continue it", ErrStalled, what)
 	}
+	if s.wake == nil {
+		s.wake = make(chan struct{}, 1)
+	}
 	vm.mu.Unlock()
 	var err error
 	select {
@@ -531,11 +544,16 @@ func (s *stream) wait(ctx context.Context, d int) error {
 // failClosed answers like Envoy's default FAIL_CLOSED after a VM failure:
 // a 503 local reply (details wasm_fail_stream), or a reset once headers
 // went out; the VM is not called again (ENVOY Context::failStream).
+// apisix/wasm.lua answers 503 too ("failed to run wasm plugin",
+// envoy-apisix-integration.md §9.1).
 func (s *stream) failClosed(err error) error {
 	if s.headersSent {
 		return fmt.Errorf("%w after a VM failure: %w", ErrReset, err)
 	}
-	s.resp = Response{Status: 503, Local: true, Details: "wasm_fail_stream", Upstream: s.resp.Upstream}
+	s.resp = Response{Status: 503, Local: true, Upstream: s.resp.Upstream}
+	if s.vm.p.isEnvoy() {
+		s.resp.Details = "wasm_fail_stream"
+	}
 	return err
 }
 
@@ -593,7 +611,7 @@ func (lr *localReply) headerMap() headerMap {
 // toUpstream hands the request to the router and runs the response through
 // the filter.
 func (s *stream) toUpstream(ctx context.Context) error {
-	u := &UpstreamRequest{Body: s.forwarded}
+	u := &UpstreamRequest{Body: s.forwarded, Header: make([][2]string, 0, len(s.reqH))}
 	for _, kv := range s.reqH {
 		switch kv[0] {
 		case ":method":

@@ -113,10 +113,12 @@ type VM struct {
 	logAt int
 }
 
+// guestFuncs are the callbacks the host calls. Trailers and metadata
+// callbacks are never called: requests and responses here have none.
 type guestFuncs struct {
-	malloc, contextCreate, vmStart, configure, tick, done, log, del  api.Function
-	reqHeaders, reqBody, reqTrailers, respHeaders, respBody, respTrl api.Function
-	callResponse, queueReady                                         api.Function
+	malloc, contextCreate, vmStart, configure, tick, done, log, del api.Function
+	reqHeaders, reqBody, respHeaders, respBody                      api.Function
+	callResponse, queueReady                                        api.Function
 }
 
 // vmContext is a proxy-wasm context: a root (plugin) or a stream.
@@ -146,11 +148,6 @@ func (m *Module) NewVM(ctx context.Context, cfg VMConfig) (*VM, error) {
 	}
 	if vm.client == nil {
 		vm.client = defaultClient
-	}
-	if p.isEnvoy() {
-		// HOST WasmBase::nextHttpCallId: ids advance by 4 from 0
-		// (HttpCall=0 in the low bits), so the first call is 4.
-		vm.nextCall = 0
 	}
 	vm.ctx = context.WithValue(context.Background(), vmKey{}, vm)
 	ictx := experimental.WithImportResolver(vm.ctx, func(name string) api.Module { return hosts[name] })
@@ -188,13 +185,14 @@ func (m *Module) NewVM(ctx context.Context, cfg VMConfig) (*VM, error) {
 func (vm *VM) bindExports() {
 	f := vm.inst.ExportedFunction
 	if vm.p.isEnvoy() {
-		// HOST getFunctions: "malloc" first, then proxy_on_memory_allocate.
+		// HOST getFunctions: "malloc" first, then proxy_on_memory_allocate
+		// (proxy-wasm-abi.md A.1).
 		vm.fn.malloc = f("malloc")
 		if vm.fn.malloc == nil {
 			vm.fn.malloc = f("proxy_on_memory_allocate")
 		}
 	} else {
-		// NGX: proxy_on_memory_allocate first, then malloc.
+		// NGX: proxy_on_memory_allocate first, then malloc (A.1).
 		vm.fn.malloc = f("proxy_on_memory_allocate")
 		if vm.fn.malloc == nil {
 			vm.fn.malloc = f("malloc")
@@ -209,10 +207,8 @@ func (vm *VM) bindExports() {
 	vm.fn.del = f("proxy_on_delete")
 	vm.fn.reqHeaders = f("proxy_on_request_headers")
 	vm.fn.reqBody = f("proxy_on_request_body")
-	vm.fn.reqTrailers = f("proxy_on_request_trailers")
 	vm.fn.respHeaders = f("proxy_on_response_headers")
 	vm.fn.respBody = f("proxy_on_response_body")
-	vm.fn.respTrl = f("proxy_on_response_trailers")
 	vm.fn.callResponse = f("proxy_on_http_call_response")
 	vm.fn.queueReady = f("proxy_on_queue_ready")
 }
@@ -220,7 +216,7 @@ func (vm *VM) bindExports() {
 // start runs the module's start functions in the host's order. Envoy
 // (HOST WasmBase::startVm): _initialize, then main(0,0) or __main_void if
 // exported, else _start — under the startVm allow-list. NGX: _start if
-// exported, else _initialize.
+// exported, else _initialize (proxy-wasm-abi.md A.1, B.2).
 func (vm *VM) start() error {
 	f := vm.inst.ExportedFunction
 	var seq []string
@@ -353,7 +349,7 @@ func (vm *VM) kill(err error) {
 	if vm.dead != nil {
 		return
 	}
-	vm.dead = &TrapError{VMID: vm.cfg.VMID, Profile: vm.p, Err: err, LastLogs: vm.tailLogs(12)}
+	vm.dead = &TrapError{VMID: vm.cfg.VMID, Profile: vm.p, Err: err, Output: guestOutput(vm.Logs())}
 	for _, c := range vm.ctxs {
 		if c.s != nil {
 			c.s.signal()
@@ -362,26 +358,57 @@ func (vm *VM) kill(err error) {
 }
 
 // TrapError is the error of a VM that failed: a guest trap, a restricted
-// call, or a Go runtime fatal error. LastLogs are the VM's last log lines,
-// where a Go fatal error prints its reason.
+// call, or a Go runtime fatal error. Output is the guest's last output
+// reassembled from its log lines: a Go fatal error prints its reason
+// there, one fd_write fragment per log line.
 type TrapError struct {
-	VMID     string
-	Profile  Profile
-	Err      error
-	LastLogs []LogLine
+	VMID    string
+	Profile Profile
+	Err     error
+	Output  string
 }
 
 func (e *TrapError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "host: VM %q (%s) failed: %v", e.VMID, e.Profile, e.Err)
-	if len(e.LastLogs) > 0 {
-		b.WriteString("\nlast guest log lines:")
-		for _, l := range e.LastLogs {
-			b.WriteString("\n  ")
-			b.WriteString(l.String())
+	msg := fmt.Sprintf("host: VM %q (%s) failed: %v", e.VMID, e.Profile, e.Err)
+	if e.Output != "" {
+		msg += "\nguest output:\n  " + strings.ReplaceAll(e.Output, "\n", "\n  ")
+	}
+	return msg
+}
+
+// guestOutput reassembles the tail of the guest's output: error-level
+// lines are stderr fragments (an empty one was a newline). It starts one
+// line before the first Go "fatal error"/"panic" among the last lines if
+// there is one, and keeps 16 lines.
+func guestOutput(logs []LogLine) string {
+	window := max(0, len(logs)-2048)
+	start := max(window, len(logs)-48)
+	for i := window; i < len(logs); i++ {
+		if m := logs[i].Msg; strings.HasPrefix(m, "fatal error") || strings.HasPrefix(m, "panic: ") {
+			start = i
+			for breaks := 0; start > window && logs[start-1].Level == LogError && i-start < 12; start-- {
+				if logs[start-1].Msg == "" {
+					if breaks++; breaks == 2 {
+						break
+					}
+				}
+			}
+			break
 		}
 	}
-	return b.String()
+	var b strings.Builder
+	for _, l := range logs[start:] {
+		switch {
+		case l.Level != LogError:
+			b.WriteString("\n" + l.String() + "\n")
+		case l.Msg == "":
+			b.WriteByte('\n')
+		default:
+			b.WriteString(l.Msg)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	return strings.Join(lines[:min(len(lines), 16)], "\n")
 }
 
 func (e *TrapError) Unwrap() error { return e.Err }
@@ -417,6 +444,11 @@ func (vm *VM) Close() {
 	vm.closed = true
 	if vm.dead == nil {
 		vm.dead = errors.New("host: VM closed")
+	}
+	for _, c := range vm.ctxs {
+		if c.s != nil {
+			c.s.signal()
+		}
 	}
 	_ = vm.inst.Close(context.Background())
 }
@@ -522,15 +554,6 @@ func (vm *VM) Logs() []LogLine {
 	out = append(out, vm.logs[vm.logAt:]...)
 	return append(out, vm.logs[:vm.logAt]...)
 }
-
-func (vm *VM) tailLogs(n int) []LogLine {
-	all := vm.Logs()
-	if len(all) > n {
-		all = all[len(all)-n:]
-	}
-	return all
-}
-
 
 // logWriter turns WASI stdout/stderr writes into log lines (APISIX).
 type logWriter struct {

@@ -153,10 +153,22 @@ func wasmModule(imports, exports []wfn, mem bool) []byte {
 }
 
 // minimal returns the exports every proxy-wasm module needs.
+// minimal returns the exports every proxy-wasm module needs, replaced by
+// those in extra with the same name.
 func minimal(extra ...wfn) []wfn {
-	return append([]wfn{
+	out := append([]wfn(nil), extra...)
+	for _, d := range []wfn{
 		{name: "proxy_abi_version_0_2_1"},
 		{name: "proxy_on_memory_allocate", params: "i32", results: "i32", ret: 1024},
 		{name: "proxy_on_configure", params: "i32,i32", results: "i32", ret: 1},
-	}, extra...)
+	} {
+		found := false
+		for _, e := range extra {
+			found = found || e.name == d.name
+		}
+		if !found {
+			out = append(out, d)
+		}
+	}
+	return out
 }

@@ -8,8 +8,10 @@
 // or queue_ready. Every command logs "<callback>: <command> <args> ->
 // <status> [<result>]" at info level, so tests read results from the logs.
 // "return N" sets the callback's result; "if_eos" / "if_not_eos" prefix a
-// command to run it only when end_of_stream is (not) set. An empty script
-// makes every callback a no-op that makes no host call.
+// command to run it only when end_of_stream is (not) set. Property paths
+// use "/" between segments ("prop request/path"); "~" in a value is a
+// space. An empty script makes every callback a no-op that makes no host
+// call.
 package main
 
 import (
@@ -27,12 +29,12 @@ type command []string
 type script map[string][]command
 
 var (
-	roots     = map[uint32]script{}   // root id → script
-	parents   = map[uint32]uint32{}   // context id → root id
-	callOwner = map[uint32]uint32{}   // callout id → dispatching context
-	metricIDs = map[string]uint32{}   // metric name → id
-	queues    = map[string]uint32{}   // queue name → token
-	curCall   uint32                  // context that dispatched the callout being answered
+	roots     = map[uint32]script{} // root id → script
+	parents   = map[uint32]uint32{} // context id → root id
+	callOwner = map[uint32]uint32{} // callout id → dispatching context
+	metricIDs = map[string]uint32{} // metric name → id
+	queues    = map[string]uint32{} // queue name → token
+	curCall   uint32                // context that dispatched the callout being answered
 	bodySize  int32
 	nHeaders  int32
 	endStream bool
@@ -185,6 +187,9 @@ func exec(id uint32, c command) (uint32, string) {
 	case "log":
 		msg := strings.Join(c[2:], " ")
 		return proxyLog(n(1), ptr(msg), int32(len(msg))), ""
+	case "print": // to stderr through WASI fd_write
+		println(strings.Join(c[1:], " "))
+		return 0, ""
 	case "get_pairs":
 		var raw *byte
 		var size int32

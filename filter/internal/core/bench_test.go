@@ -20,7 +20,7 @@ func BenchmarkRequest1KB(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		h := newFakeHost(append([][2]string(nil), hdrs...)...)
 		s := p.NewStream(h)
-		s.OnRequestHeaders(hdrs)
+		s.OnRequestHeaders(hdrs, false)
 		h.reqBody = body
 		s.OnRequestBody(len(body), true)
 		s.OnResponseHeaders([][2]string{{":status", "200"}, {"content-type", "application/json"}})

@@ -60,20 +60,30 @@ type Stream struct {
 	finished          bool
 }
 
-// OnRequestHeaders sees the client's headers. Header changes must happen
-// here: Envoy makes request headers read-only once this returns Continue.
-func (s *Stream) OnRequestHeaders(headers [][2]string) Action {
+// OnRequestHeaders sees the client's headers; eos means no body follows
+// (APISIX always says so: the core ignores it there). Header changes must
+// happen here: Envoy makes request headers read-only once this returns
+// Continue.
+func (s *Stream) OnRequestHeaders(headers [][2]string, eos bool) Action {
 	s.start = s.h.NowNanos()
-	var path, ctype string
+	var path, ctype, method string
 	for _, kv := range headers {
 		switch kv[0] {
 		case ":path":
 			path = kv[1]
+		case ":method":
+			method = kv[1]
 		case "content-type":
 			ctype = kv[1]
 		}
 	}
 	s.client, s.surePath = protocolFromPath(path)
+	if eos && !s.p.caps.ExplicitBody {
+		if method == "POST" || method == "PUT" || method == "PATCH" {
+			return s.fail(400, "request body is empty; send a JSON "+s.client.String()+" request")
+		}
+		return s.passthrough(headers)
+	}
 	if ctype != "" && !strings.Contains(strings.ToLower(ctype), "json") {
 		return s.fail(400, "Content-Type must be application/json, got "+strconv.Quote(ctype))
 	}
@@ -113,6 +123,28 @@ func (s *Stream) OnRequestHeaders(headers [][2]string) Action {
 	if p.caps.ExplicitBody {
 		s.h.SetProperty("wasm_process_req_body", "1")
 	}
+	return Continue
+}
+
+// passthrough sends a bodiless request (GET /v1/models, say) to the
+// provider with the operator's credentials, path unchanged.
+func (s *Stream) passthrough(headers [][2]string) Action {
+	t, ok := s.p.targets[convert.OpenAIChat]
+	if !ok {
+		for _, t = range s.p.targets {
+			break
+		}
+	}
+	if t == nil {
+		return Continue
+	}
+	s.t = t
+	for _, kv := range headers {
+		if kv[0] != "" && kv[0][0] != ':' && !keepHeader(kv[0], s.client, t.upstream) {
+			s.h.RemoveRequestHeader(kv[0])
+		}
+	}
+	s.setUpstreamHeaders("")
 	return Continue
 }
 
@@ -532,11 +564,11 @@ func (s *Stream) OnDone() { s.finish() }
 
 // finish publishes what the request did, once.
 func (s *Stream) finish() {
-	if s.finished || s.tr == nil {
+	if s.finished {
 		return
 	}
 	s.finished = true
-	if !s.ai {
+	if !s.ai || s.tr == nil {
 		s.h.SetProperty("request_type", "traditional_http")
 		return
 	}

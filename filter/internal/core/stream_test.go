@@ -37,7 +37,7 @@ func newStream(t *testing.T, conf string, caps Caps, headers [][2]string) (*Stre
 // sendRequest drives headers and a one-chunk body like Envoy does.
 func sendRequest(t *testing.T, s *Stream, h *fakeHost, body string) (Action, Action) {
 	t.Helper()
-	a1 := s.OnRequestHeaders(append([][2]string(nil), h.reqHeaders...))
+	a1 := s.OnRequestHeaders(append([][2]string(nil), h.reqHeaders...), false)
 	if a1 == Continue && s.mode == modeInline {
 		h.frozen = true
 	}
@@ -264,7 +264,7 @@ func TestBadInput(t *testing.T) {
 
 func TestCalloutModeOnAPISIX(t *testing.T) {
 	s, h := newStream(t, openaiConf, apisixCaps, clientHeaders("/v1/chat/completions"))
-	a1 := s.OnRequestHeaders(append([][2]string(nil), h.reqHeaders...))
+	a1 := s.OnRequestHeaders(append([][2]string(nil), h.reqHeaders...), false)
 	if a1 != Continue || h.props["wasm_process_req_body"] != "1" {
 		t.Fatalf("headers: %v, props %v", a1, h.props)
 	}
@@ -460,5 +460,35 @@ func TestMetricsAreBounded(t *testing.T) {
 		h.metrics["llm_requests_total.provider.deepseek.model.other.status.2xx"] != 2*maxModels ||
 		h.metrics["llm_tokens_total.provider.deepseek.model.m_0.kind.completion"] != 3 {
 		t.Fatalf("metrics %v", h.metrics)
+	}
+}
+
+func TestBodilessRequests(t *testing.T) {
+	s, h := newStream(t, openaiConf, envoyCaps, clientHeaders("/v1/models"))
+	for i := range h.reqHeaders {
+		if h.reqHeaders[i][0] == ":method" {
+			h.reqHeaders[i][1] = "GET"
+		}
+	}
+	if s.OnRequestHeaders(append([][2]string(nil), h.reqHeaders...), true) != Continue || h.local != nil {
+		t.Fatal("GET must pass")
+	}
+	for k, v := range map[string]string{":authority": "api.openai.com", ":path": "/v1/models", "authorization": "Bearer sk-operator"} {
+		if got, _ := get(h.reqHeaders, k); got != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+	if s.Observing() {
+		t.Fatal("a non-AI response needs no observing")
+	}
+	s.OnDone()
+	if h.props["request_type"] != "traditional_http" || len(h.props) != 1 {
+		t.Fatalf("props %v", h.props)
+	}
+
+	s, h = newStream(t, openaiConf, envoyCaps, clientHeaders("/v1/chat/completions"))
+	s.OnRequestHeaders(append([][2]string(nil), h.reqHeaders...), true)
+	if h.local == nil || h.local.status != 400 || !strings.Contains(string(h.local.body), "empty") {
+		t.Fatalf("POST without body: %+v", h.local)
 	}
 }
