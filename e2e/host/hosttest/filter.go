@@ -2,6 +2,8 @@ package hosttest
 
 import (
 	"os"
+
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/e2e/host"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -37,7 +39,7 @@ func Filter(t testing.TB) []byte {
 			filterErr = err
 			return
 		}
-		filterWasm = BuildGuest(t, filepath.Join(dir, "filter"))
+		filterWasm, filterErr = host.BuildWasm(filepath.Join(dir, "filter"))
 	})
 	if filterErr != nil {
 		t.Fatalf("loading the filter module: %v", filterErr)
