@@ -21,39 +21,6 @@ func init() {
 	})
 }
 
-// BedrockModelPath returns the path of the Converse (or ConverseStream)
-// operation for a model id, inference profile id or ARN. The id is one URI
-// segment, so every byte outside A-Z a-z 0-9 - _ . ~ is percent-encoded
-// (':' → %3A, '/' → %2F), as the AWS SDKs send it. A SigV4 signer must
-// sign this path as it is (encoding it once more for the canonical URI).
-func BedrockModelPath(model string, stream bool) string {
-	op := "/converse"
-	if stream {
-		op = "/converse-stream"
-	}
-	b := make([]byte, 0, len("/model/")+len(model)*3+len(op))
-	b = append(b, "/model/"...)
-	b = appendPathSegment(b, model)
-	return string(append(b, op...))
-}
-
-// appendPathSegment appends s percent-encoding every byte that is not an
-// RFC 3986 unreserved character, and the dots of a "." or ".." segment,
-// which a proxy would otherwise resolve as a relative path.
-func appendPathSegment(b []byte, s string) []byte {
-	const hex = "0123456789ABCDEF"
-	dots := s == "." || s == ".."
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !dots && ('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~') {
-			b = append(b, c)
-		} else {
-			b = append(b, '%', hex[c>>4], hex[c&15])
-		}
-	}
-	return b
-}
-
 // openAIToBedrock serves an OpenAI Chat Completions client from Bedrock
 // Converse / ConverseStream (protocols.md d.5).
 //

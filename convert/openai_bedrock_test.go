@@ -340,26 +340,6 @@ func TestOpenAIToBedrockError(t *testing.T) {
 	}
 }
 
-func TestBedrockModelPath(t *testing.T) {
-	tests := []struct {
-		model  string
-		stream bool
-		want   string
-	}{
-		{"anthropic.claude-3-5-sonnet-20240620-v1:0", false, "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse"},
-		{"us.anthropic.claude-3-5-haiku-20241022-v1:0", true, "/model/us.anthropic.claude-3-5-haiku-20241022-v1%3A0/converse-stream"},
-		{"arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123", false,
-			"/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Aapplication-inference-profile%2Fabc123/converse"},
-		{"a b%/~_", false, "/model/a%20b%25%2F~_/converse"},
-		{"..", false, "/model/%2E%2E/converse"},
-	}
-	for _, tt := range tests {
-		if got := BedrockModelPath(tt.model, tt.stream); got != tt.want {
-			t.Errorf("BedrockModelPath(%q, %v) = %q, want %q", tt.model, tt.stream, got, tt.want)
-		}
-	}
-}
-
 // openAIRequest builds a chat request of about size bytes: a system
 // prompt, tools and a conversation of user, assistant and tool turns.
 func openAIRequest(size int) []byte {

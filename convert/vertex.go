@@ -13,42 +13,6 @@ func init() {
 	register(OpenAIEmbeddings, VertexPredict, func() Translator { return &openAIToVertex{} })
 }
 
-// VertexHost returns the Vertex AI API host for a location: the global
-// location has no regional prefix (protocols.md f.4).
-func VertexHost(region string) string {
-	if region == "global" {
-		return "aiplatform.googleapis.com"
-	}
-	return region + "-aiplatform.googleapis.com"
-}
-
-// VertexPredictPath returns the path of a Google publisher model's :predict
-// method (Vertex AI embeddings). Each argument is one path segment and is
-// percent-encoded as such.
-func VertexPredictPath(projectID, region, model string) string {
-	b := vertexLocationPath("/v1", projectID, region)
-	b = append(b, "/publishers/google/models/"...)
-	b = appendPathSegment(b, model)
-	return string(append(b, ":predict"...))
-}
-
-// VertexChatPath returns the path of Vertex AI's OpenAI-compatible chat
-// completions endpoint. Its body is OpenAI Chat with a publisher-prefixed
-// model ("google/gemini-2.5-flash").
-func VertexChatPath(projectID, region string) string {
-	b := vertexLocationPath("/v1beta1", projectID, region)
-	return string(append(b, "/endpoints/openapi/chat/completions"...))
-}
-
-func vertexLocationPath(version, projectID, region string) []byte {
-	b := make([]byte, 0, 128)
-	b = append(b, version...)
-	b = append(b, "/projects/"...)
-	b = appendPathSegment(b, projectID)
-	b = append(b, "/locations/"...)
-	return appendPathSegment(b, region)
-}
-
 // openAIToVertex serves an OpenAI Embeddings client from a Vertex AI
 // text-embedding model's :predict method (protocols.md f.5).
 type openAIToVertex struct {

@@ -110,19 +110,3 @@ func TestOpenAIToVertexError(t *testing.T) {
 		t.Errorf("Error = %s", out)
 	}
 }
-
-func TestVertexPaths(t *testing.T) {
-	chat := loadFixture(t, "vertex/vertex-openai-chat-request.json")
-	predict := loadFixture(t, "vertex/vertex-embeddings-predict-request.json")
-	tests := []struct{ got, want string }{
-		{"https://" + VertexHost("us-central1") + VertexChatPath("test-project-123456", "us-central1"), gjson.GetBytes(chat, "_request.url_regional").Str},
-		{"https://" + VertexHost("global") + VertexChatPath("test-project-123456", "global"), gjson.GetBytes(chat, "_request.url_global").Str},
-		{"https://" + VertexHost("us-central1") + VertexPredictPath("test-project-123456", "us-central1", "text-embedding-005"), gjson.GetBytes(predict, "_request.url").Str},
-		{VertexPredictPath("p", "europe-west4", "../x/y"), "/v1/projects/p/locations/europe-west4/publishers/google/models/..%2Fx%2Fy:predict"},
-	}
-	for _, tt := range tests {
-		if tt.got != tt.want || tt.want == "" {
-			t.Errorf("got  %s\nwant %s", tt.got, tt.want)
-		}
-	}
-}

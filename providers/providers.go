@@ -172,24 +172,3 @@ func (p *Provider) Endpoint(client convert.Protocol) (Endpoint, bool) {
 func (p *Provider) HostFor(region string) string {
 	return strings.Replace(p.Host, "{region}", region, 1)
 }
-
-// VertexHost is the Vertex AI authority for a region ("global" has no prefix).
-func VertexHost(region string) string {
-	if region == "" || region == "global" {
-		return "aiplatform.googleapis.com"
-	}
-	return region + "-aiplatform.googleapis.com"
-}
-
-// VertexPath builds the Vertex AI path for the upstream protocol: the
-// OpenAI-compatible chat endpoint, or the model's :predict for embeddings.
-func VertexPath(up convert.Protocol, project, region, model string) string {
-	if region == "" {
-		region = "global"
-	}
-	base := "/projects/" + project + "/locations/" + region
-	if up == convert.VertexPredict {
-		return "/v1" + base + "/publishers/google/models/" + model + ":predict"
-	}
-	return "/v1beta1" + base + "/endpoints/openapi/chat/completions"
-}

@@ -52,9 +52,13 @@ func buildTargets(c *Config) map[convert.Protocol]*target {
 		t.authority = p.HostFor(c.Region)
 		path := ep.Path
 		if p.Auth == providers.AuthGCP {
-			t.authority = providers.VertexHost(c.Region)
+			region := c.Region
+			if region == "" {
+				region = "global"
+			}
+			t.authority = providers.VertexHost(region)
 			if ep.Upstream != convert.VertexPredict {
-				path = providers.VertexPath(ep.Upstream, c.ProjectID, c.Region, "")
+				path = providers.VertexChatPath(c.ProjectID, region)
 			}
 		}
 		q := url.Values{}
