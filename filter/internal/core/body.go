@@ -102,7 +102,16 @@ func (p *Plugin) rewriteBody(t *target, body []byte, obj *jsonobj.Object, stream
 	for _, o := range p.options {
 		e.set(o.key, o.raw)
 	}
-	if p.cfg.Model != "" && hasModelField(t.upstream) {
+	switch {
+	case !hasModelField(t.upstream):
+		// The model travels in the path; Bedrock also rejects unknown
+		// members such as stream.
+		for _, k := range [...]string{"model", "stream"} {
+			if obj.Has(k) {
+				e.del(k)
+			}
+		}
+	case p.cfg.Model != "":
 		if cur, _ := obj.Get("model"); string(cur) != p.modelJSON {
 			e.set("model", []byte(p.modelJSON))
 		}

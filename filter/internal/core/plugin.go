@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/sigv4"
 )
 
 // Plugin is one configured ai-proxy instance (a proxy-wasm root context).
@@ -21,6 +22,7 @@ type Plugin struct {
 	timeoutHeader string
 	authNames     map[string]bool // headers the operator's auth sets
 	metrics       map[string]*metricNames
+	signer        *sigv4.Signer // bedrock: keeps the derived key for the day
 }
 
 // NewPlugin prepares a validated configuration for a host with caps.
@@ -32,6 +34,10 @@ func NewPlugin(cfg *Config, caps Caps) *Plugin {
 	p.maxTokensJSON = strconv.FormatInt(cfg.MaxTokens, 10)
 	p.timeoutHeader = strconv.FormatInt(cfg.TimeoutMS, 10)
 	p.metrics = map[string]*metricNames{}
+	if a := cfg.AWS; a != nil {
+		p.signer = &sigv4.Signer{Credentials: sigv4.Credentials{AccessKeyID: a.AccessKeyID, SecretAccessKey: a.SecretAccessKey, SessionToken: a.SessionToken},
+			Region: cfg.Region, Service: "bedrock"}
+	}
 	p.authNames = map[string]bool{}
 	for _, kv := range cfg.AuthHeaders {
 		p.authNames[kv[0]] = true

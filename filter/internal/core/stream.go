@@ -78,6 +78,7 @@ func (s *Stream) OnRequestHeaders(headers [][2]string, eos bool) Action {
 		}
 	}
 	s.client, s.surePath = protocolFromPath(path)
+	s.stream = strings.HasSuffix(strings.SplitN(path, "?", 2)[0], "/converse-stream")
 	if eos && !s.p.caps.ExplicitBody {
 		if method == "POST" || method == "PUT" || method == "PATCH" {
 			return s.fail(400, "request body is empty; send a JSON "+s.client.String()+" request")
@@ -209,7 +210,14 @@ func (s *Stream) OnRequestBody(size int, eos bool) Action {
 		}
 		return Continue
 	case modeHold:
+		sig, err := s.sign(path, out)
+		if err != nil {
+			return s.fail(500, err.Error())
+		}
 		s.setUpstreamHeaders(path)
+		for _, kv := range sig {
+			s.h.SetRequestHeader(kv[0], kv[1])
+		}
 		s.h.SetRequestHeader("content-length", strconv.Itoa(len(out)))
 		s.h.ReplaceRequestBody(out)
 		return Continue
@@ -261,6 +269,9 @@ func (s *Stream) buildRequest(body []byte) ([]byte, string, bool) {
 	if v, _ := s.obj.Get("stream"); string(v) == "true" {
 		s.stream = true
 	}
+	if s.client == convert.BedrockConverse && !s.converseBody() {
+		return nil, "", false
+	}
 	if m, ok := s.obj.String("model"); ok {
 		s.reqModel = m
 	} else if raw, ok := s.obj.Get("model"); ok {
@@ -288,10 +299,17 @@ func (s *Stream) buildRequest(body []byte) ([]byte, string, bool) {
 		return nil, "", false
 	}
 	s.ai = true
+	path := s.t.path
+	if path == "" {
+		if path, err = s.modelPath(); err != nil {
+			s.fail(400, err.Error())
+			return nil, "", false
+		}
+	}
 	if s.p.cfg.LogPayloads {
 		s.h.Log(LevelInfo, "ai-proxy request payload: "+string(out))
 	}
-	return out, s.t.path, true
+	return out, path, true
 }
 
 // recognised checks that the body has the shape of the client protocol.
@@ -321,15 +339,30 @@ func (s *Stream) callout(path string, body []byte) Action {
 	h = append(h, [2]string{":method", "POST"}, [2]string{":scheme", t.scheme},
 		[2]string{":authority", t.authority}, [2]string{":path", path})
 	h = append(h, s.headers...)
-	h = append(h, s.p.cfg.AuthHeaders...)
-	h = append(h, s.p.cfg.Provider.ExtraHeaders...)
-	if !s.p.caps.ExplicitBody {
-		h = append(h, [2]string{"content-type", "application/json"})
+	sig, err := s.sign(path, body)
+	if err != nil {
+		return s.fail(500, err.Error())
+	}
+	for _, set := range [...][][2]string{s.p.cfg.AuthHeaders, s.p.cfg.Provider.ExtraHeaders, {{"content-type", "application/json"}}, sig} {
+		for _, kv := range set {
+			h = setPair(h, kv[0], kv[1])
+		}
 	}
 	if !s.h.Call(s.p.cluster(t), h, body, uint32(s.p.cfg.TimeoutMS)) {
 		return s.fail(502, "cannot reach "+t.authority+": the host refused the callout to cluster "+strconv.Quote(s.p.cluster(t)))
 	}
 	return Pause
+}
+
+// setPair sets name in a header list, replacing an earlier value.
+func setPair(h [][2]string, name, value string) [][2]string {
+	for i := range h {
+		if h[i][0] == name {
+			h[i][1] = value
+			return h
+		}
+	}
+	return append(h, [2]string{name, value})
 }
 
 // OnCallResponse receives the callout's answer; ok is false when the

@@ -1,0 +1,69 @@
+package core
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/providers"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/sigv4"
+)
+
+// modelPath builds the request path of providers whose model selects the
+// endpoint (Bedrock, Vertex AI :predict).
+func (s *Stream) modelPath() (string, error) {
+	if s.model == "" {
+		return "", errors.New("provider " + s.p.cfg.Provider.Name + " needs a model: set options.model or send \"model\" in the request")
+	}
+	switch s.t.upstream {
+	case convert.BedrockConverse:
+		return providers.BedrockModelPath(s.model, s.stream) + s.t.query, nil
+	case convert.VertexPredict:
+		return providers.VertexPredictPath(s.p.cfg.ProjectID, s.region(), s.model) + s.t.query, nil
+	}
+	return "", errors.New("no upstream path for " + s.t.upstream.String())
+}
+
+func (s *Stream) region() string {
+	if s.p.cfg.Region == "" {
+		return "global"
+	}
+	return s.p.cfg.Region
+}
+
+// converseBody rejects an OpenAI chat body sent to a Bedrock Converse
+// route: Converse content is a list of blocks, never a string, and it has
+// no system or tool roles.
+func (s *Stream) converseBody() bool {
+	msgs, _ := s.obj.Get("messages")
+	openai := false
+	gjson.ParseBytes(msgs).ForEach(func(_, m gjson.Result) bool {
+		role := m.Get("role").Str
+		if m.Get("content").Type == gjson.String || role == "system" || role == "tool" || role == "developer" {
+			openai = true
+		}
+		return !openai
+	})
+	if openai {
+		s.fail(400, "this Bedrock route takes the Converse API format (content as a list of blocks such as [{\"text\":\"...\"}], system as a top-level list); "+
+			"the body looks like OpenAI chat: send it to a route whose path does not end in /converse to have it translated")
+		return false
+	}
+	return true
+}
+
+// sign returns the SigV4 headers for the upstream request, or none when
+// the provider does not use AWS credentials.
+func (s *Stream) sign(pathQuery string, body []byte) ([][2]string, error) {
+	if s.p.signer == nil {
+		return nil, nil
+	}
+	path, query, _ := strings.Cut(pathQuery, "?")
+	return s.p.signer.Sign(&sigv4.Request{
+		Method: "POST", Host: s.t.authority, Path: path, Query: query,
+		Headers: [][2]string{{"content-type", "application/json"}}, Body: body,
+	}, time.Unix(0, s.h.NowNanos()).UTC())
+}
