@@ -54,3 +54,19 @@ func oneRoute(uri, plugin string, clusters map[string]string) string {
 	}
 	return b.String()
 }
+
+// startGatewayWorkers is startGateway with n workers (VMs).
+func startGatewayWorkers(t *testing.T, profile host.Profile, yamlConfig string, n int) (string, *gateway.Gateway) {
+	t.Helper()
+	cfg, err := gateway.ParseConfig([]byte(yamlConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gateway.New(context.Background(), hosttest.Filter(t), cfg, gateway.Options{Profile: profile, Workers: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(g)
+	t.Cleanup(func() { srv.Close(); g.Close() })
+	return srv.URL, g
+}

@@ -29,11 +29,33 @@ func proxyOnMemoryAllocate(size uint32) *byte {
 	return &buf[0]
 }
 
-// root is a plugin (root) context: one configured ai-proxy.
+// root is a plugin (root) context: one configured ai-proxy. It is the
+// core's RootHost.
 type root struct {
+	id     uint32
 	plugin *core.Plugin
 	calls  map[uint32]uint32 // http call id → stream context id
 }
+
+func (r *root) SharedGet(k string) ([]byte, uint32, bool) {
+	var raw *byte
+	var n, cas uint32
+	if proxyGetSharedData(strPtr(k), uint32(len(k)), unsafe.Pointer(&raw), &n, &cas) != statusOK {
+		return nil, 0, false
+	}
+	return hostBytes(raw, n), cas, true
+}
+
+func (r *root) SharedSet(k string, v []byte, cas uint32) bool {
+	return proxySetSharedData(strPtr(k), uint32(len(k)), ptr(v), uint32(len(v)), cas) == statusOK
+}
+
+func (r *root) SetTickPeriod(ms uint32) {
+	proxySetEffectiveContext(r.id)
+	proxySetTickPeriodMilliseconds(ms)
+}
+
+func (r *root) NowNanos() int64 { return time.Now().UnixNano() }
 
 // stream is a stream context and the core.Host it gives its core.Stream.
 type stream struct {
@@ -53,7 +75,7 @@ var (
 //go:wasmexport proxy_on_context_create
 func proxyOnContextCreate(id, parent uint32) {
 	if parent == 0 {
-		roots[id] = &root{calls: map[uint32]uint32{}}
+		roots[id] = &root{id: id, calls: map[uint32]uint32{}}
 		return
 	}
 	r := roots[parent]
@@ -72,7 +94,7 @@ func proxyOnVMStart(_ uint32, _ uint32) bool { return true }
 func proxyOnConfigure(id uint32, size uint32) bool {
 	r := roots[id]
 	if r == nil {
-		r = &root{calls: map[uint32]uint32{}}
+		r = &root{id: id, calls: map[uint32]uint32{}}
 		roots[id] = r
 	}
 	cfg, err := core.ParseConfig(getBuffer(bufferPluginConfig, int(size)), getenv)
@@ -80,7 +102,7 @@ func proxyOnConfigure(id uint32, size uint32) bool {
 		logMsg(uint32(core.LevelError), err.Error())
 		return false
 	}
-	r.plugin = core.NewPlugin(cfg, probe())
+	r.plugin = core.NewPlugin(cfg, probe(), r)
 	return true
 }
 
@@ -160,6 +182,13 @@ func proxyOnHTTPCallResponse(rootID, callID, numHeaders, bodySize, _ uint32) {
 	s.core.OnCallResponse(getPairs(mapCallResponseHeaders), getBuffer(bufferCallResponseBody, int(bodySize)), true)
 }
 
+//go:wasmexport proxy_on_tick
+func proxyOnTick(id uint32) {
+	if r := roots[id]; r != nil && r.plugin != nil {
+		r.plugin.OnTick()
+	}
+}
+
 //go:wasmexport proxy_on_log
 func proxyOnLog(id uint32) {
 	if s := streams[id]; s != nil {
@@ -200,6 +229,7 @@ func (s *stream) RemoveResponseHeader(k string)     { removeHeader(mapResponseHe
 func (s *stream) ResponseBody(n int) []byte         { return getBuffer(bufferResponseBody, n) }
 func (s *stream) ReplaceResponseBody(b []byte) bool { return replaceBuffer(bufferResponseBody, b) }
 func (s *stream) ContinueRequest()                  { proxyContinueStream(streamRequest) }
+func (s *stream) Activate()                         { proxySetEffectiveContext(s.id) }
 func (s *stream) Log(level core.Level, msg string)  { logMsg(uint32(level), msg) }
 func (s *stream) NowNanos() int64                   { return time.Now().UnixNano() }
 

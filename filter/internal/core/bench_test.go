@@ -12,7 +12,7 @@ func BenchmarkRequest1KB(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p := NewPlugin(cfg, envoyCaps)
+	p := NewPlugin(cfg, envoyCaps, newFakeRoot())
 	body := []byte(`{"model":"gpt-4","messages":[{"role":"user","content":"` + strings.Repeat("fox ", 240) + `"}]}`)
 	resp := []byte(`{"id":"c","object":"chat.completion","model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":1,"total_tokens":10}}`)
 	hdrs := clientHeaders("/v1/chat/completions")

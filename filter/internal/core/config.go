@@ -9,6 +9,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/gcpauth"
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/providers"
 )
 
@@ -56,6 +57,7 @@ type Endpoint struct {
 // GCPAuth is auth.gcp.
 type GCPAuth struct {
 	ServiceAccountJSON string
+	Account            *gcpauth.ServiceAccount // parsed ServiceAccountJSON
 	MaxTTL             int64
 	ExpireEarlySecs    int64
 }
@@ -262,6 +264,13 @@ func (c *Config) parseAuth(a gjson.Result, getenv func(string) string) error {
 		}
 		if c.GCP.ServiceAccountJSON == "" && len(c.AuthHeaders) == 0 && len(c.AuthQuery) == 0 {
 			return bad("auth.gcp.service_account_json", "is required for provider %q (or set the GCP_SERVICE_ACCOUNT environment variable)", c.Provider.Name)
+		}
+		if c.GCP.ServiceAccountJSON != "" {
+			sa, err := gcpauth.ParseServiceAccount([]byte(c.GCP.ServiceAccountJSON))
+			if err != nil {
+				return bad("auth.gcp.service_account_json", "is not a usable service account: %v", err)
+			}
+			c.GCP.Account = sa
 		}
 	}
 	if w := a.Get("aws"); w.Exists() {

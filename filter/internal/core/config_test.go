@@ -1,6 +1,7 @@
 package core
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -39,7 +40,8 @@ func TestParseConfigRejects(t *testing.T) {
 		{"bedrock without region", `{"provider":"bedrock","auth":{"aws":{"access_key_id":"a","secret_access_key":"b"}}}`, "provider_conf.region is required"},
 		{"bedrock without aws", `{"provider":"bedrock","provider_conf":{"region":"us-east-1"},"auth":{"header":{"a":"b"}}}`, "auth.aws is required"},
 		{"bedrock empty key", `{"provider":"bedrock","provider_conf":{"region":"us-east-1"},"auth":{"aws":{"access_key_id":"","secret_access_key":"b"}}}`, "auth.aws.access_key_id must not be empty"},
-		{"vertex without provider_conf", `{"provider":"vertex-ai","auth":{"gcp":{"service_account_json":"{}"}}}`, "provider_conf needs project_id and region"},
+		{"vertex without provider_conf", `{"provider":"vertex-ai","auth":{"header":{"authorization":"Bearer t"}}}`, "provider_conf needs project_id and region"},
+		{"vertex with a broken service account", `{"provider":"vertex-ai","provider_conf":{"project_id":"p","region":"r"},"auth":{"gcp":{"service_account_json":"{}"}}}`, "auth.gcp.service_account_json is not a usable service account"},
 		{"vertex without credentials", `{"provider":"vertex-ai","provider_conf":{"project_id":"p","region":"us-central1"},"auth":{}}`, "auth.gcp.service_account_json is required"},
 		{"logging key", `{"provider":"openai","auth":{"header":{"a":"b"}},"logging":{"verbose":true}}`, "logging.verbose is not a known field"},
 		{"options not object", `{"provider":"openai","auth":{"header":{"a":"b"}},"options":"gpt-4"}`, "options must be an object"},
@@ -94,14 +96,18 @@ func TestParseConfigAccepts(t *testing.T) {
 	if c.TimeoutMS != 30000 || !c.Keepalive || c.KeepaliveTimeoutMS != 60000 || c.KeepalivePool != 30 || !c.SSLVerify {
 		t.Fatalf("defaults %+v", c)
 	}
+	sa, err := os.ReadFile("testdata/service-account.json")
+	if err != nil {
+		t.Fatal(err)
+	}
 	c, err = ParseConfig([]byte(`{"provider":"vertex-ai","provider_conf":{"project_id":"p","region":"r"},"auth":{}}`),
 		func(k string) string {
 			if k == "GCP_SERVICE_ACCOUNT" {
-				return "{sa}"
+				return string(sa)
 			}
 			return ""
 		})
-	if err != nil || c.GCP.ServiceAccountJSON != "{sa}" || c.GCP.ExpireEarlySecs != 60 {
+	if err != nil || c.GCP.Account == nil || c.GCP.ExpireEarlySecs != 60 {
 		t.Fatalf("GCP_SERVICE_ACCOUNT fallback: %v %+v", err, c)
 	}
 }

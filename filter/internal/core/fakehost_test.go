@@ -15,13 +15,14 @@ type fakeHost struct {
 	reqBody, respBody []byte
 	respHeaders       [][2]string
 
-	local     *localReply
-	call      *callout
-	props     map[string]string
-	logs      []string
-	now       int64
-	noRewrite bool
-	metrics   map[string]int64
+	local       *localReply
+	call        *callout
+	props       map[string]string
+	logs        []string
+	now         int64
+	noRewrite   bool
+	metrics     map[string]int64
+	activations int
 }
 
 type localReply struct {
@@ -135,3 +136,35 @@ func (f *fakeHost) logged(sub string) bool {
 	}
 	return false
 }
+
+func (f *fakeHost) Activate() { f.activations++ }
+
+// fakeRoot is the root context: shared data with proxy-wasm CAS rules.
+type fakeRoot struct {
+	data map[string][]byte
+	cas  map[string]uint32
+	next uint32
+	tick uint32
+	now  int64
+}
+
+func newFakeRoot() *fakeRoot {
+	return &fakeRoot{data: map[string][]byte{}, cas: map[string]uint32{}, now: 1.7e18}
+}
+
+func (r *fakeRoot) SharedGet(k string) ([]byte, uint32, bool) {
+	v, ok := r.data[k]
+	return v, r.cas[k], ok
+}
+
+func (r *fakeRoot) SharedSet(k string, v []byte, cas uint32) bool {
+	if cur, ok := r.cas[k]; ok && cas != 0 && cas != cur {
+		return false
+	}
+	r.next++
+	r.data[k], r.cas[k] = append([]byte(nil), v...), r.next
+	return true
+}
+
+func (r *fakeRoot) SetTickPeriod(ms uint32) { r.tick = ms }
+func (r *fakeRoot) NowNanos() int64         { return r.now }

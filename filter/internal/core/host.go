@@ -69,7 +69,23 @@ type Host interface {
 	// carry their labels (see metrics.go).
 	Metric(kind MetricKind, name string, value int64)
 
+	// Activate makes this stream the target of the host calls that follow,
+	// when the core acts on it from a root callback (a tick or a callout
+	// answer).
+	Activate()
+
 	Log(level Level, msg string)
 	// NowNanos is the wall clock.
+	NowNanos() int64
+}
+
+// RootHost is the proxy as a plugin (root context) sees it.
+type RootHost interface {
+	// SharedGet and SharedSet are proxy-wasm shared data with CAS: shared
+	// by every VM (worker) of the plugin. Only used when Caps.SharedData.
+	SharedGet(key string) ([]byte, uint32, bool)
+	SharedSet(key string, value []byte, cas uint32) bool
+	// SetTickPeriod starts (ms > 0) or stops (0) Plugin.OnTick calls.
+	SetTickPeriod(ms uint32)
 	NowNanos() int64
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/gcpauth"
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/sigv4"
 )
 
@@ -23,17 +24,24 @@ type Plugin struct {
 	authNames     map[string]bool // headers the operator's auth sets
 	metrics       map[string]*metricNames
 	signer        *sigv4.Signer // bedrock: keeps the derived key for the day
+
+	root                              RootHost
+	store                             gcpauth.Store // GCP token cache (nil: no GCP auth)
+	tokenKey                          string
+	tokenScheme, tokenHost, tokenPath string
+	waiting                           []*Stream // waiting for another worker's token exchange
 }
 
 // NewPlugin prepares a validated configuration for a host with caps.
-func NewPlugin(cfg *Config, caps Caps) *Plugin {
-	p := &Plugin{cfg: cfg, caps: caps, targets: buildTargets(cfg), options: parseOptions(cfg.Options)}
+func NewPlugin(cfg *Config, caps Caps, root RootHost) *Plugin {
+	p := &Plugin{cfg: cfg, caps: caps, root: root, targets: buildTargets(cfg), options: parseOptions(cfg.Options)}
 	if cfg.Model != "" {
 		p.modelJSON = string(appendJSONString(nil, cfg.Model))
 	}
 	p.maxTokensJSON = strconv.FormatInt(cfg.MaxTokens, 10)
 	p.timeoutHeader = strconv.FormatInt(cfg.TimeoutMS, 10)
 	p.metrics = map[string]*metricNames{}
+	p.initGCP()
 	if a := cfg.AWS; a != nil {
 		p.signer = &sigv4.Signer{Credentials: sigv4.Credentials{AccessKeyID: a.AccessKeyID, SecretAccessKey: a.SecretAccessKey, SessionToken: a.SessionToken},
 			Region: cfg.Region, Service: "bedrock"}

@@ -56,8 +56,15 @@ type Stream struct {
 
 	start, firstToken int64
 	local             bool // the answer is our own local response
-	ai                bool // the body was an AI request (else: traditional_http)
-	finished          bool
+
+	token       string // GCP access token
+	tokenCall   bool   // the callout in flight is a token exchange
+	leased      bool   // this stream holds the token-fetch lease
+	waitSince   int64
+	pending     []byte // upstream body waiting for the token (hold, callout)
+	pendingPath string
+	ai          bool // the body was an AI request (else: traditional_http)
+	finished    bool
 }
 
 // OnRequestHeaders sees the client's headers; eos means no body follows
@@ -115,6 +122,9 @@ func (s *Stream) OnRequestHeaders(headers [][2]string, eos bool) Action {
 			if kv[0] != "" && kv[0][0] != ':' && !keepHeader(kv[0], s.client, s.t.upstream) {
 				s.h.RemoveRequestHeader(kv[0])
 			}
+		}
+		if p.needsToken() && !s.tokenReady() {
+			return Pause // resumed by the token callout or a tick
 		}
 		s.setUpstreamHeaders(s.t.path)
 		return Continue
@@ -181,6 +191,9 @@ func (s *Stream) setUpstreamHeaders(path string) {
 	for _, kv := range s.p.cfg.Provider.ExtraHeaders {
 		s.h.SetRequestHeader(kv[0], kv[1])
 	}
+	if s.token != "" {
+		s.h.SetRequestHeader("authorization", "Bearer "+s.token)
+	}
 	s.h.SetRequestHeader("x-envoy-upstream-rq-timeout-ms", s.p.timeoutHeader)
 }
 
@@ -202,27 +215,47 @@ func (s *Stream) OnRequestBody(size int, eos bool) Action {
 	}
 	switch s.mode {
 	case modeInline:
+		// Headers still held for a token (a host that delivers the body
+		// meanwhile): keep the body too; the token's arrival releases both.
+		next := Continue
+		if s.p.needsToken() && s.token == "" {
+			next = Pause
+		}
 		if len(out) == len(body) && &out[0] == &body[0] {
-			return Continue // nothing to change: the body passes untouched
+			return next // nothing to change: the body passes untouched
 		}
 		if !s.h.ReplaceRequestBody(out) {
 			return s.fail(500, "the host refused the rewritten request body")
 		}
-		return Continue
-	case modeHold:
-		sig, err := s.sign(path, out)
-		if err != nil {
-			return s.fail(500, err.Error())
+		return next
+	}
+	if s.p.needsToken() && s.token == "" {
+		s.pending, s.pendingPath = out, path
+		if !s.tokenReady() {
+			return Pause // resumed by the token callout or a tick
 		}
-		s.setUpstreamHeaders(path)
-		for _, kv := range sig {
-			s.h.SetRequestHeader(kv[0], kv[1])
-		}
-		s.h.SetRequestHeader("content-length", strconv.Itoa(len(out)))
-		s.h.ReplaceRequestBody(out)
-		return Continue
+		s.pending = nil
+	}
+	if s.mode == modeHold {
+		return s.releaseHeld(path, out)
 	}
 	return s.callout(path, out)
+}
+
+// releaseHeld writes the request line, credentials and body into the
+// held request and lets it go.
+func (s *Stream) releaseHeld(path string, body []byte) Action {
+	sig, err := s.sign(path, body)
+	if err != nil {
+		return s.fail(500, err.Error())
+	}
+	s.setUpstreamHeaders(path)
+	for _, kv := range sig {
+		s.h.SetRequestHeader(kv[0], kv[1])
+	}
+	s.h.SetRequestHeader("content-length", strconv.Itoa(len(body)))
+	s.h.ReplaceRequestBody(body)
+	return Continue
 }
 
 // buildRequest validates the client body and produces the upstream body and
@@ -343,7 +376,11 @@ func (s *Stream) callout(path string, body []byte) Action {
 	if err != nil {
 		return s.fail(500, err.Error())
 	}
-	for _, set := range [...][][2]string{s.p.cfg.AuthHeaders, s.p.cfg.Provider.ExtraHeaders, {{"content-type", "application/json"}}, sig} {
+	var token [][2]string
+	if s.token != "" {
+		token = [][2]string{{"authorization", "Bearer " + s.token}}
+	}
+	for _, set := range [...][][2]string{s.p.cfg.AuthHeaders, s.p.cfg.Provider.ExtraHeaders, {{"content-type", "application/json"}}, sig, token} {
 		for _, kv := range set {
 			h = setPair(h, kv[0], kv[1])
 		}
@@ -368,6 +405,16 @@ func setPair(h [][2]string, name, value string) [][2]string {
 // OnCallResponse receives the callout's answer; ok is false when the
 // transport failed.
 func (s *Stream) OnCallResponse(headers [][2]string, body []byte, ok bool) {
+	if s.tokenCall {
+		status := 0
+		for _, kv := range headers {
+			if kv[0] == ":status" {
+				status, _ = strconv.Atoi(kv[1])
+			}
+		}
+		s.onTokenResponse(status, body, ok)
+		return
+	}
 	if !ok {
 		s.fail(502, "upstream "+s.t.authority+" failed before answering (connection reset or response too large)")
 		s.finish()
@@ -593,7 +640,12 @@ func (s *Stream) fail(status int, msg string) Action {
 }
 
 // OnDone ends the request (access-log phase or stream destruction).
-func (s *Stream) OnDone() { s.finish() }
+func (s *Stream) OnDone() {
+	if len(s.p.waiting) > 0 {
+		s.p.unwait(s)
+	}
+	s.finish()
+}
 
 // finish publishes what the request did, once.
 func (s *Stream) finish() {

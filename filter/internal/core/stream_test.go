@@ -31,7 +31,7 @@ func newStream(t *testing.T, conf string, caps Caps, headers [][2]string) (*Stre
 	}
 	h := newFakeHost(headers...)
 	h.noRewrite = !caps.BodyRewrite
-	return NewPlugin(cfg, caps).NewStream(h), h
+	return NewPlugin(cfg, caps, newFakeRoot()).NewStream(h), h
 }
 
 // sendRequest drives headers and a one-chunk body like Envoy does.
@@ -436,7 +436,7 @@ func TestNonJSONErrorsBecomeJSON(t *testing.T) {
 
 func TestMetricsAreBounded(t *testing.T) {
 	cfg, _ := ParseConfig([]byte(`{"provider":"deepseek","auth":{"header":{"a":"b"}}}`), nil)
-	p := NewPlugin(cfg, envoyCaps)
+	p := NewPlugin(cfg, envoyCaps, newFakeRoot())
 	h := newFakeHost()
 	for i := 0; i < 3*maxModels; i++ {
 		h.reqHeaders = clientHeaders("/v1/chat/completions")

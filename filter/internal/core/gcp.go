@@ -1,0 +1,197 @@
+package core
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/gcpauth"
+)
+
+// GCP access tokens (Vertex AI). The token is cached in shared data so all
+// workers share it, and a CAS lease makes concurrent requests trigger one
+// exchange. A request never blocks for it: it pauses, and resumes from the
+// token callout's answer, or from a tick when another worker holds the lease.
+//
+// Where the token is needed:
+//   - inline mode: at request headers, which stay held (paused) until the
+//     token arrives and the Authorization header is set;
+//   - hold and callout modes: at the end of the body, before the request
+//     goes out (the body is already buffered there).
+
+// shared adapts the root's shared data to gcpauth.Store.
+type shared struct{ r RootHost }
+
+func (s shared) Get(k string) ([]byte, uint32, bool)     { return s.r.SharedGet(k) }
+func (s shared) Set(k string, v []byte, cas uint32) bool { return s.r.SharedSet(k, v, cas) }
+
+// tokenTimeoutMS bounds a token exchange well inside the lease.
+const tokenTimeoutMS = 5000
+
+// waitLimit is how long a request waits for another worker's exchange.
+const waitLimit = 3 * gcpauth.LeaseSecs * time.Second
+
+func (p *Plugin) initGCP() {
+	g := p.cfg.GCP
+	if g == nil || g.Account == nil {
+		return
+	}
+	p.tokenKey = g.Account.CacheKey(gcpauth.Scope)
+	if p.caps.SharedData {
+		p.store = shared{p.root}
+	} else {
+		p.store = &gcpauth.MemStore{} // APISIX: per VM, no shared data
+	}
+	uri := g.Account.TokenURI
+	if uri == "" {
+		uri = gcpauth.DefaultTokenURI
+	}
+	u, err := url.Parse(uri)
+	if err == nil {
+		p.tokenScheme, p.tokenHost, p.tokenPath = u.Scheme, u.Host, u.EscapedPath()
+	}
+}
+
+func (p *Plugin) now() time.Time { return time.Unix(0, p.root.NowNanos()) }
+
+// needsToken reports whether requests carry a minted GCP token.
+func (p *Plugin) needsToken() bool { return p.store != nil }
+
+// token makes s.token ready: true when it is, false when the stream now
+// waits for a token callout or for a tick (and must return Pause).
+func (s *Stream) tokenReady() bool {
+	p := s.p
+	tok, st := gcpauth.Lookup(p.store, p.tokenKey, p.now())
+	switch {
+	case st == gcpauth.Fresh:
+		s.token = tok
+		return true
+	case st == gcpauth.Wait && p.caps.Ticks:
+		s.waitSince = p.root.NowNanos()
+		p.wait(s)
+		return false
+	}
+	// Fetch, or Wait on a host without ticks (APISIX): exchange ourselves.
+	s.fetchToken(st == gcpauth.Fetch)
+	return false
+}
+
+func (s *Stream) fetchToken(leased bool) {
+	p := s.p
+	s.leased = leased
+	assertion, err := p.cfg.GCP.Account.Assertion(p.now(), gcpauth.Scope)
+	if err != nil {
+		s.tokenFailed("cannot sign the token request: " + err.Error())
+		return
+	}
+	scheme := p.tokenScheme
+	if scheme == "" {
+		scheme = "https"
+	}
+	cluster := p.tokenHost
+	if strings.LastIndexByte(cluster, ':') < 0 {
+		cluster += ":443"
+		if scheme == "http" {
+			cluster = p.tokenHost + ":80"
+		}
+	}
+	h := [][2]string{{":method", "POST"}, {":scheme", scheme}, {":authority", p.tokenHost}, {":path", p.tokenPath},
+		{"content-type", "application/x-www-form-urlencoded"}}
+	s.tokenCall = true
+	if !s.h.Call(cluster, h, gcpauth.TokenRequestBody(assertion), tokenTimeoutMS) {
+		s.tokenCall = false
+		s.tokenFailed("the host refused the callout to " + cluster)
+	}
+}
+
+// onTokenResponse handles the token exchange's answer.
+func (s *Stream) onTokenResponse(status int, body []byte, ok bool) {
+	s.tokenCall = false
+	p := s.p
+	if !ok {
+		s.tokenFailed("no answer from " + p.tokenHost)
+		return
+	}
+	tok, expiresIn, err := gcpauth.ParseTokenResponse(status, body)
+	if err != nil {
+		s.tokenFailed(err.Error())
+		return
+	}
+	if s.leased {
+		gcpauth.Complete(p.store, p.tokenKey, tok, gcpauth.CacheTTL(expiresIn, p.cfg.GCP.ExpireEarlySecs, p.cfg.GCP.MaxTTL), p.now())
+	}
+	s.token = tok
+	s.resumeWithToken()
+}
+
+func (s *Stream) tokenFailed(msg string) {
+	if s.leased {
+		gcpauth.Fail(s.p.store, s.p.tokenKey)
+	}
+	s.h.Activate()
+	s.fail(502, "GCP access token for "+s.p.cfg.GCP.Account.ClientEmail+" unavailable: "+msg)
+	s.finish()
+}
+
+// resumeWithToken continues a request that paused for the token.
+func (s *Stream) resumeWithToken() {
+	s.h.Activate()
+	if s.pending == nil { // paused in request headers (inline mode)
+		s.setUpstreamHeaders(s.t.path)
+		s.h.ContinueRequest()
+		return
+	}
+	path, body := s.pendingPath, s.pending
+	s.pending = nil
+	if s.mode == modeHold {
+		s.releaseHeld(path, body)
+		s.h.ContinueRequest()
+		return
+	}
+	s.callout(path, body)
+}
+
+// wait parks a stream until a tick finds the token.
+func (p *Plugin) wait(s *Stream) {
+	if len(p.waiting) == 0 {
+		p.root.SetTickPeriod(50)
+	}
+	p.waiting = append(p.waiting, s)
+}
+
+func (p *Plugin) unwait(s *Stream) {
+	for i, w := range p.waiting {
+		if w == s {
+			p.waiting = append(p.waiting[:i], p.waiting[i+1:]...)
+			break
+		}
+	}
+	if len(p.waiting) == 0 && p.store != nil && p.caps.Ticks {
+		p.root.SetTickPeriod(0)
+	}
+}
+
+// OnTick retries the token for streams waiting on another worker's exchange.
+func (p *Plugin) OnTick() {
+	for _, s := range append([]*Stream(nil), p.waiting...) {
+		tok, st := gcpauth.Lookup(p.store, p.tokenKey, p.now())
+		switch st {
+		case gcpauth.Fresh:
+			p.unwait(s)
+			s.token = tok
+			s.resumeWithToken()
+		case gcpauth.Fetch:
+			p.unwait(s)
+			s.h.Activate()
+			s.fetchToken(true)
+		default:
+			if time.Duration(p.root.NowNanos()-s.waitSince) > waitLimit {
+				p.unwait(s)
+				s.h.Activate()
+				s.fail(504, "timed out after "+strconv.Itoa(int(waitLimit/time.Second))+" s waiting for another worker's GCP token exchange")
+				s.finish()
+			}
+		}
+	}
+}
