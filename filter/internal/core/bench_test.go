@@ -1,19 +1,26 @@
 package core
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
 
-// BenchmarkRequest1KB is the filter's work for one 1 KB chat request and
-// its JSON answer, natively: the Wasm build does the same work ~10x slower.
-func BenchmarkRequest1KB(b *testing.B) {
+// BenchmarkRequest is the filter's work for one chat request and its JSON
+// answer, natively: the Wasm build does the same work ~10x slower.
+func BenchmarkRequest(b *testing.B) {
+	for _, n := range []int{1 << 10, 100 << 10} {
+		b.Run(strconv.Itoa(n>>10)+"KB", func(b *testing.B) { benchRequest(b, n) })
+	}
+}
+
+func benchRequest(b *testing.B, size int) {
 	cfg, err := ParseConfig([]byte(openaiConf), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	p := NewPlugin(cfg, envoyCaps, newFakeRoot())
-	body := []byte(`{"model":"gpt-4","messages":[{"role":"user","content":"` + strings.Repeat("fox ", 240) + `"}]}`)
+	body := []byte(`{"model":"gpt-4","messages":[{"role":"user","content":"` + strings.Repeat("fox ", size/4) + `"}]}`)
 	resp := []byte(`{"id":"c","object":"chat.completion","model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":1,"total_tokens":10}}`)
 	hdrs := clientHeaders("/v1/chat/completions")
 	b.ReportAllocs()
