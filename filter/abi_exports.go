@@ -3,7 +3,6 @@
 package main
 
 import (
-	"runtime/debug"
 	"syscall"
 	"time"
 	"unsafe"
@@ -14,16 +13,6 @@ import (
 // Callbacks of proxy-wasm ABI v0.2.1 (proxy-wasm-abi.md A.1). The module
 // declares 0_2_1: every host we target accepts it, and Envoy clears the route
 // cache automatically when an ABI ≤ 0.2.1 module changes request headers.
-
-// The guest heap is small and every request allocates its body buffers, so
-// the default GOGC=100 collects very often; Wasm has no parallel marking,
-// so each collection is paid in full inside a callback. A higher target
-// collects less often, and the soft memory limit keeps linear memory (which
-// never shrinks) bounded all the same.
-func init() {
-	debug.SetGCPercent(400)
-	debug.SetMemoryLimit(12 << 20)
-}
 
 //go:wasmexport proxy_abi_version_0_2_1
 func proxyABIVersion() {}

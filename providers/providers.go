@@ -43,9 +43,6 @@ type Provider struct {
 	// protocol missing here is converted to Endpoints[convert.OpenAIChat] when
 	// a translator exists, else rejected.
 	Endpoints map[convert.Protocol]Endpoint
-	// DropMaxTokens removes a client's max_tokens when the provider wants
-	// another field (OpenAI rejects max_tokens for reasoning models).
-	DropMaxTokens bool
 	// ExtraHeaders are sent with every request (e.g. anthropic-version).
 	ExtraHeaders [][2]string
 	// NeedsEndpoint: override.endpoint is mandatory.
@@ -61,7 +58,7 @@ func chat(path, maxTokens string) Endpoint {
 
 var registry = []*Provider{
 	{
-		Name: "openai", Scheme: "https", Host: "api.openai.com", DropMaxTokens: true,
+		Name: "openai", Scheme: "https", Host: "api.openai.com",
 		Endpoints: map[convert.Protocol]Endpoint{
 			convert.OpenAIChat:       chat("/v1/chat/completions", "max_completion_tokens"),
 			convert.OpenAIResponses:  {Upstream: convert.OpenAIResponses, Path: "/v1/responses", MaxTokens: "max_output_tokens"},

@@ -129,25 +129,21 @@ func (p *Plugin) rewriteBody(t *target, body []byte, obj *jsonobj.Object, stream
 			e.set("stream_options", v)
 		}
 	}
-	if p.cfg.Provider.DropMaxTokens && t.upstream == convert.OpenAIChat {
-		if mt, ok := obj.Get("max_tokens"); ok {
-			if !obj.Has("max_completion_tokens") {
-				e.set("max_completion_tokens", mt)
+	// OpenAI chat has two names for the output cap; each provider reads
+	// one (openai rejects max_tokens for reasoning models, most others only
+	// know max_tokens), so the client's value moves to the provider's name.
+	if alias := otherAlias[t.maxTokens]; alias != "" && t.upstream == convert.OpenAIChat {
+		if v, ok := obj.Get(alias); ok {
+			if !obj.Has(t.maxTokens) {
+				e.set(t.maxTokens, v)
 			}
-			e.del("max_tokens")
+			e.del(alias)
 		}
 	}
 	nested := false
 	if p.cfg.MaxTokens > 0 && t.maxTokens != "" {
 		if strings.IndexByte(t.maxTokens, '.') < 0 {
 			e.set(t.maxTokens, []byte(p.maxTokensJSON))
-			// llm_options always wins, so a client's value under the other
-			// OpenAI alias must not compete with it.
-			if alias := otherAlias[t.maxTokens]; alias != "" && t.upstream == convert.OpenAIChat {
-				if _, ok := e.get(alias); ok {
-					e.del(alias)
-				}
-			}
 		} else {
 			nested = true
 		}
