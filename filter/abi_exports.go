@@ -220,8 +220,10 @@ func proxyOnDelete(id uint32) {
 
 // core.Host for a stream context.
 
-func (s *stream) SetRequestHeader(k, v string) bool { return replaceHeader(mapRequestHeaders, k, v) }
-func (s *stream) RemoveRequestHeader(k string)      { removeHeader(mapRequestHeaders, k) }
+func (s *stream) SetRequestHeaders(h [][2]string) {
+	b := encodePairs(h)
+	proxySetHeaderMapPairs(mapRequestHeaders, ptr(b), uint32(len(b)))
+}
 func (s *stream) RequestBody(n int) []byte          { return getBuffer(bufferRequestBody, n) }
 func (s *stream) ReplaceRequestBody(b []byte) bool  { return replaceBuffer(bufferRequestBody, b) }
 func (s *stream) SetResponseHeader(k, v string)     { replaceHeader(mapResponseHeaders, k, v) }

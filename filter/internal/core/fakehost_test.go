@@ -15,14 +15,15 @@ type fakeHost struct {
 	reqBody, respBody []byte
 	respHeaders       [][2]string
 
-	local       *localReply
-	call        *callout
-	props       map[string]string
-	logs        []string
-	now         int64
-	noRewrite   bool
-	metrics     map[string]int64
-	activations int
+	local        *localReply
+	call         *callout
+	props        map[string]string
+	logs         []string
+	now          int64
+	noRewrite    bool
+	metrics      map[string]int64
+	activations  int
+	headerWrites int
 }
 
 type localReply struct {
@@ -51,33 +52,13 @@ func get(h [][2]string, k string) (string, bool) {
 	return "", false
 }
 
-func (f *fakeHost) SetRequestHeader(k, v string) bool {
-	if f.frozen {
-		f.writesAfter++
-		return false
-	}
-	for i, kv := range f.reqHeaders {
-		if kv[0] == k {
-			f.reqHeaders[i][1] = v
-			return true
-		}
-	}
-	f.reqHeaders = append(f.reqHeaders, [2]string{k, v})
-	return true
-}
-
-func (f *fakeHost) RemoveRequestHeader(k string) {
+func (f *fakeHost) SetRequestHeaders(h [][2]string) {
 	if f.frozen {
 		f.writesAfter++
 		return
 	}
-	out := f.reqHeaders[:0]
-	for _, kv := range f.reqHeaders {
-		if kv[0] != k {
-			out = append(out, kv)
-		}
-	}
-	f.reqHeaders = out
+	f.headerWrites++
+	f.reqHeaders = append([][2]string(nil), h...)
 }
 
 func (f *fakeHost) RequestBody(n int) []byte { return f.reqBody[:min(n, len(f.reqBody))] }

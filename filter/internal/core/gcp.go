@@ -138,7 +138,7 @@ func (s *Stream) tokenFailed(msg string) {
 func (s *Stream) resumeWithToken() {
 	s.h.Activate()
 	if s.pending == nil { // paused in request headers (inline mode)
-		s.setUpstreamHeaders(s.t.path)
+		s.writeHeaders(s.t.path, nil)
 		s.h.ContinueRequest()
 		return
 	}

@@ -44,8 +44,9 @@ type Caps struct {
 // the Wasm build; failures are reported through the return values only where
 // the core can act on them.
 type Host interface {
-	SetRequestHeader(name, value string) bool
-	RemoveRequestHeader(name string)
+	// SetRequestHeaders replaces the whole request header map (one host
+	// call, however many headers change).
+	SetRequestHeaders(h [][2]string)
 	RequestBody(size int) []byte
 	ReplaceRequestBody(body []byte) bool
 

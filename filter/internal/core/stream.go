@@ -42,9 +42,11 @@ type Stream struct {
 
 	obj      jsonobj.Object // the request body's top level, indexed once
 	headers  [][2]string    // client headers kept for hold and callout modes
-	stream   bool           // client asked for a stream
-	reqModel string         // model the client asked for
-	model    string         // model sent upstream
+	method   string
+	path     string // the client's :path
+	stream   bool   // client asked for a stream
+	reqModel string // model the client asked for
+	model    string // model sent upstream
 
 	status     int
 	respStream bool
@@ -84,6 +86,7 @@ func (s *Stream) OnRequestHeaders(headers [][2]string, eos bool) Action {
 			ctype = kv[1]
 		}
 	}
+	s.method, s.path = method, path
 	s.client, s.surePath = protocolFromPath(path)
 	s.stream = strings.HasSuffix(strings.SplitN(path, "?", 2)[0], "/converse-stream")
 	if eos && !s.p.caps.ExplicitBody {
@@ -109,24 +112,15 @@ func (s *Stream) OnRequestHeaders(headers [][2]string, eos bool) Action {
 		}
 	}
 	if s.mode != modeInline {
-		s.headers = make([][2]string, 0, len(headers))
-		for _, kv := range headers {
-			if keepHeader(kv[0], s.client, s.t.upstream) {
-				s.headers = append(s.headers, kv)
-			}
-		}
+		s.headers = headers // the strings live in a Go buffer the stream now owns
 	}
 	switch s.mode {
 	case modeInline:
-		for _, kv := range headers {
-			if kv[0] != "" && kv[0][0] != ':' && !keepHeader(kv[0], s.client, s.t.upstream) {
-				s.h.RemoveRequestHeader(kv[0])
-			}
-		}
+		s.headers = headers
 		if p.needsToken() && !s.tokenReady() {
 			return Pause // resumed by the token callout or a tick
 		}
-		s.setUpstreamHeaders(s.t.path)
+		s.writeHeaders(s.t.path, nil)
 		return Continue
 	case modeHold:
 		return Pause
@@ -150,12 +144,8 @@ func (s *Stream) passthrough(headers [][2]string) Action {
 		return Continue
 	}
 	s.t = t
-	for _, kv := range headers {
-		if kv[0] != "" && kv[0][0] != ':' && !keepHeader(kv[0], s.client, t.upstream) {
-			s.h.RemoveRequestHeader(kv[0])
-		}
-	}
-	s.setUpstreamHeaders("")
+	s.headers = headers
+	s.writeHeaders(s.path, nil)
 	return Continue
 }
 
@@ -176,25 +166,35 @@ func (s *Stream) selectTarget() bool {
 	return true
 }
 
-// setUpstreamHeaders writes the request line, credentials and timeout into
-// the held request headers.
-func (s *Stream) setUpstreamHeaders(path string) {
+// upstreamHeaders builds the provider's request headers: the request line,
+// the client headers that may go on, then the operator's credentials and
+// the gateway's own headers, each replacing a client header of that name.
+func (s *Stream) upstreamHeaders(path string, extra [][2]string) [][2]string {
 	t := s.t
-	s.h.SetRequestHeader(":authority", t.authority)
-	s.h.SetRequestHeader(":scheme", t.scheme)
-	if path != "" {
-		s.h.SetRequestHeader(":path", path)
+	h := make([][2]string, 0, len(s.headers)+8)
+	h = append(h, [2]string{":method", s.method}, [2]string{":scheme", t.scheme},
+		[2]string{":authority", t.authority}, [2]string{":path", path})
+	for _, kv := range s.headers {
+		if keepHeader(kv[0], s.client, t.upstream) {
+			h = append(h, kv)
+		}
 	}
-	for _, kv := range s.p.cfg.AuthHeaders {
-		s.h.SetRequestHeader(kv[0], kv[1])
-	}
-	for _, kv := range s.p.cfg.Provider.ExtraHeaders {
-		s.h.SetRequestHeader(kv[0], kv[1])
+	for _, set := range [...][][2]string{s.p.cfg.AuthHeaders, s.p.cfg.Provider.ExtraHeaders, extra} {
+		for _, kv := range set {
+			h = setPair(h, kv[0], kv[1])
+		}
 	}
 	if s.token != "" {
-		s.h.SetRequestHeader("authorization", "Bearer "+s.token)
+		h = setPair(h, "authorization", "Bearer "+s.token)
 	}
-	s.h.SetRequestHeader("x-envoy-upstream-rq-timeout-ms", s.p.timeoutHeader)
+	return h
+}
+
+// writeHeaders replaces the held request headers with the provider's.
+func (s *Stream) writeHeaders(path string, extra [][2]string) {
+	h := s.upstreamHeaders(path, extra)
+	h = setPair(h, "x-envoy-upstream-rq-timeout-ms", s.p.timeoutHeader)
+	s.h.SetRequestHeaders(h)
 }
 
 // OnRequestBody sees the buffered request body; size is the total so far.
@@ -249,11 +249,8 @@ func (s *Stream) releaseHeld(path string, body []byte) Action {
 	if err != nil {
 		return s.fail(500, err.Error())
 	}
-	s.setUpstreamHeaders(path)
-	for _, kv := range sig {
-		s.h.SetRequestHeader(kv[0], kv[1])
-	}
-	s.h.SetRequestHeader("content-length", strconv.Itoa(len(body)))
+	sig = append(sig, [2]string{"content-type", "application/json"}, [2]string{"content-length", strconv.Itoa(len(body))})
+	s.writeHeaders(path, sig)
 	s.h.ReplaceRequestBody(body)
 	return Continue
 }
@@ -368,23 +365,12 @@ func (s *Stream) recognised() bool {
 // callout sends the upstream request from the filter.
 func (s *Stream) callout(path string, body []byte) Action {
 	t := s.t
-	h := make([][2]string, 0, len(s.headers)+8)
-	h = append(h, [2]string{":method", "POST"}, [2]string{":scheme", t.scheme},
-		[2]string{":authority", t.authority}, [2]string{":path", path})
-	h = append(h, s.headers...)
 	sig, err := s.sign(path, body)
 	if err != nil {
 		return s.fail(500, err.Error())
 	}
-	var token [][2]string
-	if s.token != "" {
-		token = [][2]string{{"authorization", "Bearer " + s.token}}
-	}
-	for _, set := range [...][][2]string{s.p.cfg.AuthHeaders, s.p.cfg.Provider.ExtraHeaders, {{"content-type", "application/json"}}, sig, token} {
-		for _, kv := range set {
-			h = setPair(h, kv[0], kv[1])
-		}
-	}
+	s.method = "POST"
+	h := s.upstreamHeaders(path, append(sig, [2]string{"content-type", "application/json"}))
 	if !s.h.Call(s.p.cluster(t), h, body, uint32(s.p.cfg.TimeoutMS)) {
 		return s.fail(502, "cannot reach "+t.authority+": the host refused the callout to cluster "+strconv.Quote(s.p.cluster(t)))
 	}

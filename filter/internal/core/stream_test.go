@@ -492,3 +492,42 @@ func TestBodilessRequests(t *testing.T) {
 		t.Fatalf("POST without body: %+v", h.local)
 	}
 }
+
+// Held headers (Bedrock with allow_on_headers_stop_iteration) are written
+// once the body is known: signed, with the exact content-length, and
+// without any client credential.
+func TestHoldModeSignsAndStripsClientCredentials(t *testing.T) {
+	conf := `{"provider":"bedrock","provider_conf":{"region":"us-east-1"},"allow_on_headers_stop_iteration":true,
+		"auth":{"aws":{"access_key_id":"AKIDEXAMPLE","secret_access_key":"secret"}},"options":{"model":"anthropic.claude-3-haiku-20240307-v1:0"}}`
+	s, h := newStream(t, conf, envoyCaps, clientHeaders("/v1/converse"))
+	if s.OnRequestHeaders(append([][2]string(nil), h.reqHeaders...), false) != Pause {
+		t.Fatal("bedrock headers must be held for the body")
+	}
+	if h.headerWrites != 0 {
+		t.Fatal("headers written before the body was known")
+	}
+	h.reqBody = []byte(`{"messages":[{"role":"user","content":[{"text":"hi"}]}],"stream":false}`)
+	if a := s.OnRequestBody(len(h.reqBody), true); a != Continue || h.local != nil {
+		t.Fatalf("%v %+v", a, h.local)
+	}
+	for k, v := range map[string]string{":authority": "bedrock-runtime.us-east-1.amazonaws.com",
+		":path": "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse", "content-length": strconv.Itoa(len(h.reqBody))} {
+		if got, _ := get(h.reqHeaders, k); got != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+	if a, _ := get(h.reqHeaders, "authorization"); !strings.HasPrefix(a, "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/") {
+		t.Errorf("authorization %q", a)
+	}
+	if _, ok := get(h.reqHeaders, "x-amz-date"); !ok {
+		t.Error("no x-amz-date")
+	}
+	for _, k := range []string{"x-api-key", "api-key", "accept-encoding"} {
+		if _, ok := get(h.reqHeaders, k); ok {
+			t.Errorf("client header %s reached the provider", k)
+		}
+	}
+	if gjson.GetBytes(h.reqBody, "stream").Exists() {
+		t.Errorf("stream left in a Converse body: %s", h.reqBody)
+	}
+}
