@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/anthropics/anthropic-sdk-go"
-	"github.com/tidwall/gjson"
 )
 
 func TestErrorToAnthropic(t *testing.T) {
@@ -98,7 +97,7 @@ func TestAppendString(t *testing.T) {
 
 func TestAppendJSONAsString(t *testing.T) {
 	for _, in := range []string{`{}`, `{ "a" : [1, 2 ,{"b":"x y"}] }`, `{"q":"say \"hi\"\\n","u":"\u00e9"}`, `"str"`, `null`} {
-		got := appendJSONAsString(nil, gjson.Parse(in))
+		got := appendJSONAsString(nil, []byte(in))
 		var s string
 		if err := json.Unmarshal(got, &s); err != nil {
 			t.Fatalf("%s: not a JSON string: %s", in, got)
@@ -109,6 +108,52 @@ func TestAppendJSONAsString(t *testing.T) {
 		}
 		if s != compact.String() {
 			t.Errorf("%s: got %s, want the compact text %s", in, s, compact.String())
+		}
+	}
+}
+
+func TestAppendUnescaped(t *testing.T) {
+	for _, s := range []string{"", "plain", `q"b\s/`, "\n\r\t\b\f", "é🙂\u2028", "\x01"} {
+		quoted, _ := json.Marshal(s) // escapes <, >, &, U+2028 as \u…
+		got := appendUnescaped([]byte("x"), quoted[1:len(quoted)-1])
+		if string(got) != "x"+s {
+			t.Errorf("appendUnescaped(%s) = %q, want %q", quoted, got[1:], s)
+		}
+	}
+	for in, want := range map[string]string{`\/`: "/", `\ud83d\ude42`: "🙂", `\u00`: `\u00`, `\x`: "x", `a\`: `a\`} {
+		if got := string(appendUnescaped(nil, []byte(in))); got != want {
+			t.Errorf("appendUnescaped(%s) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestJSONReaderMalformed feeds broken JSON: the reader must flag it and
+// stop, never panic or loop.
+func TestJSONReaderMalformed(t *testing.T) {
+	for _, in := range []string{``, `{`, `{"a"`, `{"a":`, `{"a":1`, `{"a" 1}`, `{"a":"x`, `{"a":"x\"}`, `{1:2}`, `{"a":[1,2}`, `{"a":}`, `}`, `{"a":{"b":[}}`} {
+		r := jsonReader{b: []byte(in)}
+		if r.enter('{') {
+			for r.more('}') {
+				r.key()
+				r.skip()
+			}
+		}
+		if !r.bad {
+			t.Errorf("%q: not flagged as malformed", in)
+		}
+	}
+	for _, in := range []string{`{}`, ` { "a" : [ 1 , "x\\\"" , {"b":null} ] , "c":true } `} {
+		r := jsonReader{b: []byte(in)}
+		n := 0
+		if r.enter('{') {
+			for r.more('}') {
+				r.key()
+				r.skip()
+				n++
+			}
+		}
+		if r.bad {
+			t.Errorf("%q: flagged as malformed after %d members", in, n)
 		}
 	}
 }

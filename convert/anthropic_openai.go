@@ -1,0 +1,1177 @@
+package convert
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"slices"
+	"strconv"
+
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert/sse"
+	"github.com/tidwall/gjson"
+)
+
+func init() {
+	register(AnthropicMessages, OpenAIChat, func() Translator { return &anthropicToOpenAI{} })
+}
+
+// anthropicToOpenAI serves an Anthropic Messages client from an OpenAI Chat
+// Completions upstream (protocols.md §c.1, c.3–c.6).
+type anthropicToOpenAI struct {
+	names             toolNames
+	usage             Usage
+	scratch, scratch2 []byte // reused while converting a request
+
+	// Stream state.
+	parser        sse.Parser
+	out           []byte // events produced by the current Stream call
+	id, model     []byte // from the first chunk that has them
+	started, done bool
+	first         bool
+	block         blockKind // kind of the open content block
+	index         int       // Anthropic index of the open block
+	tool          int64     // OpenAI index of the open tool block
+	toolsSeen     []int64   // OpenAI indexes of tool blocks started
+	finish        string    // Anthropic stop_reason, once known
+	haveUsage     bool
+	err           error
+}
+
+type blockKind uint8
+
+const (
+	noBlock blockKind = iota
+	textBlock
+	thinkingBlock
+	toolBlock
+)
+
+var (
+	errNotJSONObject = errors.New("convert: body is not a JSON object")
+	errMalformed     = errors.New("convert: body is not well-formed JSON")
+)
+
+// Request converts a Messages request into a Chat Completions request. It
+// reads the body once, converting messages and tools as it meets them.
+func (t *anthropicToOpenAI) Request(body []byte) ([]byte, error) {
+	r := jsonReader{b: body}
+	if !r.enter('{') {
+		return nil, errNotJSONObject
+	}
+	var system, maxTokens, stop, temperature, topP, userID, toolChoice, thinking []byte
+	stream, sawMessages, hasTools, systemDone := false, false, false, false
+	// Messages are converted straight into the output; the other fields
+	// are appended after them (key order does not matter in JSON).
+	b := make([]byte, 0, len(body)+len(body)/8+256)
+	b = append(b, '{')
+	msgStart := 0
+	var err error
+	for r.more('}') {
+		switch string(r.key()) {
+		case "model":
+			b = append(b, `"model":`...)
+			b = append(b, r.raw()...)
+			b = append(b, ',')
+		case "system":
+			system = r.raw()
+		case "messages":
+			if sawMessages {
+				return nil, errors.New("convert: anthropic request has two messages arrays")
+			}
+			sawMessages = true
+			if !r.enter('[') {
+				return nil, errors.New("convert: anthropic messages must be an array")
+			}
+			b = append(b, `"messages":[`...)
+			msgStart = len(b)
+			if system != nil { // else it is inserted here at the end
+				b = appendSystemMessage(b, system)
+				systemDone = true
+			}
+			for r.more(']') && err == nil {
+				b, err = t.message(&r, b, msgStart)
+			}
+			if err != nil {
+				return nil, err
+			}
+			b = append(b, "],"...)
+		case "max_tokens":
+			maxTokens = r.raw()
+		case "stop_sequences":
+			stop = r.raw()
+		case "temperature":
+			temperature = r.raw()
+		case "top_p":
+			topP = r.raw()
+		case "stream":
+			stream = isTrue(r.raw())
+		case "metadata":
+			if r.enter('{') {
+				for r.more('}') {
+					if string(r.key()) == "user_id" {
+						userID = r.str()
+					} else {
+						r.skip()
+					}
+				}
+			}
+		case "tools":
+			mark := len(b)
+			b = append(b, `"tools":[`...)
+			start := len(b)
+			b = t.tools(&r, b)
+			if hasTools = len(b) > start; hasTools {
+				b = append(b, "],"...)
+			} else {
+				b = b[:mark]
+			}
+		case "tool_choice":
+			toolChoice = r.raw()
+		case "thinking":
+			thinking = r.raw()
+		default:
+			r.skip()
+		}
+	}
+	if r.bad {
+		return nil, errMalformed
+	}
+	if !sawMessages {
+		return nil, errors.New("convert: anthropic request has no messages array")
+	}
+	if !systemDone {
+		if sys := appendSystemMessage(nil, system); len(sys) > 0 {
+			if b[msgStart] != ']' {
+				sys = append(sys, ',')
+			}
+			b = slices.Insert(b, msgStart, sys...)
+		}
+	}
+	b = b[:len(b)-1] // the last comma
+	if isNumber(maxTokens) {
+		b = append(b, `,"max_completion_tokens":`...)
+		b = append(b, maxTokens...)
+	}
+	if len(stop) > 0 && stop[0] == '[' {
+		b = append(b, `,"stop":`...)
+		b = append(b, stop...)
+	}
+	if isNumber(temperature) {
+		b = append(b, `,"temperature":`...)
+		b = append(b, temperature...)
+	}
+	if isNumber(topP) {
+		b = append(b, `,"top_p":`...)
+		b = append(b, topP...)
+	}
+	if stream {
+		// include_usage is what gives message_delta its token counts.
+		b = append(b, `,"stream":true,"stream_options":{"include_usage":true}`...)
+	}
+	if rawString(userID) {
+		b = append(b, `,"user":`...)
+		b = append(b, userID...)
+	}
+	if hasTools {
+		if tc := gjson.Parse(bstr(toolChoice)); tc.IsObject() {
+			switch tc.Get("type").Str {
+			case "auto":
+				b = append(b, `,"tool_choice":"auto"`...)
+			case "any":
+				b = append(b, `,"tool_choice":"required"`...)
+			case "none":
+				b = append(b, `,"tool_choice":"none"`...)
+			case "tool":
+				b = append(b, `,"tool_choice":{"type":"function","function":{"name":`...)
+				b = appendString(b, t.names.sanitize(tc.Get("name").String()))
+				b = append(b, "}}"...)
+			}
+			if tc.Get("disable_parallel_tool_use").Bool() {
+				b = append(b, `,"parallel_tool_calls":false`...)
+			}
+		}
+	}
+	if effort := reasoningEffort(gjson.Parse(bstr(thinking))); effort != "" {
+		b = append(b, `,"reasoning_effort":"`...)
+		b = append(b, effort...)
+		b = append(b, '"')
+	}
+	return append(b, '}'), nil
+}
+
+// appendSystemMessage writes Anthropic's system prompt (a string or text
+// blocks) as one system message. Blocks are joined without a separator,
+// like Envoy and APISIX: they are one prompt cut for cache_control, which
+// OpenAI lacks.
+func appendSystemMessage(b, system []byte) []byte {
+	if rawNonEmptyString(system) {
+		b = append(b, `{"role":"system","content":`...)
+		b = append(b, system...)
+		return append(b, '}')
+	}
+	r := jsonReader{b: system}
+	if len(system) == 0 || !r.enter('[') {
+		return b
+	}
+	mark := len(b)
+	b = append(b, `{"role":"system","content":"`...)
+	start := len(b)
+	for r.more(']') {
+		b = append(b, inner(readBlock(&r).text)...)
+	}
+	if len(b) == start {
+		return b[:mark]
+	}
+	return append(b, `"}`...)
+}
+
+// tools converts the tools array into OpenAI function tools (without the
+// brackets). Server tools (web_search_*, bash_*, …) run at Anthropic and
+// have nothing to call upstream: they are dropped.
+func (t *anthropicToOpenAI) tools(r *jsonReader, b []byte) []byte {
+	start := len(b)
+	if !r.enter('[') {
+		return b
+	}
+	for r.more(']') {
+		var typ, name, desc, schema, strict []byte
+		if !r.enter('{') {
+			continue
+		}
+		for r.more('}') {
+			switch string(r.key()) {
+			case "type":
+				typ = r.str()
+			case "name":
+				name = r.str()
+			case "description":
+				desc = r.raw()
+			case "input_schema":
+				schema = r.raw()
+			case "strict":
+				strict = r.raw()
+			default:
+				r.skip()
+			}
+		}
+		if typ != nil && string(typ) != `"custom"` {
+			continue
+		}
+		if len(b) > start {
+			b = append(b, ',')
+		}
+		b = append(b, `{"type":"function","function":{"name":`...)
+		b = appendString(b, t.names.sanitize(unquote(name)))
+		if desc != nil {
+			b = append(b, `,"description":`...)
+			b = append(b, desc...)
+		}
+		b = append(b, `,"parameters":`...)
+		b = appendRawOr(b, schema, `{"type":"object","properties":{}}`)
+		if string(strict) == "true" || string(strict) == "false" {
+			b = append(b, `,"strict":`...)
+			b = append(b, strict...)
+		}
+		b = append(b, "}}"...)
+	}
+	return b
+}
+
+// reasoningEffort maps Anthropic's thinking budget to OpenAI's effort
+// levels. The thresholds are this gateway's choice (implementations differ):
+// under 4k tokens is low, under 16k medium, above high.
+func reasoningEffort(thinking gjson.Result) string {
+	switch thinking.Get("type").Str {
+	case "enabled":
+		switch budget := thinking.Get("budget_tokens").Int(); {
+		case budget < 4096:
+			return "low"
+		case budget < 16384:
+			return "medium"
+		default:
+			return "high"
+		}
+	case "adaptive":
+		return "medium"
+	}
+	return ""
+}
+
+// block holds the raw fields of one Anthropic content block.
+type block struct {
+	typ, text, id, name, input, toolUseID, content, source, thinking []byte
+}
+
+// readBlock reads one content block object; anything else reads as a
+// block without fields.
+func readBlock(r *jsonReader) block {
+	var blk block
+	if !r.enter('{') {
+		return blk
+	}
+	for r.more('}') {
+		switch string(r.key()) {
+		case "type":
+			blk.typ = r.str()
+		case "text":
+			blk.text = r.str()
+		case "id":
+			blk.id = r.raw()
+		case "name":
+			blk.name = r.str()
+		case "input":
+			blk.input = r.raw()
+		case "tool_use_id":
+			blk.toolUseID = r.raw()
+		case "content":
+			blk.content = r.raw()
+		case "source":
+			blk.source = r.raw()
+		case "thinking":
+			blk.thinking = r.str()
+		default:
+			r.skip()
+		}
+	}
+	return blk
+}
+
+// message converts one Anthropic message, appending to b (comma-separated
+// OpenAI messages). A user turn becomes its tool results, as role "tool"
+// messages that must directly follow the assistant's tool calls, then a
+// user message with the rest; an assistant turn becomes one message with
+// text and tool_calls.
+func (t *anthropicToOpenAI) message(r *jsonReader, b []byte, start int) ([]byte, error) {
+	if !r.enter('{') {
+		return b, errors.New("convert: anthropic messages must be objects")
+	}
+	var role, content []byte
+	done := false
+	var err error
+	for r.more('}') {
+		switch string(r.key()) {
+		case "role":
+			role = r.str()
+		case "content":
+			if role == nil { // rare: read it again once the role is known
+				content = r.raw()
+				continue
+			}
+			if b, err = t.content(r, role, b, start); err != nil {
+				return b, err
+			}
+			done = true
+		default:
+			r.skip()
+		}
+	}
+	if !done {
+		cr := jsonReader{b: content}
+		return t.content(&cr, role, b, start)
+	}
+	return b, nil
+}
+
+// content converts a message's content, read from r.
+func (t *anthropicToOpenAI) content(r *jsonReader, role, b []byte, start int) ([]byte, error) {
+	user := string(role) == `"user"`
+	if !user && string(role) != `"assistant"` {
+		return b, errors.New(`convert: anthropic message role must be "user" or "assistant", got ` + string(role))
+	}
+	if r.kind() == '"' {
+		b = appendSep2(b, start)
+		b = append(b, `{"role":`...)
+		b = append(b, role...)
+		b = append(b, `,"content":`...)
+		b = append(b, r.str()...)
+		return append(b, '}'), nil
+	}
+	if !r.enter('[') {
+		return b, errors.New("convert: anthropic message content must be a string or an array of blocks")
+	}
+	if user {
+		return t.userTurn(r, b, start), nil
+	}
+
+	// Assistant: joined text and tool calls. Thinking blocks are dropped:
+	// OpenAI upstreams reject them.
+	texts := t.scratch[:0]
+	calls := t.scratch2[:0]
+	nText := 0
+	for r.more(']') {
+		blk := readBlock(r)
+		switch string(blk.typ) {
+		case `"text"`:
+			if nText > 0 {
+				texts = append(texts, `\n`...)
+			}
+			nText++
+			texts = append(texts, inner(blk.text)...)
+		case `"tool_use"`:
+			if len(calls) > 0 {
+				calls = append(calls, ',')
+			}
+			calls = append(calls, `{"id":`...)
+			calls = appendAsString(calls, blk.id)
+			calls = append(calls, `,"type":"function","function":{"name":`...)
+			calls = appendString(calls, t.names.sanitize(unquote(blk.name)))
+			calls = append(calls, `,"arguments":`...)
+			calls = appendJSONAsString(calls, blk.input)
+			calls = append(calls, "}}"...)
+		}
+	}
+	t.scratch, t.scratch2 = texts, calls
+	if nText == 0 && len(calls) == 0 {
+		return b, nil // nothing OpenAI can take
+	}
+	b = appendSep2(b, start)
+	b = append(b, `{"role":"assistant","content":`...)
+	if nText > 0 {
+		b = append(b, '"')
+		b = append(b, texts...)
+		b = append(b, '"')
+	} else {
+		b = append(b, "null"...)
+	}
+	if len(calls) > 0 {
+		b = append(b, `,"tool_calls":[`...)
+		b = append(b, calls...)
+		b = append(b, ']')
+	}
+	return append(b, '}'), nil
+}
+
+// userTurn converts a user turn's blocks: tool results go out at once as
+// tool messages; text and media are gathered for one user message after
+// them, as a plain string when there is only text.
+func (t *anthropicToOpenAI) userTurn(cr *jsonReader, b []byte, start int) []byte {
+	texts := t.scratch[:0]  // joined text, for a string content
+	parts := t.scratch2[:0] // parts, for an array content
+	nText, media := 0, false
+	addText := func(text []byte) {
+		if nText > 0 {
+			texts = append(texts, `\n`...)
+		}
+		nText++
+		texts = append(texts, inner(text)...)
+		parts = appendSep(parts)
+		parts = append(parts, `{"type":"text","text":`...)
+		parts = appendAsString(parts, text)
+		parts = append(parts, '}')
+	}
+	addMedia := func(blk block) {
+		media = true
+		parts = appendSep(parts)
+		if string(blk.typ) == `"image"` {
+			parts = appendImagePart(parts, blk.source)
+		} else {
+			parts = appendDocumentPart(parts, blk.source)
+		}
+	}
+	for cr.more(']') {
+		blk := readBlock(cr)
+		switch string(blk.typ) {
+		case `"tool_result"`:
+			b = appendSep2(b, start)
+			b = append(b, `{"role":"tool","tool_call_id":`...)
+			b = appendAsString(b, blk.toolUseID)
+			b = append(b, `,"content":`...)
+			switch {
+			case rawString(blk.content):
+				b = append(b, blk.content...)
+			case len(blk.content) > 0 && blk.content[0] == '[':
+				// Text joined; images a tool returned go to the user
+				// message below: OpenAI tool messages hold text only.
+				b = append(b, '"')
+				rr := jsonReader{b: blk.content}
+				rr.enter('[')
+				n := 0
+				for rr.more(']') {
+					p := readBlock(&rr)
+					switch string(p.typ) {
+					case `"text"`:
+						if n > 0 {
+							b = append(b, `\n`...)
+						}
+						n++
+						b = append(b, inner(p.text)...)
+					case `"image"`, `"document"`:
+						addMedia(p)
+					}
+				}
+				b = append(b, '"')
+			default:
+				b = append(b, `""`...)
+			}
+			b = append(b, '}')
+		case `"text"`:
+			addText(blk.text)
+		case `"image"`, `"document"`:
+			addMedia(blk)
+		}
+	}
+	t.scratch, t.scratch2 = texts, parts
+	if nText == 0 && !media {
+		return b
+	}
+	b = appendSep2(b, start)
+	b = append(b, `{"role":"user","content":`...)
+	if media {
+		b = append(b, '[')
+		b = append(b, parts...)
+		b = append(b, ']')
+	} else {
+		b = append(b, '"')
+		b = append(b, texts...)
+		b = append(b, '"')
+	}
+	return append(b, '}')
+}
+
+// source holds the raw fields of an Anthropic image or document source.
+type source struct{ typ, mediaType, data, url []byte }
+
+func readSource(raw []byte) source {
+	var s source
+	r := jsonReader{b: raw}
+	if len(raw) == 0 || !r.enter('{') {
+		return s
+	}
+	for r.more('}') {
+		switch string(r.key()) {
+		case "type":
+			s.typ = r.str()
+		case "media_type":
+			s.mediaType = r.str()
+		case "data":
+			s.data = r.str()
+		case "url":
+			s.url = r.str()
+		default:
+			r.skip()
+		}
+	}
+	return s
+}
+
+// appendImagePart writes an OpenAI image_url part for an Anthropic image
+// source: base64 data becomes a data: URI.
+func appendImagePart(b, raw []byte) []byte {
+	src := readSource(raw)
+	b = append(b, `{"type":"image_url","image_url":{"url":`...)
+	if string(src.typ) == `"url"` {
+		b = appendAsString(b, src.url)
+	} else {
+		b = append(b, `"data:`...)
+		b = append(b, inner(src.mediaType)...)
+		b = append(b, `;base64,`...)
+		b = append(b, inner(src.data)...)
+		b = append(b, '"')
+	}
+	return append(b, "}}"...)
+}
+
+// appendDocumentPart writes an Anthropic document as an OpenAI part: a
+// base64 PDF as a file part, plain text as text, a URL as a text reference
+// (Chat Completions cannot fetch files by URL).
+func appendDocumentPart(b, raw []byte) []byte {
+	src := readSource(raw)
+	switch string(src.typ) {
+	case `"base64"`:
+		b = append(b, `{"type":"file","file":{"filename":"document.pdf","file_data":"data:`...)
+		b = append(b, inner(src.mediaType)...)
+		b = append(b, `;base64,`...)
+		b = append(b, inner(src.data)...)
+		return append(b, `"}}`...)
+	case `"text"`:
+		b = append(b, `{"type":"text","text":`...)
+		b = appendAsString(b, src.data)
+		return append(b, '}')
+	default:
+		b = append(b, `{"type":"text","text":"Document: `...)
+		b = append(b, inner(src.url)...)
+		return append(b, `"}`...)
+	}
+}
+
+// Response converts a chat.completion into an Anthropic Message.
+func (t *anthropicToOpenAI) Response(body []byte) ([]byte, error) {
+	r := jsonReader{b: body}
+	if !r.enter('{') {
+		return nil, errNotJSONObject
+	}
+	var id, model, usage, errObj, content, reasoning, refusal, calls, finish []byte
+	sawChoice := false
+	for r.more('}') {
+		switch string(r.key()) {
+		case "id":
+			id = r.raw()
+		case "model":
+			model = r.raw()
+		case "usage":
+			usage = r.raw()
+		case "error":
+			errObj = r.raw()
+		case "choices":
+			if !r.enter('[') {
+				continue
+			}
+			for r.more(']') {
+				if sawChoice || !r.enter('{') { // only choices[0] is used
+					r.skip()
+					continue
+				}
+				sawChoice = true
+				for r.more('}') {
+					switch string(r.key()) {
+					case "finish_reason":
+						finish = r.raw()
+					case "message":
+						if !r.enter('{') {
+							continue
+						}
+						for r.more('}') {
+							switch string(r.key()) {
+							case "content":
+								content = r.raw()
+							case "reasoning_content", "reasoning":
+								if rawNonEmptyString(reasoning) {
+									r.skip()
+								} else {
+									reasoning = r.raw()
+								}
+							case "refusal":
+								refusal = r.raw()
+							case "tool_calls":
+								calls = r.raw()
+							default:
+								r.skip()
+							}
+						}
+					default:
+						r.skip()
+					}
+				}
+			}
+		default:
+			r.skip()
+		}
+	}
+	if r.bad {
+		return nil, errMalformed
+	}
+	if len(errObj) > 0 && errObj[0] == '{' {
+		return nil, errors.New("convert: upstream returned an error in a 200 response: " + gjson.Get(bstr(errObj), "message").String())
+	}
+	if !sawChoice {
+		return nil, errors.New("convert: upstream chat completion has no choices")
+	}
+	t.usage = openAIUsage(gjson.Parse(bstr(usage)))
+
+	b := make([]byte, 0, len(body)+128)
+	b = append(b, `{"id":`...)
+	b = appendRawOr(b, id, `"msg_gateway"`)
+	b = append(b, `,"type":"message","role":"assistant","model":`...)
+	b = appendRawOr(b, model, `""`)
+	b = append(b, `,"content":[`...)
+	start := len(b)
+	if rawNonEmptyString(reasoning) {
+		b = append(b, `{"type":"thinking","thinking":`...)
+		b = append(b, reasoning...)
+		b = append(b, `,"signature":""}`...)
+	}
+	switch {
+	case rawNonEmptyString(content):
+		b = appendSep2(b, start)
+		b = append(b, `{"type":"text","text":`...)
+		b = append(b, content...)
+		b = append(b, '}')
+	case len(content) > 0 && content[0] == '[': // some providers return parts
+		mark := len(b)
+		b = appendSep2(b, start)
+		b = append(b, `{"type":"text","text":"`...)
+		textStart := len(b)
+		cr := jsonReader{b: content}
+		cr.enter('[')
+		n := 0
+		for cr.more(']') {
+			if p := readBlock(&cr); string(p.typ) == `"text"` {
+				if n > 0 {
+					b = append(b, `\n`...)
+				}
+				n++
+				b = append(b, inner(p.text)...)
+			}
+		}
+		if len(b) == textStart {
+			b = b[:mark]
+		} else {
+			b = append(b, `"}`...)
+		}
+	case rawNonEmptyString(refusal):
+		b = appendSep2(b, start)
+		b = append(b, `{"type":"text","text":`...)
+		b = append(b, refusal...)
+		b = append(b, '}')
+	}
+	nCalls := 0
+	cr := jsonReader{b: calls}
+	if len(calls) > 0 && cr.enter('[') {
+		for cr.more(']') {
+			tc := readToolCall(&cr)
+			b = appendSep2(b, start)
+			nCalls++
+			b = append(b, `{"type":"tool_use","id":`...)
+			b = appendAsString(b, tc.id)
+			b = append(b, `,"name":`...)
+			b = appendString(b, t.names.original(unquote(tc.name)))
+			b = append(b, `,"input":`...)
+			b = appendArgumentsObject(b, tc.args)
+			b = append(b, '}')
+		}
+	}
+	b = append(b, `],"stop_reason":"`...)
+	b = append(b, anthropicStopReason(unquote(finish), nCalls > 0)...)
+	b = append(b, `","stop_sequence":null,"usage":`...)
+	b = appendAnthropicUsage(b, t.usage)
+	return append(b, '}'), nil
+}
+
+// toolCall holds the raw fields of an OpenAI tool call or tool-call delta.
+type toolCall struct{ index, id, name, args []byte }
+
+func readToolCall(r *jsonReader) toolCall {
+	var tc toolCall
+	if !r.enter('{') {
+		return tc
+	}
+	for r.more('}') {
+		switch string(r.key()) {
+		case "index":
+			tc.index = r.raw()
+		case "id":
+			tc.id = r.raw()
+		case "function":
+			if !r.enter('{') {
+				continue
+			}
+			for r.more('}') {
+				switch string(r.key()) {
+				case "name":
+					tc.name = r.raw()
+				case "arguments":
+					tc.args = r.raw()
+				default:
+					r.skip()
+				}
+			}
+		default:
+			r.skip()
+		}
+	}
+	return tc
+}
+
+// anthropicStopReason maps an OpenAI finish_reason (§c.5). A "stop" that
+// ends tool calls is reported as tool_use: agents loop on it, and some
+// OpenAI-compatible servers say "stop" there.
+func anthropicStopReason(finish string, tools bool) string {
+	switch finish {
+	case "length":
+		return "max_tokens"
+	case "tool_calls", "function_call":
+		return "tool_use"
+	case "content_filter":
+		return "refusal"
+	}
+	if tools {
+		return "tool_use"
+	}
+	return "end_turn"
+}
+
+// appendAnthropicUsage writes u as Anthropic usage: input_tokens excludes
+// cached tokens, which are reported on their own.
+func appendAnthropicUsage(b []byte, u Usage) []byte {
+	in := u.PromptTokens - u.CacheReadTokens - u.CacheCreationTokens
+	if in < 0 {
+		in = 0
+	}
+	b = append(b, `{"input_tokens":`...)
+	b = appendInt(b, in)
+	b = append(b, `,"cache_creation_input_tokens":`...)
+	b = appendInt(b, u.CacheCreationTokens)
+	b = append(b, `,"cache_read_input_tokens":`...)
+	b = appendInt(b, u.CacheReadTokens)
+	b = append(b, `,"output_tokens":`...)
+	b = appendInt(b, u.CompletionTokens)
+	return append(b, '}')
+}
+
+// appendArgumentsObject writes tool-call arguments (raw: a JSON string
+// holding JSON) as an object. Anthropic needs an object: arguments that are
+// not one (truncated at max_tokens, or empty) become {}.
+func appendArgumentsObject(b, raw []byte) []byte {
+	mark := len(b)
+	if rawString(raw) {
+		b = appendUnescaped(b, inner(raw))
+	} else {
+		b = append(b, raw...) // some servers send the object itself
+	}
+	v := b[mark:]
+	r := jsonReader{b: v}
+	if r.kind() == '{' && gjson.Valid(bstr(v)) {
+		return b
+	}
+	return append(b[:mark], "{}"...)
+}
+
+func (t *anthropicToOpenAI) Error(status int, body []byte) []byte {
+	return toAnthropicError(status, body)
+}
+
+func (t *anthropicToOpenAI) StreamContentType() string { return "text/event-stream" }
+func (t *anthropicToOpenAI) Usage() Usage              { return t.usage }
+func (t *anthropicToOpenAI) FirstToken() bool          { return t.first }
+
+// Stream converts chat.completion.chunk events into Messages stream events
+// (§c.4): message_start, then content_block_start/delta/stop per block,
+// then message_delta with usage and message_stop, exactly once. The end is
+// held back until both the finish reason and the usage are known, or the
+// upstream ends ([DONE] or end of stream).
+func (t *anthropicToOpenAI) Stream(chunk []byte, eos bool) ([]byte, error) {
+	if t.done {
+		return nil, nil // the end, or the error, was already reported
+	}
+	t.out = t.out[:0]
+	t.parser.Feed(chunk, t.event)
+	if eos && !t.done {
+		t.parser.Flush(t.event)
+		if !t.done {
+			t.end(false)
+		}
+	}
+	// The events are built in a buffer kept across calls and handed out
+	// in an exact-size copy, which the caller may keep.
+	if len(t.out) == 0 {
+		return nil, t.err
+	}
+	return append([]byte(nil), t.out...), t.err
+}
+
+func (t *anthropicToOpenAI) event(ev sse.Event) {
+	data := ev.Data
+	if t.done || len(data) == 0 {
+		return
+	}
+	if data[0] != '{' {
+		if string(data) == "[DONE]" {
+			t.end(true)
+		}
+		return // empty or foreign frames are skipped
+	}
+	// One pass over the chunk: {"id","model","choices":[{"delta":{…},
+	// "finish_reason"}],"usage","error"}.
+	var reasoning, content, calls, finish, usage []byte
+	r := jsonReader{b: data}
+	r.enter('{')
+	for r.more('}') {
+		switch string(r.key()) {
+		case "id":
+			if v := r.raw(); len(t.id) == 0 && rawString(v) {
+				t.id = append(t.id, v...)
+			}
+		case "model":
+			if v := r.raw(); len(t.model) == 0 && rawString(v) {
+				t.model = append(t.model, v...)
+			}
+		case "choices":
+			if !r.enter('[') {
+				continue
+			}
+			for i := 0; r.more(']'); i++ {
+				if i > 0 || !r.enter('{') { // only choices[0] is used
+					r.skip()
+					continue
+				}
+				for r.more('}') {
+					switch string(r.key()) {
+					case "finish_reason":
+						finish = r.raw()
+					case "delta":
+						if !r.enter('{') {
+							continue
+						}
+						for r.more('}') {
+							switch string(r.key()) {
+							case "content":
+								content = r.raw()
+							case "reasoning_content", "reasoning":
+								if v := r.raw(); rawNonEmptyString(v) {
+									reasoning = v
+								}
+							case "tool_calls":
+								calls = r.raw()
+							default:
+								r.skip()
+							}
+						}
+					default:
+						r.skip()
+					}
+				}
+			}
+		case "usage":
+			usage = r.raw()
+		case "error":
+			if v := r.raw(); len(v) > 0 && v[0] != 'n' {
+				typ, msg := upstreamError(data)
+				if !isAnthropicErrorType(typ) {
+					typ = "api_error"
+				}
+				t.fail(typ, msg)
+				return
+			}
+		default:
+			r.skip()
+		}
+	}
+	if r.bad {
+		return // a malformed chunk is skipped whole
+	}
+	if len(usage) > 0 && usage[0] == '{' {
+		t.usage = openAIUsage(gjson.Parse(bstr(usage)))
+		t.haveUsage = true
+	}
+	if rawNonEmptyString(reasoning) {
+		t.delta(thinkingBlock, `{"type":"thinking","thinking":"","signature":""}`, `{"type":"thinking_delta","thinking":`, reasoning)
+	}
+	if rawNonEmptyString(content) {
+		t.delta(textBlock, `{"type":"text","text":""}`, `{"type":"text_delta","text":`, content)
+	}
+	if len(calls) > 0 {
+		cr := jsonReader{b: calls}
+		if cr.enter('[') {
+			for cr.more(']') {
+				t.toolDelta(readToolCall(&cr))
+			}
+		}
+	}
+	if rawNonEmptyString(finish) && t.finish == "" {
+		t.start()
+		t.finish = anthropicStopReason(unquote(finish), len(t.toolsSeen) > 0)
+	}
+	if t.finish != "" && t.haveUsage {
+		t.end(true)
+	}
+}
+
+// start emits message_start once, before the first content or finish.
+func (t *anthropicToOpenAI) start() {
+	if t.started {
+		return
+	}
+	t.started = true
+	b := append(t.out, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":"...)
+	b = appendBytesOr(b, t.id, `"msg_gateway"`)
+	b = append(b, `,"type":"message","role":"assistant","model":`...)
+	b = appendBytesOr(b, t.model, `""`)
+	b = append(b, `,"content":[],"stop_reason":null,"stop_sequence":null,"usage":`...)
+	u := t.usage
+	u.CompletionTokens = 0 // only the input is known at this point
+	b = appendAnthropicUsage(b, u)
+	t.out = append(b, "}}\n\n"...)
+}
+
+func appendBytesOr(b, v []byte, def string) []byte {
+	if len(v) == 0 {
+		return append(b, def...)
+	}
+	return append(b, v...)
+}
+
+// open makes a block of kind the open block, closing the previous one.
+func (t *anthropicToOpenAI) open(kind blockKind, startJSON string) {
+	t.start()
+	if t.block == kind && kind != toolBlock {
+		return
+	}
+	t.closeBlock()
+	t.block = kind
+	b := append(t.out, "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":"...)
+	b = appendInt(b, int64(t.index))
+	b = append(b, `,"content_block":`...)
+	b = append(b, startJSON...)
+	t.out = append(b, "}\n\n"...)
+}
+
+func (t *anthropicToOpenAI) closeBlock() {
+	if t.block == noBlock {
+		return
+	}
+	b := append(t.out, "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":"...)
+	b = appendInt(b, int64(t.index))
+	t.out = append(b, "}\n\n"...)
+	t.block = noBlock
+	t.index++
+}
+
+// delta appends a content_block_delta whose payload is deltaPrefix + the
+// raw JSON string s + "}", opening a block of kind first if needed.
+func (t *anthropicToOpenAI) delta(kind blockKind, startJSON, deltaPrefix string, s []byte) {
+	t.open(kind, startJSON)
+	t.first = true
+	b := append(t.out, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":"...)
+	b = appendInt(b, int64(t.index))
+	b = append(b, `,"delta":`...)
+	b = append(b, deltaPrefix...)
+	b = append(b, s...)
+	t.out = append(b, "}}\n\n"...)
+}
+
+// toolDelta handles one element of delta.tool_calls. A call's first delta
+// (a new index) opens a tool_use block; argument fragments become
+// input_json_delta events. Anthropic blocks cannot interleave, so fragments
+// for a call whose block was already closed are dropped; OpenAI sends calls
+// one after another.
+func (t *anthropicToOpenAI) toolDelta(tc toolCall) {
+	idx := int64(len(t.toolsSeen))
+	if n, err := strconv.ParseInt(bstr(tc.index), 10, 64); err == nil {
+		idx = n
+	} else if t.block == toolBlock {
+		idx = t.tool
+	}
+	if t.block != toolBlock || idx != t.tool {
+		for _, seen := range t.toolsSeen {
+			if seen == idx {
+				return
+			}
+		}
+		t.toolsSeen = append(t.toolsSeen, idx)
+		t.tool = idx
+		t.first = true
+		start := make([]byte, 0, 96)
+		start = append(start, `{"type":"tool_use","id":`...)
+		if rawNonEmptyString(tc.id) {
+			start = append(start, tc.id...)
+		} else {
+			start = append(start, `"toolu_gateway_`...)
+			start = appendInt(start, idx)
+			start = append(start, '"')
+		}
+		start = append(start, `,"name":`...)
+		start = appendString(start, t.names.original(unquote(tc.name)))
+		start = append(start, `,"input":{}}`...)
+		t.open(toolBlock, bstr(start))
+	}
+	if rawNonEmptyString(tc.args) {
+		t.first = true
+		b := append(t.out, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":"...)
+		b = appendInt(b, int64(t.index))
+		b = append(b, `,"delta":{"type":"input_json_delta","partial_json":`...)
+		b = append(b, tc.args...)
+		t.out = append(b, "}}\n\n"...)
+	}
+}
+
+// end finishes the message. clean is false when the upstream stream just
+// stopped (no [DONE]); without a finish reason that is a cut stream.
+func (t *anthropicToOpenAI) end(clean bool) {
+	if t.done {
+		return
+	}
+	switch {
+	case !t.started:
+		t.failWith("api_error", "upstream stream ended without producing a message", ErrEmptyStream)
+		return
+	case t.finish == "" && !clean:
+		t.fail("api_error", "upstream stream ended before the message was complete")
+		return
+	}
+	t.closeBlock()
+	finish := t.finish
+	if finish == "" {
+		finish = anthropicStopReason("", len(t.toolsSeen) > 0)
+	}
+	b := append(t.out, "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\""...)
+	b = append(b, finish...)
+	b = append(b, `","stop_sequence":null},"usage":`...)
+	b = appendAnthropicUsage(b, t.usage)
+	b = append(b, "}\n\n"...)
+	t.out = append(b, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"...)
+	t.done = true
+}
+
+// fail ends the stream with an Anthropic error event.
+func (t *anthropicToOpenAI) fail(typ, msg string) {
+	t.failWith(typ, msg, &StreamError{Type: typ, Message: msg})
+}
+
+func (t *anthropicToOpenAI) failWith(typ, msg string, err error) {
+	b := append(t.out, "event: error\ndata: "...)
+	b = appendAnthropicError(b, typ, msg)
+	t.out = append(b, "\n\n"...)
+	t.done, t.err = true, err
+}
+
+// toolNames maps tool names OpenAI would reject (outside
+// ^[a-zA-Z0-9_-]{1,64}$) to valid ones and back. Anthropic allows longer
+// names and MCP clients use them.
+type toolNames struct {
+	renamed []string // pairs: valid name, original name
+}
+
+// sanitize returns name if OpenAI accepts it, else a stable rewrite:
+// invalid bytes become '_', the result is cut to 55 bytes and suffixed
+// with '_' and 8 hex digits of the name's SHA-256, so distinct names stay
+// distinct. The pair is remembered for original.
+func (n *toolNames) sanitize(name string) string {
+	if validToolName(name) {
+		return name
+	}
+	for i := 0; i+1 < len(n.renamed); i += 2 {
+		if n.renamed[i+1] == name {
+			return n.renamed[i]
+		}
+	}
+	b := make([]byte, 0, 64)
+	for i := 0; i < len(name) && len(b) < 55; i++ {
+		if c := name[i]; isToolNameByte(c) {
+			b = append(b, c)
+		} else {
+			b = append(b, '_')
+		}
+	}
+	sum := sha256.Sum256([]byte(name))
+	b = append(b, '_')
+	b = hex.AppendEncode(b, sum[:4])
+	s := string(b)
+	n.renamed = append(n.renamed, s, name)
+	return s
+}
+
+// original undoes sanitize.
+func (n *toolNames) original(name string) string {
+	for i := 0; i+1 < len(n.renamed); i += 2 {
+		if n.renamed[i] == name {
+			return n.renamed[i+1]
+		}
+	}
+	return name
+}
+
+func validToolName(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isToolNameByte(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isToolNameByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
+}

@@ -1,0 +1,974 @@
+package convert
+
+import (
+	"bytes"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert/sse"
+	"github.com/tidwall/gjson"
+)
+
+func init() {
+	register(OpenAIChat, AnthropicMessages, func() Translator { return &openAIToAnthropic{} })
+}
+
+// DefaultAnthropicMaxTokens is the max_tokens sent to Anthropic when the
+// OpenAI client set no limit: Anthropic requires one, OpenAI does not.
+const DefaultAnthropicMaxTokens = 4096
+
+// unixNow gives the "created" time of chat completions; tests replace it.
+var unixNow = func() int64 { return time.Now().Unix() }
+
+// openAIToAnthropic serves an OpenAI Chat Completions client from the
+// Anthropic Messages API (protocols.md §c.2–c.6).
+type openAIToAnthropic struct {
+	includeUsage bool // the client asked for stream_options.include_usage
+	counts       anthropicCounts
+
+	// Stream state.
+	parser     sse.Parser
+	out        []byte
+	prefix     []byte // `{"id":…,"object":…,"created":…,"model":…,"choices":[{"index":0,"delta":`
+	created    int64
+	started    bool
+	done       bool
+	first      bool
+	toolBlock  bool  // the open Anthropic block is a tool_use
+	tools      int64 // tool_use blocks so far: the OpenAI tool_calls index
+	stopReason string
+	err        error
+	id, model  []byte
+}
+
+// Request converts a Chat Completions request into a Messages request. It
+// reads the body once: system and developer messages go to "system",
+// the others to "messages", as they are met.
+func (t *openAIToAnthropic) Request(body []byte) ([]byte, error) {
+	r := jsonReader{b: body}
+	if !r.enter('{') {
+		return nil, errNotJSONObject
+	}
+	var maxTokens, maxCompletion, stop, temperature, topP, user, effort, parallel, toolChoice []byte
+	var system []byte
+	stream, sawMessages, hasTools := false, false, false
+	// Messages and tools are converted straight into the output; the other
+	// fields are appended after them (key order does not matter in JSON).
+	b := make([]byte, 0, len(body)+len(body)/8+256)
+	b = append(b, '{')
+	var err error
+	for r.more('}') {
+		switch string(r.key()) {
+		case "model":
+			b = append(b, `"model":`...)
+			b = append(b, r.raw()...)
+			b = append(b, ',')
+		case "messages":
+			if sawMessages {
+				return nil, errors.New("convert: openai request has two messages arrays")
+			}
+			sawMessages = true
+			if !r.enter('[') {
+				return nil, errors.New("convert: openai messages must be an array")
+			}
+			b = append(b, `"messages":[`...)
+			w := anthropicTurns{b: b, start: len(b)}
+			for r.more(']') && err == nil {
+				system, err = w.message(&r, system)
+			}
+			if err != nil {
+				return nil, err
+			}
+			w.closeTools()
+			b = append(w.b, "],"...)
+		case "max_tokens":
+			maxTokens = r.raw()
+		case "max_completion_tokens":
+			maxCompletion = r.raw()
+		case "stop":
+			stop = r.raw()
+		case "temperature":
+			temperature = r.raw()
+		case "top_p":
+			topP = r.raw()
+		case "stream":
+			stream = isTrue(r.raw())
+		case "stream_options":
+			t.includeUsage = gjson.Get(bstr(r.raw()), "include_usage").Bool()
+		case "user", "safety_identifier":
+			if v := r.raw(); rawNonEmptyString(v) {
+				user = v
+			}
+		case "tools":
+			mark := len(b)
+			b = append(b, `"tools":[`...)
+			start := len(b)
+			b = openAITools(&r, b)
+			if hasTools = len(b) > start; hasTools {
+				b = append(b, "],"...)
+			} else {
+				b = b[:mark]
+			}
+		case "tool_choice":
+			toolChoice = r.raw()
+		case "parallel_tool_calls":
+			parallel = r.raw()
+		case "reasoning_effort":
+			effort = r.str()
+		default:
+			r.skip()
+		}
+	}
+	if r.bad {
+		return nil, errMalformed
+	}
+	if !sawMessages {
+		return nil, errors.New("convert: openai request has no messages array")
+	}
+
+	limit := int64(DefaultAnthropicMaxTokens)
+	if n, err := strconv.ParseInt(bstr(maxCompletion), 10, 64); err == nil {
+		limit = n
+	} else if n, err := strconv.ParseInt(bstr(maxTokens), 10, 64); err == nil {
+		limit = n
+	}
+	b = append(b, `"max_tokens":`...)
+	b = appendInt(b, limit)
+	if len(system) > 0 {
+		b = append(b, `,"system":[`...)
+		b = append(b, system...)
+		b = append(b, ']')
+	}
+	switch {
+	case rawString(stop):
+		b = append(b, `,"stop_sequences":[`...)
+		b = append(b, stop...)
+		b = append(b, ']')
+	case len(stop) > 0 && stop[0] == '[':
+		b = append(b, `,"stop_sequences":`...)
+		b = append(b, stop...)
+	}
+	budget := thinkingBudget(unquote(effort))
+	if budget >= limit {
+		budget = 0 // Anthropic requires budget_tokens < max_tokens
+	}
+	if budget > 0 {
+		// Extended thinking only allows the default sampling parameters.
+		b = append(b, `,"thinking":{"type":"enabled","budget_tokens":`...)
+		b = appendInt(b, budget)
+		b = append(b, '}')
+	} else {
+		if isNumber(temperature) {
+			// Anthropic's range is 0–1, OpenAI's 0–2: clamp.
+			b = append(b, `,"temperature":`...)
+			if f, _ := strconv.ParseFloat(bstr(temperature), 64); f > 1 {
+				b = append(b, '1')
+			} else {
+				b = append(b, temperature...)
+			}
+		}
+		if isNumber(topP) {
+			b = append(b, `,"top_p":`...)
+			b = append(b, topP...)
+		}
+	}
+	if stream {
+		b = append(b, `,"stream":true`...)
+	}
+	if user != nil {
+		b = append(b, `,"metadata":{"user_id":`...)
+		b = append(b, user...)
+		b = append(b, '}')
+	}
+	if hasTools {
+		noParallel := string(parallel) == "false"
+		tc := gjson.Parse(bstr(toolChoice))
+		choice := "auto"
+		var name gjson.Result
+		switch {
+		case tc.Type == gjson.String:
+			switch tc.Str {
+			case "required":
+				choice = "any"
+			case "none":
+				choice = "none"
+			}
+		case tc.IsObject():
+			if name = tc.Get("function.name"); name.Exists() {
+				choice = "tool"
+			}
+		}
+		if tc.Exists() || noParallel {
+			b = append(b, `,"tool_choice":{"type":"`...)
+			b = append(b, choice...)
+			b = append(b, '"')
+			if choice == "tool" {
+				b = append(b, `,"name":`...)
+				b = appendStringValue(b, name)
+			}
+			if noParallel && choice != "none" {
+				b = append(b, `,"disable_parallel_tool_use":true`...)
+			}
+			b = append(b, '}')
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// openAITools converts function tools to Anthropic tools (without the
+// brackets). Custom tools have no Anthropic equivalent and are dropped.
+func openAITools(r *jsonReader, b []byte) []byte {
+	start := len(b)
+	if !r.enter('[') {
+		return b
+	}
+	for r.more(']') {
+		var typ, name, desc, params, strict []byte
+		if !r.enter('{') {
+			continue
+		}
+		for r.more('}') {
+			switch string(r.key()) {
+			case "type":
+				typ = r.str()
+			case "function":
+				if !r.enter('{') {
+					continue
+				}
+				for r.more('}') {
+					switch string(r.key()) {
+					case "name":
+						name = r.raw()
+					case "description":
+						desc = r.raw()
+					case "parameters":
+						params = r.raw()
+					case "strict":
+						strict = r.raw()
+					default:
+						r.skip()
+					}
+				}
+			default:
+				r.skip()
+			}
+		}
+		if string(typ) != `"function"` || name == nil {
+			continue
+		}
+		b = appendSep2(b, start)
+		b = append(b, `{"name":`...)
+		b = appendAsString(b, name)
+		if rawString(desc) {
+			b = append(b, `,"description":`...)
+			b = append(b, desc...)
+		}
+		b = append(b, `,"input_schema":`...)
+		if len(params) > 0 && params[0] == '{' {
+			b = append(b, params...)
+		} else {
+			// Anthropic requires input_schema.
+			b = append(b, `{"type":"object","properties":{}}`...)
+		}
+		if isTrue(strict) {
+			b = append(b, `,"strict":true`...)
+		}
+		b = append(b, '}')
+	}
+	return b
+}
+
+// thinkingBudget maps OpenAI reasoning_effort to an Anthropic thinking
+// budget; "" and "minimal"/"none" turn thinking off.
+func thinkingBudget(effort string) int64 {
+	switch effort {
+	case "low":
+		return 1024
+	case "medium":
+		return 4096
+	case "high":
+		return 16384
+	}
+	return 0
+}
+
+// anthropicTurns writes Anthropic messages from OpenAI ones. Consecutive
+// tool messages become one user message of tool_result blocks, which
+// Anthropic requires after a turn with parallel tool calls.
+type anthropicTurns struct {
+	b       []byte
+	start   int  // where the messages start in b
+	inTools bool // the last message written is an open user turn of tool results
+}
+
+func (w *anthropicTurns) open(role string) {
+	w.closeTools()
+	w.b = appendSep2(w.b, w.start)
+	w.b = append(w.b, `{"role":"`...)
+	w.b = append(w.b, role...)
+	w.b = append(w.b, `","content":[`...)
+}
+
+func (w *anthropicTurns) closeTools() {
+	if w.inTools {
+		w.b = append(w.b, "]}"...)
+		w.inTools = false
+	}
+}
+
+// message converts one OpenAI message. System and developer messages are
+// appended to system (comma-separated text blocks), which is returned.
+func (w *anthropicTurns) message(r *jsonReader, system []byte) ([]byte, error) {
+	if !r.enter('{') {
+		return system, errors.New("convert: openai messages must be objects")
+	}
+	var role, content, calls, callID, name []byte
+	for r.more('}') {
+		switch string(r.key()) {
+		case "role":
+			role = r.str()
+		case "content":
+			content = r.raw()
+		case "tool_calls":
+			calls = r.raw()
+		case "tool_call_id":
+			callID = r.raw()
+		case "name":
+			name = r.raw()
+		default:
+			r.skip()
+		}
+	}
+	switch string(role) {
+	case `"system"`, `"developer"`:
+		return appendSystemBlock(system, content), nil
+	case `"user"`:
+		mark, inTools := len(w.b), w.inTools
+		w.open("user")
+		start := len(w.b)
+		if err := w.parts(content); err != nil {
+			return system, err
+		}
+		if len(w.b) == start { // empty content: Anthropic rejects it
+			w.b, w.inTools = w.b[:mark], inTools
+			return system, nil
+		}
+		w.b = append(w.b, "]}"...)
+	case `"assistant"`:
+		mark, inTools := len(w.b), w.inTools
+		w.open("assistant")
+		start := len(w.b)
+		if rawNonEmptyString(content) {
+			w.b = append(w.b, `{"type":"text","text":`...)
+			w.b = append(w.b, content...)
+			w.b = append(w.b, '}')
+		} else if len(content) > 0 && content[0] == '[' {
+			cr := jsonReader{b: content}
+			cr.enter('[')
+			for cr.more(']') {
+				p := readPart(&cr)
+				text := p.text
+				if string(p.typ) == `"refusal"` {
+					text = p.refusal
+				}
+				if rawNonEmptyString(text) {
+					w.b = appendSep2(w.b, start)
+					w.b = append(w.b, `{"type":"text","text":`...)
+					w.b = append(w.b, text...)
+					w.b = append(w.b, '}')
+				}
+			}
+		}
+		cr := jsonReader{b: calls}
+		if len(calls) > 0 && cr.enter('[') {
+			for cr.more(']') {
+				tc := readToolCall(&cr)
+				w.b = appendSep2(w.b, start)
+				w.b = append(w.b, `{"type":"tool_use","id":`...)
+				w.b = appendAsString(w.b, tc.id)
+				w.b = append(w.b, `,"name":`...)
+				w.b = appendAsString(w.b, tc.name)
+				w.b = append(w.b, `,"input":`...)
+				w.b = appendArgumentsObject(w.b, tc.args)
+				w.b = append(w.b, '}')
+			}
+		}
+		if len(w.b) == start { // no text, no calls: nothing to send
+			w.b, w.inTools = w.b[:mark], inTools
+			return system, nil
+		}
+		w.b = append(w.b, "]}"...)
+	case `"tool"`, `"function"`:
+		if !w.inTools {
+			w.open("user")
+			w.inTools = true
+		} else {
+			w.b = append(w.b, ',')
+		}
+		w.b = append(w.b, `{"type":"tool_result","tool_use_id":`...)
+		if string(role) == `"function"` {
+			callID = name
+		}
+		w.b = appendAsString(w.b, callID)
+		w.b = append(w.b, `,"content":`...)
+		if len(content) > 0 && content[0] == '[' {
+			w.b = append(w.b, '[')
+			start := len(w.b)
+			cr := jsonReader{b: content}
+			cr.enter('[')
+			for cr.more(']') {
+				if p := readPart(&cr); rawNonEmptyString(p.text) {
+					w.b = appendSep2(w.b, start)
+					w.b = append(w.b, `{"type":"text","text":`...)
+					w.b = append(w.b, p.text...)
+					w.b = append(w.b, '}')
+				}
+			}
+			w.b = append(w.b, ']')
+		} else {
+			w.b = appendAsString(w.b, content)
+		}
+		w.b = append(w.b, '}')
+	default:
+		return system, errors.New("convert: unsupported openai message role " + string(role))
+	}
+	return system, nil
+}
+
+// appendSystemBlock appends a system or developer message's content as one
+// text block; parts are concatenated, and a cache_control on the first
+// part is kept.
+func appendSystemBlock(system, content []byte) []byte {
+	mark := len(system)
+	system = appendSep(system)
+	system = append(system, `{"type":"text","text":"`...)
+	start := len(system)
+	var cache []byte
+	if rawString(content) {
+		system = append(system, inner(content)...)
+	} else if len(content) > 0 && content[0] == '[' {
+		cr := jsonReader{b: content}
+		cr.enter('[')
+		for i := 0; cr.more(']'); i++ {
+			p := readPart(&cr)
+			if i == 0 {
+				cache = p.cacheControl
+			}
+			system = append(system, inner(p.text)...)
+		}
+	}
+	if len(system) == start {
+		return system[:mark] // Anthropic rejects empty text blocks
+	}
+	system = append(system, '"')
+	if len(cache) > 0 && cache[0] == '{' {
+		system = append(system, `,"cache_control":`...)
+		system = append(system, cache...)
+	}
+	return append(system, '}')
+}
+
+// part holds the raw fields of an OpenAI content part.
+type part struct{ typ, text, refusal, url, fileData, cacheControl []byte }
+
+func readPart(r *jsonReader) part {
+	var p part
+	if !r.enter('{') {
+		return p
+	}
+	for r.more('}') {
+		switch string(r.key()) {
+		case "type":
+			p.typ = r.str()
+		case "text":
+			p.text = r.str()
+		case "refusal":
+			p.refusal = r.str()
+		case "cache_control":
+			p.cacheControl = r.raw()
+		case "image_url":
+			if !r.enter('{') {
+				continue
+			}
+			for r.more('}') {
+				if string(r.key()) == "url" {
+					p.url = r.str()
+				} else {
+					r.skip()
+				}
+			}
+		case "file":
+			if !r.enter('{') {
+				continue
+			}
+			for r.more('}') {
+				if string(r.key()) == "file_data" {
+					p.fileData = r.str()
+				} else {
+					r.skip()
+				}
+			}
+		default:
+			r.skip()
+		}
+	}
+	return p
+}
+
+// parts appends the Anthropic blocks for a user message's content.
+func (w *anthropicTurns) parts(content []byte) error {
+	if rawString(content) {
+		if rawNonEmptyString(content) {
+			w.b = append(w.b, `{"type":"text","text":`...)
+			w.b = append(w.b, content...)
+			w.b = append(w.b, '}')
+		}
+		return nil
+	}
+	if len(content) == 0 || content[0] != '[' {
+		return nil
+	}
+	start := len(w.b)
+	cr := jsonReader{b: content}
+	cr.enter('[')
+	for cr.more(']') {
+		p := readPart(&cr)
+		var err error
+		switch string(p.typ) {
+		case `"text"`:
+			if !rawNonEmptyString(p.text) {
+				continue
+			}
+			w.b = appendSep2(w.b, start)
+			w.b = append(w.b, `{"type":"text","text":`...)
+			w.b = append(w.b, p.text...)
+			if len(p.cacheControl) > 0 && p.cacheControl[0] == '{' {
+				w.b = append(w.b, `,"cache_control":`...)
+				w.b = append(w.b, p.cacheControl...)
+			}
+			w.b = append(w.b, '}')
+		case `"image_url"`:
+			w.b = appendSep2(w.b, start)
+			w.b, err = appendMediaBlock(w.b, p.url)
+		case `"file"`:
+			if len(p.fileData) == 0 {
+				return errors.New("convert: file parts need file_data: Anthropic cannot read OpenAI file ids")
+			}
+			w.b = appendSep2(w.b, start)
+			w.b, err = appendMediaBlock(w.b, p.fileData)
+		}
+		// input_audio and other parts have no Anthropic equivalent.
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// appendMediaBlock writes an image or document block for an OpenAI image
+// URL or file data (raw JSON strings): a data: URI becomes a base64 source
+// (PDF as a document), an http(s) URL a url source. The base64 payload is
+// copied as is, never decoded.
+func appendMediaBlock(b, raw []byte) ([]byte, error) {
+	url := inner(raw)
+	if rest, ok := bytes.CutPrefix(url, []byte("data:")); ok {
+		mediaType, data, ok := bytes.Cut(rest, []byte(";base64,"))
+		if !ok {
+			return b, errors.New("convert: data URI must be base64-encoded (data:<type>;base64,…)")
+		}
+		kind := "image"
+		switch string(bytes.ReplaceAll(mediaType, []byte(`\/`), []byte("/"))) {
+		case "image/jpeg", "image/png", "image/gif", "image/webp":
+		case "application/pdf":
+			kind = "document"
+		default:
+			return b, errors.New("convert: Anthropic accepts images as jpeg, png, gif or webp and documents as pdf, not " + string(mediaType))
+		}
+		b = append(b, `{"type":"`...)
+		b = append(b, kind...)
+		b = append(b, `","source":{"type":"base64","media_type":"`...)
+		b = append(b, mediaType...)
+		b = append(b, `","data":"`...)
+		b = append(b, data...)
+		return append(b, `"}}`...), nil
+	}
+	u := unquote(raw)
+	if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+		return b, errors.New("convert: image URL must be http(s) or a data: URI")
+	}
+	kind := "image"
+	if path, _, _ := strings.Cut(u, "?"); strings.HasSuffix(strings.ToLower(path), ".pdf") {
+		kind = "document"
+	}
+	b = append(b, `{"type":"`...)
+	b = append(b, kind...)
+	b = append(b, `","source":{"type":"url","url":`...)
+	b = append(b, raw...)
+	return append(b, "}}"...), nil
+}
+
+// Response converts an Anthropic Message into a chat.completion.
+func (t *openAIToAnthropic) Response(body []byte) ([]byte, error) {
+	r := jsonReader{b: body}
+	if !r.enter('{') {
+		return nil, errNotJSONObject
+	}
+	var id, model, stop, typ []byte
+	var blocks []block
+	for r.more('}') {
+		switch string(r.key()) {
+		case "id":
+			id = r.raw()
+		case "model":
+			model = r.raw()
+		case "type":
+			typ = r.str()
+		case "stop_reason":
+			stop = r.str()
+		case "usage":
+			t.counts.update(gjson.Parse(bstr(r.raw())))
+		case "error":
+			if v := r.raw(); len(v) > 0 && v[0] == '{' {
+				return nil, errors.New("convert: upstream returned an error in a 200 response: " + gjson.Get(bstr(v), "message").String())
+			}
+		case "content":
+			if !r.enter('[') {
+				continue
+			}
+			for r.more(']') {
+				blocks = append(blocks, readBlock(&r))
+			}
+		default:
+			r.skip()
+		}
+	}
+	if r.bad {
+		return nil, errMalformed
+	}
+	if string(typ) == `"error"` {
+		return nil, errors.New("convert: upstream returned an error in a 200 response")
+	}
+
+	b := make([]byte, 0, len(body)+128)
+	b = append(b, `{"id":`...)
+	b = appendRawOr(b, id, `"chatcmpl-gateway"`)
+	b = append(b, `,"object":"chat.completion","created":`...)
+	b = appendInt(b, unixNow())
+	b = append(b, `,"model":`...)
+	b = appendRawOr(b, model, `""`)
+	b = append(b, `,"choices":[{"index":0,"message":{"role":"assistant","content":`...)
+	b, _ = appendJoined(b, blocks, `"text"`, "null")
+	mark := len(b)
+	b = append(b, `,"reasoning_content":`...)
+	if b2, n := appendJoined(b, blocks, `"thinking"`, ""); n > 0 {
+		b = b2
+	} else {
+		b = b[:mark]
+	}
+	calls := 0
+	for _, blk := range blocks {
+		if string(blk.typ) != `"tool_use"` {
+			continue
+		}
+		if calls == 0 {
+			b = append(b, `,"tool_calls":[`...)
+		} else {
+			b = append(b, ',')
+		}
+		calls++
+		b = append(b, `{"id":`...)
+		b = appendAsString(b, blk.id)
+		b = append(b, `,"type":"function","function":{"name":`...)
+		b = appendAsString(b, blk.name)
+		b = append(b, `,"arguments":`...)
+		b = appendJSONAsString(b, blk.input)
+		b = append(b, "}}"...)
+	}
+	if calls > 0 {
+		b = append(b, ']')
+	}
+	b = append(b, `},"finish_reason":"`...)
+	b = append(b, openAIFinishReason(unquote(stop))...)
+	b = append(b, `","logprobs":null}],"usage":`...)
+	b = appendChatUsage(b, t.counts.usage())
+	return append(b, '}'), nil
+}
+
+// appendJoined writes one JSON string concatenating the text (or thinking)
+// of the blocks of type typ, or none when there are none, and reports how
+// many there were.
+func appendJoined(b []byte, blocks []block, typ, none string) ([]byte, int) {
+	n := 0
+	for _, blk := range blocks {
+		if string(blk.typ) != typ {
+			continue
+		}
+		if n == 0 {
+			b = append(b, '"')
+		}
+		n++
+		if typ == `"thinking"` {
+			b = append(b, inner(blk.thinking)...)
+		} else {
+			b = append(b, inner(blk.text)...)
+		}
+	}
+	if n == 0 {
+		return append(b, none...), 0
+	}
+	return append(b, '"'), n
+}
+
+// openAIFinishReason maps an Anthropic stop_reason (§c.5).
+func openAIFinishReason(stop string) string {
+	switch stop {
+	case "max_tokens", "model_context_window_exceeded":
+		return "length"
+	case "tool_use":
+		return "tool_calls"
+	case "refusal":
+		return "content_filter"
+	}
+	return "stop"
+}
+
+// appendChatUsage writes u as an OpenAI usage object. Cache writes have no
+// standard field; they go in prompt_tokens_details.cache_creation_tokens as
+// Envoy AI Gateway does.
+func appendChatUsage(b []byte, u Usage) []byte {
+	b = append(b, `{"prompt_tokens":`...)
+	b = appendInt(b, u.PromptTokens)
+	b = append(b, `,"completion_tokens":`...)
+	b = appendInt(b, u.CompletionTokens)
+	b = append(b, `,"total_tokens":`...)
+	b = appendInt(b, u.TotalTokens)
+	b = append(b, `,"prompt_tokens_details":{"cached_tokens":`...)
+	b = appendInt(b, u.CacheReadTokens)
+	if u.CacheCreationTokens > 0 {
+		b = append(b, `,"cache_creation_tokens":`...)
+		b = appendInt(b, u.CacheCreationTokens)
+	}
+	return append(b, "}}"...)
+}
+
+func (t *openAIToAnthropic) Error(status int, body []byte) []byte {
+	return toOpenAIError(status, body)
+}
+
+func (t *openAIToAnthropic) StreamContentType() string { return "text/event-stream" }
+func (t *openAIToAnthropic) Usage() Usage              { return t.counts.usage() }
+func (t *openAIToAnthropic) FirstToken() bool          { return t.first }
+
+// Stream converts Messages stream events into chat.completion.chunk
+// events (§c.4): a role chunk at message_start, content, reasoning and
+// tool-call deltas, a finish chunk at message_stop, the usage chunk when
+// the client asked for it, then [DONE].
+func (t *openAIToAnthropic) Stream(chunk []byte, eos bool) ([]byte, error) {
+	if t.done {
+		return nil, nil // the end, or the error, was already reported
+	}
+	t.out = t.out[:0]
+	t.parser.Feed(chunk, t.event)
+	if eos && !t.done {
+		t.parser.Flush(t.event)
+		if !t.done {
+			switch {
+			case !t.started:
+				t.failWith("server_error", "upstream stream ended without producing a message", ErrEmptyStream)
+			case t.stopReason != "":
+				t.end() // message_delta arrived; only message_stop is missing
+			default:
+				t.fail("server_error", "upstream stream ended before the message was complete")
+			}
+		}
+	}
+	// The events are built in a buffer kept across calls and handed out
+	// in an exact-size copy, which the caller may keep.
+	if len(t.out) == 0 {
+		return nil, t.err
+	}
+	return append([]byte(nil), t.out...), t.err
+}
+
+// anthropicEvent holds the raw fields of one Messages stream event.
+type anthropicEvent struct {
+	typ, deltaType, text, stopReason, contentBlock, message, usage, errObj []byte
+}
+
+func readAnthropicEvent(data []byte) anthropicEvent {
+	var e anthropicEvent
+	r := jsonReader{b: data}
+	r.enter('{')
+	for r.more('}') {
+		switch string(r.key()) {
+		case "type":
+			e.typ = r.str()
+		case "delta":
+			if !r.enter('{') {
+				continue
+			}
+			for r.more('}') {
+				switch string(r.key()) {
+				case "type":
+					e.deltaType = r.str()
+				case "text", "partial_json", "thinking":
+					e.text = r.raw()
+				case "stop_reason":
+					e.stopReason = r.raw()
+				default:
+					r.skip()
+				}
+			}
+		case "content_block":
+			e.contentBlock = r.raw()
+		case "message":
+			e.message = r.raw()
+		case "usage":
+			e.usage = r.raw()
+		case "error":
+			e.errObj = r.raw()
+		default:
+			r.skip()
+		}
+	}
+	if r.bad {
+		return anthropicEvent{} // a malformed event is skipped whole
+	}
+	return e
+}
+
+func (t *openAIToAnthropic) event(ev sse.Event) {
+	if t.done || len(ev.Data) == 0 || ev.Data[0] != '{' {
+		return
+	}
+	e := readAnthropicEvent(ev.Data)
+	name := inner(e.typ)
+	if ev.Name != nil {
+		name = ev.Name
+	}
+	switch string(name) {
+	case "message_start":
+		msg := gjson.Parse(bstr(e.message))
+		t.counts.update(msg.Get("usage"))
+		t.id = appendRaw(t.id[:0], msg.Get("id"), `"chatcmpl-gateway"`)
+		t.model = appendRaw(t.model[:0], msg.Get("model"), `""`)
+		t.created = unixNow()
+		t.prefix = t.appendHead(t.prefix[:0])
+		t.prefix = append(t.prefix, `"choices":[{"index":0,"delta":`...)
+		t.started = true
+		t.chunk(`{"role":"assistant","content":""}`, "", nil)
+	case "content_block_start":
+		blk := readBlock(&jsonReader{b: e.contentBlock})
+		t.toolBlock = string(blk.typ) == `"tool_use"`
+		if !t.started || !t.toolBlock {
+			return
+		}
+		t.first = true
+		d := make([]byte, 0, 128)
+		d = append(d, `{"tool_calls":[{"index":`...)
+		d = appendInt(d, t.tools)
+		d = append(d, `,"id":`...)
+		d = appendAsString(d, blk.id)
+		d = append(d, `,"type":"function","function":{"name":`...)
+		d = appendAsString(d, blk.name)
+		d = append(d, `,"arguments":""}}]}`...)
+		t.tools++
+		t.chunk(bstr(d), "", nil)
+	case "content_block_delta":
+		if !t.started || !rawNonEmptyString(e.text) {
+			return
+		}
+		switch string(e.deltaType) {
+		case `"text_delta"`:
+			t.first = true
+			t.chunk(`{"content":`, "}", e.text)
+		case `"thinking_delta"`:
+			t.first = true
+			t.chunk(`{"reasoning_content":`, "}", e.text)
+		case `"input_json_delta"`:
+			if t.toolBlock {
+				t.first = true
+				d := make([]byte, 0, 64)
+				d = append(d, `{"tool_calls":[{"index":`...)
+				d = appendInt(d, t.tools-1)
+				d = append(d, `,"function":{"arguments":`...)
+				t.chunk(bstr(d), "}}]}", e.text)
+			}
+		}
+	case "content_block_stop":
+		t.toolBlock = false
+	case "message_delta":
+		if rawString(e.stopReason) {
+			t.stopReason = unquote(e.stopReason)
+		}
+		t.counts.update(gjson.Parse(bstr(e.usage)))
+	case "message_stop":
+		if t.started {
+			t.end()
+		}
+	case "error":
+		typ, msg := upstreamError(ev.Data)
+		t.fail(typ, msg)
+	}
+}
+
+// appendHead writes the fields every chunk starts with.
+func (t *openAIToAnthropic) appendHead(b []byte) []byte {
+	b = append(b, `{"id":`...)
+	b = append(b, t.id...)
+	b = append(b, `,"object":"chat.completion.chunk","created":`...)
+	b = strconv.AppendInt(b, t.created, 10)
+	b = append(b, `,"model":`...)
+	b = append(b, t.model...)
+	return append(b, ',')
+}
+
+// chunk appends one data event: the chunk prefix, then deltaHead, the raw
+// JSON string s and deltaTail, then the finish reason.
+func (t *openAIToAnthropic) chunk(deltaHead, deltaTail string, s []byte) {
+	b := append(t.out, "data: "...)
+	b = append(b, t.prefix...)
+	b = append(b, deltaHead...)
+	b = append(b, s...)
+	b = append(b, deltaTail...)
+	t.out = append(b, `,"finish_reason":null}]}`+"\n\n"...)
+}
+
+// end writes the finish chunk, the usage chunk if asked for, and [DONE].
+func (t *openAIToAnthropic) end() {
+	b := append(t.out, "data: "...)
+	b = append(b, t.prefix...)
+	b = append(b, `{},"finish_reason":"`...)
+	b = append(b, openAIFinishReason(t.stopReason)...)
+	b = append(b, `"}]}`+"\n\n"...)
+	if t.includeUsage {
+		b = append(b, "data: "...)
+		b = t.appendHead(b)
+		b = append(b, `"choices":[],"usage":`...)
+		b = appendChatUsage(b, t.counts.usage())
+		b = append(b, "}\n\n"...)
+	}
+	t.out = append(b, "data: [DONE]\n\n"...)
+	t.done = true
+}
+
+// fail ends the stream with an OpenAI error event, the way OpenAI reports
+// errors inside a stream (openai-python raises on it).
+// anthropicType is the upstream's error type, rewritten into OpenAI's.
+func (t *openAIToAnthropic) fail(anthropicType, msg string) {
+	typ := "server_error"
+	switch anthropicType {
+	case "rate_limit_error", "invalid_request_error", "authentication_error", "permission_error":
+		typ = anthropicType
+	}
+	t.failWith(typ, msg, &StreamError{Type: typ, Message: msg})
+}
+
+func (t *openAIToAnthropic) failWith(typ, msg string, err error) {
+	b := append(t.out, "data: "...)
+	b = appendOpenAIError(b, typ, msg, "")
+	t.out = append(b, "\n\n"...)
+	t.done, t.err = true, err
+}
