@@ -1,6 +1,7 @@
 package core
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 
@@ -558,7 +559,7 @@ func (s *Stream) responseBody(body []byte, replace bool) []byte {
 		if msg == "" {
 			msg = "upstream answered " + strconv.Itoa(s.status) + " without a body"
 		}
-		return errorBody(s.client, s.status, "upstream "+s.t.authority+": "+msg)
+		return convert.ErrorBody(s.client, s.status, "upstream "+s.t.authority+": "+msg)
 	}
 	if s.status >= 400 {
 		return s.tr.Error(s.status, body)
@@ -567,6 +568,12 @@ func (s *Stream) responseBody(body []byte, replace bool) []byte {
 		out, err := s.tr.Stream(body, true)
 		if err != nil {
 			s.h.Log(LevelWarn, "ai-proxy: upstream stream from "+s.t.authority+": "+err.Error())
+			if replace && errors.Is(err, convert.ErrEmptyStream) {
+				// Buffered (callout) answers can still say so with a status.
+				s.status = 502
+				s.respStream = false
+				return convert.ErrorBody(s.client, 502, "upstream "+s.t.authority+" streamed no message")
+			}
 		}
 		return out
 	}
@@ -575,7 +582,7 @@ func (s *Stream) responseBody(body []byte, replace bool) []byte {
 		s.h.Log(LevelWarn, "ai-proxy: upstream response from "+s.t.authority+": "+err.Error())
 		if replace {
 			s.status = 502
-			return errorBody(s.client, 502, "upstream response could not be read: "+err.Error())
+			return convert.ErrorBody(s.client, 502, "upstream response could not be read: "+err.Error())
 		}
 		return body
 	}
@@ -609,7 +616,7 @@ func (s *Stream) limitMessage() string {
 
 // streamError is the event that ends a stream with an error for the client.
 func (s *Stream) streamError(msg string) []byte {
-	body := errorBody(s.client, 500, msg)
+	body := convert.ErrorBody(s.client, 500, msg)
 	if s.client == convert.AnthropicMessages {
 		return append(append([]byte("event: error\ndata: "), body...), "\n\n"...)
 	}
@@ -621,7 +628,7 @@ func (s *Stream) fail(status int, msg string) Action {
 	s.status = status
 	s.local = true
 	s.h.Log(LevelWarn, "ai-proxy: "+strconv.Itoa(status)+": "+msg)
-	s.h.SendLocal(status, [][2]string{{"content-type", "application/json"}}, errorBody(s.client, status, msg))
+	s.h.SendLocal(status, [][2]string{{"content-type", "application/json"}}, convert.ErrorBody(s.client, status, msg))
 	return Pause
 }
 

@@ -426,7 +426,7 @@ func TestNonJSONErrorsBecomeJSON(t *testing.T) {
 	h.respBody = []byte(msg)
 	s.OnResponseBody(len(msg), true)
 	e := gjson.ParseBytes(h.respBody)
-	if !strings.Contains(e.Get("error.message").Str, "connection failure") || e.Get("error.type").Str != "api_error" {
+	if !strings.Contains(e.Get("error.message").Str, "connection failure") || e.Get("error.type").Str != "server_error" {
 		t.Fatalf("body %s", h.respBody)
 	}
 	if h.props["request_type"] != "ai_chat" || h.metrics["llm_requests_total.provider.openai.model.gpt-4o.status.5xx"] != 1 {
