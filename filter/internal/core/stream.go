@@ -508,7 +508,10 @@ func (s *Stream) OnResponseBody(size int, eos bool) Action {
 			s.h.Log(LevelWarn, "ai-proxy: upstream stream from "+s.t.authority+": "+err.Error())
 		}
 		if s.overLimit() {
-			out = append(out, s.streamError(s.limitMessage())...)
+			// The chunk that crosses the limit is not forwarded: the client
+			// gets at most max_response_bytes of upstream bytes, then the
+			// terminal error event.
+			out = s.streamError(s.limitMessage())
 			s.aborted = true
 		}
 		if s.translate || s.aborted {

@@ -375,7 +375,7 @@ func TestStreamSafeguards(t *testing.T) {
 	}
 	h.respBody = []byte(ev)
 	s.OnResponseBody(len(ev), false)
-	if !strings.Contains(string(h.respBody), "max_response_bytes") || !strings.HasSuffix(string(h.respBody), "data: [DONE]\n\n") {
+	if !strings.HasPrefix(string(h.respBody), "data: {\"error\"") || !strings.Contains(string(h.respBody), "max_response_bytes") || !strings.HasSuffix(string(h.respBody), "data: [DONE]\n\n") {
 		t.Fatalf("over-limit chunk: %q", h.respBody)
 	}
 	h.respBody = []byte(ev)
