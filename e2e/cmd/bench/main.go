@@ -88,18 +88,18 @@ func get(r map[string]map[string][]float64, name, metric string) float64 {
 
 // goals from the issues, per row.
 var goals = map[string]string{
-	"HeaderOnly":                           "≤ 10 µs",
-	"ModelRewrite/1KB":                     "≤ 30 µs",
-	"ModelRewrite/100KB":                   "≤ 105 µs, ≤ 1.5× floor",
-	"SSE/1events":                          "≤ 15 µs/chunk",
-	"SSE/8events":                          "≤ 36 µs/chunk",
-	"AnthropicToOpenAIRequest/1KB":         "≤ 40 µs (wasm)",
-	"AnthropicToOpenAIRequest/100KB":       "≤ 1.1 ms (wasm)",
-	"OpenAIToAnthropicResponse/1KB":        "≤ 40 µs (wasm)",
-	"OpenAIToAnthropicResponse/100KB":      "≤ 1.1 ms (wasm)",
-	"StreamOpenAIToAnthropicPerEvent":      "≤ 3 µs/event over passthrough",
-	"Sign10KB":                             "≤ 300 µs (wasm)",
-	"Assertion":                            "cache miss only (~10 ms)",
+	"HeaderOnly":                      "≤ 10 µs",
+	"ModelRewrite/1KB":                "≤ 30 µs",
+	"ModelRewrite/100KB":              "≤ 105 µs, ≤ 1.5× floor",
+	"SSE/1events":                     "≤ 15 µs/chunk",
+	"SSE/8events":                     "≤ 36 µs/chunk",
+	"AnthropicToOpenAIRequest/1KB":    "≤ 40 µs (wasm)",
+	"AnthropicToOpenAIRequest/100KB":  "≤ 1.1 ms (wasm)",
+	"OpenAIToAnthropicResponse/1KB":   "≤ 40 µs (wasm)",
+	"OpenAIToAnthropicResponse/100KB": "≤ 1.1 ms (wasm)",
+	"StreamOpenAIToAnthropicPerEvent": "≤ 3 µs/event over passthrough",
+	"Sign10KB":                        "≤ 300 µs (wasm)",
+	"Assertion":                       "cache miss only (~10 ms)",
 }
 
 func main() {
