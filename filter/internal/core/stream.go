@@ -42,7 +42,7 @@ type Stream struct {
 	surePath bool // the path named the client protocol
 
 	obj      jsonobj.Object // the request body's top level, indexed once
-	headers  [][2]string    // client headers kept for hold and callout modes
+	headers  [][2]string    // the client's request headers
 	method   string
 	path     string // the client's :path
 	stream   bool   // client asked for a stream
@@ -89,7 +89,8 @@ func (s *Stream) OnRequestHeaders(headers [][2]string, eos bool) Action {
 	}
 	s.method, s.path = method, path
 	s.client, s.surePath = protocolFromPath(path)
-	s.stream = strings.HasSuffix(strings.SplitN(path, "?", 2)[0], "/converse-stream")
+	bare, _, _ := strings.Cut(path, "?")
+	s.stream = strings.HasSuffix(bare, "/converse-stream")
 	if eos && !s.p.caps.ExplicitBody {
 		if method == "POST" || method == "PUT" || method == "PATCH" {
 			return s.fail(400, "request body is empty; send a JSON "+s.client.String()+" request")
@@ -112,12 +113,9 @@ func (s *Stream) OnRequestHeaders(headers [][2]string, eos bool) Action {
 			s.mode = modeHold
 		}
 	}
-	if s.mode != modeInline {
-		s.headers = headers // the strings live in a Go buffer the stream now owns
-	}
+	s.headers = headers // the strings live in a Go buffer the stream now owns
 	switch s.mode {
 	case modeInline:
-		s.headers = headers
 		if p.needsToken() && !s.tokenReady() {
 			return Pause // resumed by the token callout or a tick
 		}
@@ -284,7 +282,7 @@ func (s *Stream) buildRequest(body []byte) ([]byte, string, bool) {
 			return nil, "", false
 		}
 		if detected != s.client {
-			if s.mode == modeInline && s.t.path != s.p.targets[detected].path {
+			if nt, ok := s.p.targets[detected]; ok && s.mode == modeInline && nt.path != s.t.path {
 				s.fail(400, "this route's path does not name the endpoint, and "+detected.String()+" requests need another upstream path; use a route path ending in /embeddings or /chat/completions")
 				return nil, "", false
 			}
