@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/e2e/host/hosttest"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -69,4 +71,34 @@ func startGatewayWorkers(t *testing.T, profile host.Profile, yamlConfig string, 
 	srv := httptest.NewServer(g)
 	t.Cleanup(func() { srv.Close(); g.Close() })
 	return srv.URL, g
+}
+
+// The local gateway's default configuration (make run) serves every route
+// it declares against the embedded mock.
+func TestLocalExampleConfig(t *testing.T) {
+	cfg, err := gateway.LoadConfig("../examples/local/config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gateway.New(context.Background(), hosttest.Filter(t), cfg, gateway.Options{Profile: host.EnvoyFixed, Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(g)
+	defer func() { srv.Close(); g.Close() }()
+	for path, body := range map[string]string{
+		"/v1/chat/completions": `{"messages":[{"role":"user","content":"Hello!"}]}`,
+		"/v1/embeddings":       `{"input":"hi"}`,
+		"/v1/messages":         `{"model":"claude","max_tokens":100,"messages":[{"role":"user","content":"Hi Claude"}]}`,
+	} {
+		resp, err := http.Post(srv.URL+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !(strings.Contains(string(b), "You said:") || strings.Contains(string(b), `"embedding"`)) {
+			t.Errorf("%s: %d %s", path, resp.StatusCode, b)
+		}
+	}
 }
