@@ -61,7 +61,6 @@ const (
 	hdrStopIteration           = 1
 	hdrContinueAndEndStream    = 2
 	hdrStopAllIterationBuffer  = 3
-	hdrStopAllIterationWater   = 4
 	dataContinue               = 0
 	dataStopIterationAndBuffer = 1
 	dataStopIterationWatermark = 2

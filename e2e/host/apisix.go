@@ -2,16 +2,17 @@ package host
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
-	"net/http"
 	"net/url"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -79,21 +80,19 @@ func (vm *VM) apisixReq() *stream {
 // proxy_get_log_level, proxy_get_header_map_size and
 // proxy_get_buffer_status, and declares proxy_get_metric as (i32,i64).
 func apisixEnv() []hostFunc {
-	unimplemented := func(vm *VM, s []uint64) { s[0] = stUnimplemented }
-	ok := func(vm *VM, s []uint64) { s[0] = stOK }
+	unimplemented, ok := answer(stUnimplemented), answer(stOK)
 	return []hostFunc{
-		{"proxy_log", i32s(3), ret32, func(vm *VM, s []uint64) {
+		{"proxy_log", i32s(3), ret32, func(vm *VM, s []uint64) uint32 {
 			msg, ok := vm.readString(uint32(s[1]), uint32(s[2]))
 			if !ok {
-				s[0] = stInvalidMemoryAccess
-				return
+				return stInvalidMemoryAccess
 			}
 			level := LogLevel(uint32(s[0]))
 			if level > LogCritical {
 				level = LogError // NGX default: NGX_LOG_ERR
 			}
 			vm.logf(level, msg)
-			s[0] = stOK
+			return stOK
 		}},
 		{"proxy_get_current_time_nanoseconds", i32s(1), ret32, unimplemented},
 		{"proxy_set_tick_period_milliseconds", i32s(1), ret32, unimplemented},
@@ -127,11 +126,11 @@ func apisixEnv() []hostFunc {
 		{"proxy_increment_metric", sig("i32,i64"), ret32, ok},
 		{"proxy_record_metric", sig("i32,i64"), ret32, ok},
 		{"proxy_get_metric", sig("i32,i64"), ret32, ok}, // mis-declared in NGX
-		{"proxy_get_property", i32s(4), ret32, apisixGetProperty},
+		{"proxy_get_property", i32s(4), ret32, getProperty((*VM).apisixProperty)},
 		{"proxy_set_property", i32s(4), ret32, apisixSetProperty},
 		{"proxy_call_foreign_function", i32s(6), ret32, unimplemented},
-		{"proxy_get_configuration", i32s(2), ret32, func(vm *VM, s []uint64) {
-			s[0] = uint64(vm.ngxCopyOut(vm.apisixConf(), uint32(s[0]), uint32(s[1])))
+		{"proxy_get_configuration", i32s(2), ret32, func(vm *VM, s []uint64) uint32 {
+			return vm.copyOut(vm.apisixConf(), uint32(s[0]), uint32(s[1]))
 		}},
 	}
 }
@@ -144,75 +143,42 @@ func (vm *VM) apisixConf() []byte {
 	return nil
 }
 
-// ngxCopyOut is NGX ngx_http_wasm_copy_to_wasm: the size is written first;
-// empty data stops there; a failed allocation is INTERNAL_FAILURE.
-func (vm *VM) ngxCopyOut(data []byte, pp, sp uint32) uint32 {
-	if !vm.putU32(sp, uint32(len(data))) {
-		return stInvalidMemoryAccess
-	}
-	if len(data) == 0 {
-		return stOK
-	}
-	ptr := vm.alloc(uint32(len(data)))
-	if ptr == 0 {
-		return stInternalFailure
-	}
-	if !vm.mem.Write(ptr, data) || !vm.putU32(pp, ptr) {
-		return stInvalidMemoryAccess
-	}
-	return stOK
-}
-
-func apisixGetBufferBytes(vm *VM, s []uint64) {
+func apisixGetBufferBytes(vm *VM, s []uint64) uint32 {
 	t, start, size := uint32(s[0]), int32(uint32(s[1])), int32(uint32(s[2]))
 	var data []byte
 	switch t {
 	case bufPluginConfig:
 		// "configuration is fetched as a whole"
-		data = vm.apisixConf()
-		if len(data) == 0 {
-			s[0] = stNotFound
-			return
+		if data = vm.apisixConf(); len(data) == 0 {
+			return stNotFound
 		}
-		s[0] = uint64(vm.ngxCopyOut(data, uint32(s[3]), uint32(s[4])))
-		return
+		return vm.copyOut(data, uint32(s[3]), uint32(s[4]))
 	case bufCallResponseBody, bufRequestBody, bufResponseBody:
 		st := vm.apisixReq()
 		if st == nil {
-			s[0] = stBadArgument
-			return
+			return stBadArgument
 		}
-		switch t {
-		case bufCallResponseBody:
+		if t == bufCallResponseBody {
 			if r := st.ax.callResp; r != nil {
 				data = r.body
 			}
-		case bufRequestBody:
-			if st.dir[dirRequest].bodyOpen {
-				data = st.dir[dirRequest].body
-			}
-		default:
-			if st.dir[dirResponse].bodyOpen {
-				data = st.dir[dirResponse].body
-			}
+		} else if d := &st.dir[t]; d.bodyOpen {
+			data = d.body
 		}
 	default:
-		s[0] = stUnimplemented
-		return
+		return stUnimplemented
 	}
 	n := int32(len(data))
 	if n == 0 {
-		s[0] = stNotFound
-		return
+		return stNotFound
 	}
 	if start < 0 || size <= 0 || start >= n {
-		s[0] = stBadArgument
-		return
+		return stBadArgument
 	}
 	if int64(start)+int64(size) > int64(n) {
 		size = n - start
 	}
-	s[0] = uint64(vm.ngxCopyOut(data[start:start+size], uint32(s[3]), uint32(s[4])))
+	return vm.copyOut(data[start:start+size], uint32(s[3]), uint32(s[4]))
 }
 
 // apisixRequestMap is the request header map NGX serializes: the headers,
@@ -230,11 +196,10 @@ func (st *stream) apisixResponseMap() [][2]string {
 	return h
 }
 
-func apisixGetHeaderMapPairs(vm *VM, s []uint64) {
+func apisixGetHeaderMapPairs(vm *VM, s []uint64) uint32 {
 	st := vm.apisixReq()
 	if st == nil {
-		s[0] = stBadArgument
-		return
+		return stBadArgument
 	}
 	var h [][2]string
 	switch uint32(s[0]) {
@@ -244,28 +209,23 @@ func apisixGetHeaderMapPairs(vm *VM, s []uint64) {
 		h = st.apisixResponseMap()
 	case mapCallResponseHeaders:
 		if st.ax.callResp == nil || len(st.ax.callResp.headers) == 0 {
-			s[0] = stNotFound
-			return
+			return stNotFound
 		}
 		h = st.ax.callResp.headers
 	default:
-		s[0] = stBadArgument
-		return
+		return stBadArgument
 	}
-	vm.scratch = appendPairs(vm.scratch[:0], h)
-	s[0] = uint64(vm.ngxCopyOut(vm.scratch, uint32(s[1]), uint32(s[2])))
+	return vm.copyOutPairs(h, uint32(s[1]), uint32(s[2]))
 }
 
-func apisixGetHeaderMapValue(vm *VM, s []uint64) {
+func apisixGetHeaderMapValue(vm *VM, s []uint64) uint32 {
 	st := vm.apisixReq()
 	if st == nil {
-		s[0] = stBadArgument
-		return
+		return stBadArgument
 	}
 	key, ok := vm.readString(uint32(s[1]), uint32(s[2]))
 	if !ok {
-		s[0] = stInvalidMemoryAccess
-		return
+		return stInvalidMemoryAccess
 	}
 	var v string
 	var found bool
@@ -290,38 +250,33 @@ func apisixGetHeaderMapValue(vm *VM, s []uint64) {
 			v, found = st.respH.get(key)
 		}
 	default:
-		s[0] = stBadArgument
-		return
+		return stBadArgument
 	}
 	if !found {
-		s[0] = stNotFound
-		return
+		return stNotFound
 	}
-	s[0] = uint64(vm.ngxCopyOut([]byte(v), uint32(s[3]), uint32(s[4])))
+	return vm.copyOut([]byte(v), uint32(s[3]), uint32(s[4]))
 }
 
 // apisixEditHeader implements add (override=false), replace and remove
 // through lua-resty-core's set_req_header / set_resp_header: request
 // headers only in the request phase, response headers until they are sent;
 // :path sets the URI, :status the status, :scheme is read-only.
-func apisixEditHeader(override, remove bool) func(vm *VM, s []uint64) {
-	return func(vm *VM, s []uint64) {
+func apisixEditHeader(override, remove bool) func(*VM, []uint64) uint32 {
+	return func(vm *VM, s []uint64) uint32 {
 		st := vm.apisixReq()
 		if st == nil {
-			s[0] = stBadArgument
-			return
+			return stBadArgument
 		}
 		key, ok1 := vm.readString(uint32(s[1]), uint32(s[2]))
-		var val string
-		ok2 := true
+		val, ok2 := "", true
 		if !remove {
 			val, ok2 = vm.readString(uint32(s[3]), uint32(s[4]))
 		}
 		if !ok1 || !ok2 {
-			s[0] = stInvalidMemoryAccess
-			return
+			return stInvalidMemoryAccess
 		}
-		s[0] = uint64(st.apisixEdit(uint32(s[0]), key, val, override, remove))
+		return st.apisixEdit(uint32(s[0]), key, val, override, remove)
 	}
 }
 
@@ -383,34 +338,31 @@ func (st *stream) apisixEdit(t uint32, key, val string, override, remove bool) u
 // send with ngx.exit after the callback, and applies the headers at once
 // (NGX proxy_send_http_response). Only request-phase callbacks and the
 // call response honour it (envoy-apisix-integration.md §9.2(b)).
-func apisixSendLocalResponse(vm *VM, s []uint64) {
+func apisixSendLocalResponse(vm *VM, s []uint64) uint32 {
 	st := vm.apisixReq()
 	if st == nil {
-		s[0] = stBadArgument
-		return
+		return stBadArgument
 	}
 	_, ok1 := vm.read(uint32(s[1]), uint32(s[2]))
 	body, ok2 := vm.read(uint32(s[3]), uint32(s[4]))
 	hdrs, ok3 := vm.read(uint32(s[5]), uint32(s[6]))
 	if !ok1 || !ok2 || !ok3 {
-		s[0] = stInvalidMemoryAccess
-		return
+		return stInvalidMemoryAccess
 	}
 	for _, kv := range parsePairs(hdrs) {
 		if st.apisixEdit(mapResponseHeaders, kv[0], kv[1], false, false) != stOK {
-			s[0] = stBadArgument
-			return
+			return stBadArgument
 		}
 	}
 	if st.ax.phase == axRequest {
 		st.local = &localReply{status: int(uint32(s[0])), body: bytes.Clone(body)}
 	}
-	s[0] = stOK
+	return stOK
 }
 
 // apisixHTTPCall registers the request's one callout; apisix/wasm.lua runs
 // it after the callback returns (envoy-apisix-integration.md §9.1).
-func apisixHTTPCall(vm *VM, s []uint64) {
+func apisixHTTPCall(vm *VM, s []uint64) uint32 {
 	st := vm.apisixReq()
 	if st == nil {
 		// NGX reads r->connection->log from a NULL request here.
@@ -418,34 +370,28 @@ func apisixHTTPCall(vm *VM, s []uint64) {
 	}
 	if st.ax.phase != axRequest {
 		vm.logf(LogError, "http call is only supported during processing HTTP request")
-		s[0] = stBadArgument
-		return
+		return stBadArgument
 	}
 	up, ok1 := vm.readString(uint32(s[0]), uint32(s[1]))
 	hb, ok2 := vm.read(uint32(s[2]), uint32(s[3]))
 	body, ok3 := vm.read(uint32(s[4]), uint32(s[5]))
 	if !ok1 || !ok2 || !ok3 {
-		s[0] = stInvalidMemoryAccess
-		return
+		return stInvalidMemoryAccess
 	}
 	if !validNgxURL(up) {
 		vm.logf(LogError, "http call gets invalid host: "+up)
-		s[0] = stBadArgument
-		return
+		return stBadArgument
 	}
 	if st.ax.call != nil {
 		vm.logf(LogError, "multiple calls are not supported")
-		s[0] = stInternalFailure
-		return
+		return stInternalFailure
 	}
 	var h headerMap
-	for _, kv := range parsePairs(hb) {
-		h.add(kv[0], kv[1])
-	}
+	h.addAll(parsePairs(hb))
 	// Callout ids: a per-worker counter starting at 0.
 	st.ax.call = &apisixCall{id: vm.nextCall, upstream: up, h: h, body: bytes.Clone(body), timeout: int32(uint32(s[8]))}
 	vm.nextCall++
-	s[0] = okOrMem(vm.putU32(uint32(s[9]), st.ax.call.id))
+	return okOrMem(vm.putU32(uint32(s[9]), st.ax.call.id))
 }
 
 // validNgxURL accepts what ngx_parse_url(no_resolve) takes as host[:port].
@@ -461,59 +407,48 @@ func validNgxURL(u string) bool {
 	return host != "" && err == nil && n > 0 && n < 65536
 }
 
-func apisixGetProperty(vm *VM, s []uint64) {
-	path, ok := vm.readString(uint32(s[0]), uint32(s[1]))
-	if !ok {
-		s[0] = stInvalidMemoryAccess
-		return
-	}
+// apisixProperty answers proxy_get_property with an nginx variable;
+// plugin_root_id is the plugin's name, request or not (NGX).
+func (vm *VM) apisixProperty(path string) ([]byte, uint32) {
 	if path == "plugin_root_id" {
-		// NGX answers with the plugin's name, request or not.
-		s[0] = uint64(vm.ngxCopyOut([]byte(vm.cfg.PluginName), uint32(s[2]), uint32(s[3])))
-		return
+		return []byte(vm.cfg.PluginName), stOK
 	}
 	st := vm.apisixReq()
 	if st == nil {
-		s[0] = stBadArgument
-		return
+		return nil, stBadArgument
 	}
 	v, found := st.ngxVar(path)
 	if !found {
-		s[0] = stNotFound
-		return
+		return nil, stNotFound
 	}
-	s[0] = uint64(vm.ngxCopyOut([]byte(v), uint32(s[2]), uint32(s[3])))
+	return []byte(v), stOK
 }
 
-func apisixSetProperty(vm *VM, s []uint64) {
+func apisixSetProperty(vm *VM, s []uint64) uint32 {
 	st := vm.apisixReq()
 	if st == nil {
-		s[0] = stBadArgument
-		return
+		return stBadArgument
 	}
 	name, ok1 := vm.readString(uint32(s[0]), uint32(s[1]))
 	val, ok2 := vm.readString(uint32(s[2]), uint32(s[3]))
 	if !ok1 || !ok2 {
-		s[0] = stInvalidMemoryAccess
-		return
+		return stInvalidMemoryAccess
 	}
 	name = lower(name)
-	if apisixVars[name] {
+	switch {
+	case apisixVars[name]:
 		if st.ax.vars == nil {
 			st.ax.vars = map[string]string{}
 		}
 		st.ax.vars[name] = val
 		st.setFilterState(name, val)
-		s[0] = stOK
-		return
-	}
-	if apisixBuiltinVars[name] {
+		return stOK
+	case apisixBuiltinVars[name]:
 		vm.logf(LogError, "variable \""+name+"\" not changeable")
-		s[0] = stInternalFailure
-		return
+		return stInternalFailure
 	}
 	vm.logf(LogError, "variable \""+name+"\" not found for writing")
-	s[0] = stNotFound
+	return stNotFound
 }
 
 // ngxVar reads an nginx variable by name.
@@ -522,7 +457,7 @@ func (st *stream) ngxVar(name string) (string, bool) {
 	if apisixVars[name] {
 		return st.ax.vars[name], true
 	}
-	addr := or(st.req.RemoteAddr, "127.0.0.1:50000")
+	addr := cmp.Or(st.req.RemoteAddr, "127.0.0.1:50000")
 	ip, port, _ := net.SplitHostPort(addr)
 	switch name {
 	case "uri":
@@ -565,25 +500,26 @@ func (st *stream) ngxVar(name string) (string, bool) {
 		return "000", true
 	}
 	if h, ok := strings.CutPrefix(name, "http_"); ok {
-		for _, kv := range st.reqH {
-			if strings.ReplaceAll(kv[0], "-", "_") == h {
-				return kv[1], true
-			}
-		}
-		return "", false
+		return ngxHeaderVar(st.reqH, h)
 	}
 	if h, ok := strings.CutPrefix(name, "sent_http_"); ok {
-		for _, kv := range st.respH {
-			if strings.ReplaceAll(kv[0], "-", "_") == h {
-				return kv[1], true
-			}
-		}
-		return "", false
+		return ngxHeaderVar(st.respH, h)
 	}
 	if a, ok := strings.CutPrefix(name, "arg_"); ok {
 		q, err := url.ParseQuery(st.ax.args)
 		if err == nil && q.Has(a) {
 			return q.Get(a), true
+		}
+	}
+	return "", false
+}
+
+// ngxHeaderVar is $http_<name> or $sent_http_<name>: the first header whose
+// name, with "-" as "_", is name.
+func ngxHeaderVar(h headerMap, name string) (string, bool) {
+	for _, kv := range h {
+		if strings.ReplaceAll(kv[0], "-", "_") == name {
+			return kv[1], true
 		}
 	}
 	return "", false
@@ -599,13 +535,11 @@ func (st *stream) ngxVar(name string) (string, bool) {
 func (s *stream) runAPISIX(ctx context.Context) error {
 	vm := s.vm
 	req := s.req
-	s.ax = apisixStream{method: or(req.Method, "GET"), scheme: or(req.Scheme, "http"), unparsed: or(req.Path, "/")}
+	s.ax = apisixStream{method: cmp.Or(req.Method, "GET"), scheme: cmp.Or(req.Scheme, "http"), unparsed: cmp.Or(req.Path, "/")}
 	s.ax.uri, s.ax.args, _ = strings.Cut(s.ax.unparsed, "?")
-	for _, kv := range req.Header {
-		s.reqH.add(kv[0], kv[1])
-	}
+	s.reqH.addAll(req.Header)
 	if _, ok := s.reqH.get("host"); !ok {
-		s.reqH.add("host", or(req.Authority, "localhost"))
+		s.reqH.add("host", cmp.Or(req.Authority, "localhost"))
 	}
 	body := bytes.Join(requestChunks(req), nil)
 	if _, ok := s.reqH.get("content-length"); !ok && len(body) > 0 {
@@ -639,19 +573,11 @@ func (s *stream) runAPISIX(ctx context.Context) error {
 		}
 	}
 	s.resp.Upstream = u
-	if s.opt.Upstream == nil {
-		return errors.New("host: the filter let the request through but Options.Upstream is nil")
+	ur, err := s.roundTrip(ctx, u)
+	if err != nil {
+		return err
 	}
-	var ur *UpstreamResponse
-	var err error
-	s.unlocked(func() { ur, err = s.opt.Upstream(ctx, u) })
-	if ctx.Err() != nil {
-		if ur != nil && ur.Body != nil {
-			_ = ur.Body.Close()
-		}
-		return ctx.Err()
-	}
-	if err != nil || ur == nil {
+	if ur == nil {
 		// nginx's own 502 page, still through header_filter.
 		s.ax.status = 502
 		s.resp.Local = true
@@ -659,9 +585,7 @@ func (s *stream) runAPISIX(ctx context.Context) error {
 		return s.apisixResponse(ctx, &bodySource{mem: []byte("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n")})
 	}
 	s.ax.status = ur.Status
-	for _, kv := range ur.Header {
-		s.respH.add(kv[0], kv[1])
-	}
+	s.respH.addAll(ur.Header)
 	return s.apisixResponse(ctx, &bodySource{r: ur.Body})
 }
 
@@ -733,10 +657,7 @@ func (s *stream) apisixResponse(ctx context.Context, src *bodySource) error {
 	filter := s.ax.vars["wasm_process_resp_body"] != ""
 	rs := &s.dir[dirResponse]
 	for !src.done {
-		var data []byte
-		var eos bool
-		var err error
-		s.unlocked(func() { data, eos, err = src.next() })
+		data, eos, err := s.next(src)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -762,14 +683,11 @@ func (s *stream) apisixResponse(ctx context.Context, src *bodySource) error {
 // back lower-cased with :status last; any transport failure is nil
 // (envoy-apisix-integration.md §9.1).
 func (vm *VM) apisixCallout(ctx context.Context, c *apisixCall) *callResult {
-	base, ok := "", false
-	if vm.cfg.Clusters != nil {
-		base, ok = vm.cfg.Clusters(c.upstream)
-	}
+	base, ok := vm.cfg.Clusters(c.upstream)
 	if !ok {
 		return nil
 	}
-	path := or(headerValue(c.h, ":path"), "/")
+	path := cmp.Or(headerValue(c.h, ":path"), "/")
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path
 	}
@@ -779,16 +697,9 @@ func (vm *VM) apisixCallout(ctx context.Context, c *apisixCall) *callResult {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	hr, err := http.NewRequestWithContext(ctx, or(headerValue(c.h, ":method"), "GET"), strings.TrimSuffix(base, "/")+path, bytes.NewReader(c.body))
+	hr, err := httpRequest(ctx, cmp.Or(headerValue(c.h, ":method"), "GET"), base, path, cmp.Or(headerValue(c.h, ":authority"), c.upstream), c.h, c.body)
 	if err != nil {
 		return nil
-	}
-	hr.ContentLength = int64(len(c.body))
-	hr.Host = or(headerValue(c.h, ":authority"), c.upstream)
-	for _, kv := range c.h.regular() {
-		if kv[0] != "content-length" && kv[0] != "host" {
-			hr.Header.Add(kv[0], kv[1])
-		}
 	}
 	resp, err := vm.client.Do(hr)
 	if err != nil {
@@ -832,13 +743,8 @@ func APISIXConf(raw []byte) []byte {
 func cjsonEncode(b []byte, v any) []byte {
 	switch x := v.(type) {
 	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
 		b = append(b, '{')
-		for i, k := range keys {
+		for i, k := range slices.Sorted(maps.Keys(x)) {
 			if i > 0 {
 				b = append(b, ',')
 			}

@@ -35,7 +35,8 @@ func BuildWasm(pkgDir string, tags ...string) ([]byte, error) {
 // goTool is the go command of the running toolchain if it can be found.
 func goTool() string {
 	if root := os.Getenv("GOROOT"); root != "" {
-		if p := filepath.Join(root, "bin", "go"); fileExists(p) {
+		p := filepath.Join(root, "bin", "go")
+		if _, err := os.Stat(p); err == nil {
 			return p
 		}
 	}
@@ -43,9 +44,4 @@ func goTool() string {
 		return p
 	}
 	return "/usr/local/go/bin/go"
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }

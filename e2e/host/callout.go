@@ -5,8 +5,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +16,9 @@ import (
 // maxCalloutBody is Envoy's AsyncClient response buffer limit
 // (kBufferLimitForResponse, envoy-apisix-integration.md §8).
 const maxCalloutBody = 32 << 20
+
+// connectFailure is the body of Envoy's reply to a connection failure.
+const connectFailure = "upstream connect error or disconnect/reset before headers. reset reason: connection failure"
 
 // callout is an http call in flight, owned by a root context.
 type callout struct {
@@ -33,40 +37,31 @@ type callResult struct {
 
 // envoyHTTPCall is proxy_http_call on Envoy (ENVOY Context::httpCall,
 // proxy-wasm-abi.md A.5, envoy-apisix-integration.md §8).
-func envoyHTTPCall(vm *VM, s []uint64) {
+func envoyHTTPCall(vm *VM, s []uint64) uint32 {
 	target, ok1 := vm.readString(uint32(s[0]), uint32(s[1]))
 	hb, ok2 := vm.read(uint32(s[2]), uint32(s[3]))
 	body, ok3 := vm.read(uint32(s[4]), uint32(s[5]))
 	tb, ok4 := vm.read(uint32(s[6]), uint32(s[7]))
 	timeout, idPtr := int32(uint32(s[8])), uint32(s[9])
 	if !ok1 || !ok2 || !ok3 || !ok4 || !vm.putU32(idPtr, 0) {
-		s[0] = stInvalidMemoryAccess
-		return
+		return stInvalidMemoryAccess
 	}
 	c := vm.effective()
 	if c == nil || timeout < 0 {
-		s[0] = stBadArgument
-		return
+		return stBadArgument
 	}
-	base, ok := "", false
-	if vm.cfg.Clusters != nil {
-		base, ok = vm.cfg.Clusters(target)
-	}
+	base, ok := vm.cfg.Clusters(target)
 	if !ok {
 		// getThreadLocalCluster(name) == nullptr.
-		s[0] = stBadArgument
-		return
+		return stBadArgument
 	}
 	var h headerMap
-	for _, kv := range parsePairs(hb) {
-		h.add(kv[0], kv[1])
-	}
+	h.addAll(parsePairs(hb))
 	_, hasPath := h.get(":path")
 	_, hasMethod := h.get(":method")
 	_, hasHost := h.get(":authority")
 	if !hasPath || !hasMethod || !hasHost {
-		s[0] = stBadArgument
-		return
+		return stBadArgument
 	}
 	if len(body) > 0 {
 		h.set("content-length", strconv.Itoa(len(body)))
@@ -82,9 +77,9 @@ func envoyHTTPCall(vm *VM, s []uint64) {
 	}
 	c.p.calls[co.id] = co
 	vm.inflight++
-	req := calloutRequest{base: base, h: h, body: bytes.Clone(body), trailers: parsePairs(tb), timeout: timeout > 0}
+	req := calloutRequest{base: base, h: h, body: bytes.Clone(body), trailers: parsePairs(tb)}
 	go vm.runEnvoyCallout(ctx, co, req)
-	s[0] = okOrMem(vm.putU32(idPtr, co.id))
+	return okOrMem(vm.putU32(idPtr, co.id))
 }
 
 type calloutRequest struct {
@@ -92,7 +87,6 @@ type calloutRequest struct {
 	h        headerMap
 	body     []byte
 	trailers [][2]string
-	timeout  bool
 }
 
 // runEnvoyCallout performs the call and delivers the outcome on the root:
@@ -102,7 +96,7 @@ type calloutRequest struct {
 // "reset" (envoy-apisix-integration.md §8, §11).
 func (vm *VM) runEnvoyCallout(ctx context.Context, co *callout, req calloutRequest) {
 	defer co.cancel()
-	res, failed := vm.performCallout(ctx, req, maxCalloutBody)
+	res, failed := vm.performCallout(ctx, req)
 	vm.mu.Lock()
 	defer vm.mu.Unlock()
 	vm.inflight--
@@ -135,20 +129,10 @@ func (vm *VM) runEnvoyCallout(ctx context.Context, co *callout, req calloutReque
 // performCallout sends req; failed reports an Envoy AsyncClient failure
 // (reset or overflow). Timeouts and connection failures come back as
 // Envoy's synthetic responses.
-func (vm *VM) performCallout(ctx context.Context, req calloutRequest, limit int) (*callResult, bool) {
-	method, _ := req.h.get(":method")
-	path, _ := req.h.get(":path")
-	host, _ := req.h.get(":authority")
-	hr, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(req.base, "/")+path, bytes.NewReader(req.body))
+func (vm *VM) performCallout(ctx context.Context, req calloutRequest) (*callResult, bool) {
+	hr, err := httpRequest(ctx, headerValue(req.h, ":method"), req.base, headerValue(req.h, ":path"), headerValue(req.h, ":authority"), req.h, req.body)
 	if err != nil {
-		return synthetic(503, "upstream connect error or disconnect/reset before headers. reset reason: connection failure"), false
-	}
-	hr.Host = host
-	hr.ContentLength = int64(len(req.body))
-	for _, kv := range req.h.regular() {
-		if kv[0] != "content-length" {
-			hr.Header.Add(kv[0], kv[1])
-		}
+		return synthetic(503, connectFailure), false
 	}
 	if len(req.trailers) > 0 {
 		hr.Trailer = http.Header{}
@@ -161,20 +145,37 @@ func (vm *VM) performCallout(ctx context.Context, req calloutRequest, limit int)
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return synthetic(504, "upstream request timeout"), false
 		}
-		return synthetic(503, "upstream connect error or disconnect/reset before headers. reset reason: connection failure"), false
+		return synthetic(503, connectFailure), false
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
-	if err != nil || len(body) > limit {
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxCalloutBody+1))
+	if err != nil || len(body) > maxCalloutBody {
 		return nil, true
 	}
 	res := &callResult{headers: responseHeaders(resp, false), body: body}
-	for _, k := range sortedKeys(resp.Trailer) {
+	for _, k := range slices.Sorted(maps.Keys(resp.Trailer)) {
 		for _, v := range resp.Trailer[k] {
 			res.trailers.add(k, v)
 		}
 	}
 	return res, false
+}
+
+// httpRequest is a callout as a Go request: method base+path with Host
+// host, the body with its length, and h's regular headers but
+// content-length (and host, which Go writes from Host).
+func httpRequest(ctx context.Context, method, base, path, host string, h headerMap, body []byte) (*http.Request, error) {
+	hr, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(base, "/")+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	hr.Host, hr.ContentLength = host, int64(len(body))
+	for _, kv := range h.regular() {
+		if kv[0] != "content-length" && kv[0] != "host" {
+			hr.Header.Add(kv[0], kv[1])
+		}
+	}
+	return hr, nil
 }
 
 // synthetic is an Envoy-made callout response (AsyncClient local reply).
@@ -193,7 +194,7 @@ func responseHeaders(resp *http.Response, statusLast bool) headerMap {
 	if !statusLast {
 		h = append(h, [2]string{":status", strconv.Itoa(resp.StatusCode)})
 	}
-	for _, k := range sortedKeys(resp.Header) {
+	for _, k := range slices.Sorted(maps.Keys(resp.Header)) {
 		for _, v := range resp.Header[k] {
 			h.add(k, v)
 		}
@@ -202,15 +203,6 @@ func responseHeaders(resp *http.Response, statusLast bool) headerMap {
 		h = append(h, [2]string{":status", strconv.Itoa(resp.StatusCode)})
 	}
 	return h
-}
-
-func sortedKeys(h http.Header) []string {
-	keys := make([]string, 0, len(h))
-	for k := range h {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // HTTPUpstream returns an Upstream that sends the request over HTTP with c

@@ -1,7 +1,6 @@
 package host_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"strings"
@@ -133,5 +132,3 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 }
 
 func (c *chunkReader) Close() error { return nil }
-
-func body(s string) io.ReadCloser { return io.NopCloser(bytes.NewReader([]byte(s))) }

@@ -8,13 +8,18 @@ import (
 )
 
 // hostFunc is one host function: its import name, wasm signature and
-// implementation. fn reads its parameters from stack and writes its result
-// to stack[0].
+// implementation. fn reads its parameters from stack and returns the
+// status (or errno) that becomes the result, if the function has one.
 type hostFunc struct {
 	name    string
 	params  []api.ValueType
 	results []api.ValueType
-	fn      func(vm *VM, stack []uint64)
+	fn      func(vm *VM, stack []uint64) uint32
+}
+
+// answer is a host function that does nothing but return v.
+func answer(v uint32) func(*VM, []uint64) uint32 {
+	return func(*VM, []uint64) uint32 { return v }
 }
 
 // hostModule is an import module a profile provides.
@@ -69,7 +74,7 @@ func wrapHostFunc(p Profile, module string, h hostFunc) api.GoModuleFunc {
 		okInit = allowedDuringInit(p, module, h.name)
 		okAlloc = allowedDuringAlloc(p, module, h.name)
 	}
-	fn, name := h.fn, module+"."+h.name
+	fn, name, result := h.fn, module+"."+h.name, len(h.results) > 0
 	return func(ctx context.Context, _ api.Module, stack []uint64) {
 		vm := ctx.Value(vmKey{}).(*VM)
 		switch vm.restrict {
@@ -82,7 +87,9 @@ func wrapHostFunc(p Profile, module string, h hostFunc) api.GoModuleFunc {
 				panic(fmt.Errorf("restricted_callback: %s called inside the allocator (not on the allocMemory allow-list, proxy-wasm-abi.md B.2)", name))
 			}
 		}
-		fn(vm, stack)
+		if st := fn(vm, stack); result {
+			stack[0] = uint64(st)
+		}
 	}
 }
 
@@ -107,12 +114,8 @@ func allowedDuringInit(p Profile, module, name string) bool {
 // allowedDuringAlloc is HOST WasmBase::allocMemory's allow-list; #533 adds
 // poll_oneoff ("go runtime gc sleep").
 func allowedDuringAlloc(p Profile, module, name string) bool {
-	switch module + "." + name {
-	case "env.proxy_log":
-		return true
-	}
 	if module == "env" {
-		return false
+		return name == "proxy_log"
 	}
 	switch name {
 	case "fd_write", "clock_time_get":
@@ -136,10 +139,34 @@ func (vm *VM) putU32(ptr, v uint32) bool { return vm.mem.WriteUint32Le(ptr, v) }
 
 func (vm *VM) putU64(ptr uint32, v uint64) bool { return vm.mem.WriteUint64Le(ptr, v) }
 
-// copyOut hands data to the guest like HOST copyToPointerSize: memory from
-// the guest allocator (a re-entrant call), its address and size written as
-// u32 to pp and sp; empty data writes 0 and 0 without allocating.
+// okOrMem is OK if the guest memory access succeeded.
+func okOrMem(ok bool) uint32 {
+	if ok {
+		return stOK
+	}
+	return stInvalidMemoryAccess
+}
+
+// copyOut hands data to the guest in memory from the guest allocator (a
+// re-entrant call), its address and size written as u32 to pp and sp, the
+// way the profile's host does it. HOST copyToPointerSize: empty data
+// writes 0 and 0 without allocating. NGX ngx_http_wasm_copy_to_wasm: the
+// size is written first; empty data stops there; a failed allocation is
+// INTERNAL_FAILURE.
 func (vm *VM) copyOut(data []byte, pp, sp uint32) uint32 {
+	if vm.p == APISIX {
+		if !vm.putU32(sp, uint32(len(data))) {
+			return stInvalidMemoryAccess
+		}
+		if len(data) == 0 {
+			return stOK
+		}
+		ptr := vm.alloc(uint32(len(data)))
+		if ptr == 0 {
+			return stInternalFailure
+		}
+		return okOrMem(vm.mem.Write(ptr, data) && vm.putU32(pp, ptr))
+	}
 	var ptr uint32
 	if len(data) > 0 {
 		ptr = vm.alloc(uint32(len(data)))
@@ -147,32 +174,32 @@ func (vm *VM) copyOut(data []byte, pp, sp uint32) uint32 {
 			return stInvalidMemoryAccess
 		}
 	}
-	if !vm.putU32(pp, ptr) || !vm.putU32(sp, uint32(len(data))) {
-		return stInvalidMemoryAccess
-	}
-	return stOK
-}
-
-func (vm *VM) copyOutString(data string, pp, sp uint32) uint32 {
-	var ptr uint32
-	if len(data) > 0 {
-		ptr = vm.alloc(uint32(len(data)))
-		if ptr == 0 || !vm.mem.WriteString(ptr, data) {
-			return stInvalidMemoryAccess
-		}
-	}
-	if !vm.putU32(pp, ptr) || !vm.putU32(sp, uint32(len(data))) {
-		return stInvalidMemoryAccess
-	}
-	return stOK
+	return okOrMem(vm.putU32(pp, ptr) && vm.putU32(sp, uint32(len(data))))
 }
 
 // copyOutPairs serializes h into the VM's scratch buffer and copies it out.
+// HOST getPairs answers an empty map with ptr 0, len 0 (proxy-wasm-abi.md
+// A.4); the APISIX profile serializes it too.
 func (vm *VM) copyOutPairs(h [][2]string, pp, sp uint32) uint32 {
-	if len(h) == 0 {
-		// HOST getPairs: an empty map is ptr 0, len 0.
+	if len(h) == 0 && vm.p.isEnvoy() {
 		return vm.copyOut(nil, pp, sp)
 	}
 	vm.scratch = appendPairs(vm.scratch[:0], h)
 	return vm.copyOut(vm.scratch, pp, sp)
+}
+
+// getProperty is proxy_get_property on every profile: the path is read,
+// lookup answers it with the value or a status, the value is copied out.
+func getProperty(lookup func(vm *VM, path string) ([]byte, uint32)) func(*VM, []uint64) uint32 {
+	return func(vm *VM, s []uint64) uint32 {
+		path, ok := vm.readString(uint32(s[0]), uint32(s[1]))
+		if !ok {
+			return stInvalidMemoryAccess
+		}
+		v, st := lookup(vm, path)
+		if st != stOK {
+			return st
+		}
+		return vm.copyOut(v, uint32(s[2]), uint32(s[3]))
+	}
 }

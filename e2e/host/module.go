@@ -179,25 +179,18 @@ func hostInstances(ctx context.Context, p Profile, abi int) (map[string]api.Modu
 	}
 	ms := map[string]api.Module{}
 	for _, hm := range hostModules(p, abi) {
+		var c wazero.CompiledModule
 		if hm.wazeroWASI {
-			c, err := wasi_snapshot_preview1.NewBuilder(r).Compile(ctx)
-			if err != nil {
-				return nil, err
+			c, err = wasi_snapshot_preview1.NewBuilder(r).Compile(ctx)
+		} else {
+			b := r.NewHostModuleBuilder(hm.name)
+			for _, h := range hm.funcs {
+				b.NewFunctionBuilder().
+					WithGoModuleFunction(wrapHostFunc(p, hm.name, h), h.params, h.results).
+					Export(h.name)
 			}
-			inst, err := r.InstantiateModule(ctx, c, wazero.NewModuleConfig().WithName(""))
-			if err != nil {
-				return nil, err
-			}
-			ms[hm.name] = inst
-			continue
+			c, err = b.Compile(ctx)
 		}
-		b := r.NewHostModuleBuilder(hm.name)
-		for _, h := range hm.funcs {
-			b.NewFunctionBuilder().
-				WithGoModuleFunction(wrapHostFunc(p, hm.name, h), h.params, h.results).
-				Export(h.name)
-		}
-		c, err := b.Compile(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("host: building %s for %s: %w", hm.name, p, err)
 		}

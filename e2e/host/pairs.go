@@ -83,6 +83,12 @@ func (h headerMap) get(key string) (string, bool) {
 
 func (h *headerMap) add(key, value string) { *h = append(*h, [2]string{lower(key), value}) }
 
+func (h *headerMap) addAll(kvs [][2]string) {
+	for _, kv := range kvs {
+		h.add(kv[0], kv[1])
+	}
+}
+
 // set is Envoy's setCopy: the first entry takes the value, later entries
 // with the key are removed; absent keys are appended.
 func (h *headerMap) set(key, value string) {
@@ -124,7 +130,7 @@ func (h headerMap) byteSize() uint32 {
 	return uint32(n)
 }
 
-// without returns the entries whose keys are not pseudo-headers.
+// regular returns the entries whose keys are not pseudo-headers.
 func (h headerMap) regular() [][2]string {
 	out := make([][2]string, 0, len(h))
 	for _, kv := range h {
@@ -135,7 +141,8 @@ func (h headerMap) regular() [][2]string {
 	return out
 }
 
-// contentLength parses a content-length header; ok is false if absent.
+// contentLength parses the content-length header: present is false if it
+// is absent, valid false if it is not a non-negative integer.
 func (h headerMap) contentLength() (n int64, present bool, valid bool) {
 	v, ok := h.get("content-length")
 	if !ok {

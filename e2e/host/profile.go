@@ -1,8 +1,10 @@
 package host
 
 import (
+	"cmp"
 	"fmt"
-	"sort"
+	"slices"
+	"strings"
 
 	"github.com/tetratelabs/wazero/api"
 )
@@ -59,11 +61,8 @@ func (p Profile) HostFuncs() []Func {
 			fs = append(fs, Func{Module: m.name, Name: h.name, Params: h.params, Results: h.results})
 		}
 	}
-	sort.Slice(fs, func(i, j int) bool {
-		if fs[i].Module != fs[j].Module {
-			return fs[i].Module < fs[j].Module
-		}
-		return fs[i].Name < fs[j].Name
+	slices.SortFunc(fs, func(a, b Func) int {
+		return cmp.Or(strings.Compare(a.Module, b.Module), strings.Compare(a.Name, b.Name))
 	})
 	return fs
 }

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"cmp"
 	"encoding/binary"
 	"net"
 	"strconv"
@@ -31,27 +32,22 @@ func (vm *VM) envoyProperty(path string) ([]byte, uint32) {
 		v = vm.cfg.RootID
 	case "plugin_vm_id":
 		v = vm.cfg.VMID
-	case "connection_id":
-		if s == nil {
-			return nil, stNotFound
-		}
-		v = uint64(s.id)
-	case "request", "response", "source", "destination", "connection", "upstream", "xds",
-		"metadata", "filter_state", "node", "listener_direction", "listener_metadata",
-		"cluster_name", "cluster_metadata", "route_name", "route_metadata", "upstream_host_metadata":
-		if s == nil {
-			return nil, stNotFound
-		}
-		v = s.celAttribute(top)
 	default:
 		if s == nil {
 			return nil, stNotFound
 		}
-		fs, ok := s.filterState["wasm."+top]
-		if !ok {
-			return nil, stNotFound
+		switch top {
+		case "connection_id":
+			v = uint64(s.id)
+		case "request", "response", "source", "destination", "connection", "upstream", "xds",
+			"metadata", "filter_state", "node", "listener_direction", "listener_metadata",
+			"cluster_name", "cluster_metadata", "route_name", "route_metadata", "upstream_host_metadata":
+			v = s.celAttribute(top)
+		default:
+			if fs, ok := s.filterState["wasm."+top]; ok {
+				v = fs
+			}
 		}
-		v = fs
 	}
 	for _, seg := range segs[1:] {
 		switch m := v.(type) {
@@ -87,10 +83,7 @@ func (vm *VM) envoyProperty(path string) ([]byte, uint32) {
 	case uint64:
 		return binary.LittleEndian.AppendUint64(nil, x), stOK
 	case bool:
-		if x {
-			return []byte{1}, stOK
-		}
-		return []byte{0}, stOK
+		return []byte{byte(b2u(x))}, stOK
 	case headerMap:
 		return appendPairs(nil, x), stOK
 	}
@@ -113,25 +106,19 @@ func (s *stream) celAttribute(name string) any {
 		return nil
 	}
 	hdr := func(h headerMap, k string) any {
-		if h == nil {
-			return nil
-		}
 		if v, ok := h.get(k); ok {
 			return v
 		}
 		return nil
 	}
-	addr := s.req.RemoteAddr
-	if addr == "" {
-		addr = "127.0.0.1:50000"
-	}
 	switch name {
 	case "request":
 		return func(k string) any {
 			h := reqH()
+			if hk, ok := celRequestHeaders[k]; ok {
+				return hdr(h, hk)
+			}
 			switch k {
-			case "path":
-				return hdr(h, ":path")
 			case "url_path", "query":
 				p, ok := hdr(h, ":path").(string)
 				if !ok {
@@ -142,23 +129,11 @@ func (s *stream) celAttribute(name string) any {
 					return query
 				}
 				return path
-			case "host":
-				return hdr(h, ":authority")
-			case "scheme":
-				return hdr(h, ":scheme")
-			case "method":
-				return hdr(h, ":method")
 			case "headers":
 				if h == nil {
 					return nil
 				}
 				return h
-			case "referer":
-				return hdr(h, "referer")
-			case "useragent":
-				return hdr(h, "user-agent")
-			case "id":
-				return hdr(h, "x-request-id")
 			case "time":
 				return s.start.UnixNano()
 			case "duration":
@@ -201,7 +176,7 @@ func (s *stream) celAttribute(name string) any {
 			return nil
 		}
 	case "source":
-		return addrAttr(addr)
+		return addrAttr(cmp.Or(s.req.RemoteAddr, "127.0.0.1:50000"))
 	case "destination":
 		return addrAttr("127.0.0.1:10000")
 	case "connection":
@@ -223,6 +198,12 @@ func (s *stream) celAttribute(name string) any {
 		}
 	}
 	return nil
+}
+
+// celRequestHeaders are the request attributes Envoy reads from headers.
+var celRequestHeaders = map[string]string{
+	"path": ":path", "host": ":authority", "scheme": ":scheme", "method": ":method",
+	"referer": "referer", "useragent": "user-agent", "id": "x-request-id",
 }
 
 func addrAttr(addr string) func(string) any {

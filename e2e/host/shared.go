@@ -8,14 +8,14 @@ import "sync"
 // process-wide, envoy-apisix-integration.md §6).
 type Shared struct {
 	mu     sync.Mutex
-	data   map[string]map[string]*sharedValue // vm_id → key → value
+	data   map[[2]string]sharedValue // (vm_id, key) → value
 	cas    uint32
 	queues map[uint32]*queue
 	qnames map[[2]string]uint32 // (vm_id, name) → token
 	qtoken uint32
 
 	metricsMu sync.Mutex
-	metrics   map[string]*metric
+	metrics   map[string]*Metric
 }
 
 type sharedValue struct {
@@ -33,11 +33,11 @@ type queue struct {
 // NewShared returns an empty process state.
 func NewShared() *Shared {
 	return &Shared{
-		data:    map[string]map[string]*sharedValue{},
+		data:    map[[2]string]sharedValue{},
 		cas:     1,
 		queues:  map[uint32]*queue{},
 		qnames:  map[[2]string]uint32{},
-		metrics: map[string]*metric{},
+		metrics: map[string]*Metric{},
 	}
 }
 
@@ -54,11 +54,8 @@ func (s *Shared) nextCAS() uint32 {
 func (s *Shared) getData(vmID, key string) ([]byte, uint32, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v, ok := s.data[vmID][key]
-	if !ok {
-		return nil, 0, false
-	}
-	return v.value, v.cas, true
+	v, ok := s.data[[2]string{vmID, key}]
+	return v.value, v.cas, ok
 }
 
 // setData: cas 0 sets unconditionally; a non-zero cas must match the
@@ -67,19 +64,11 @@ func (s *Shared) getData(vmID, key string) ([]byte, uint32, bool) {
 func (s *Shared) setData(vmID, key string, value []byte, cas uint32) uint32 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m := s.data[vmID]
-	if m == nil {
-		m = map[string]*sharedValue{}
-		s.data[vmID] = m
+	k := [2]string{vmID, key}
+	if v, ok := s.data[k]; ok && cas != 0 && cas != v.cas {
+		return stCASMismatch
 	}
-	if v, ok := m[key]; ok {
-		if cas != 0 && cas != v.cas {
-			return stCASMismatch
-		}
-		v.value, v.cas = value, s.nextCAS()
-		return stOK
-	}
-	m[key] = &sharedValue{value: value, cas: s.nextCAS()}
+	s.data[k] = sharedValue{value: value, cas: s.nextCAS()}
 	return stOK
 }
 
@@ -150,18 +139,14 @@ type Metric struct {
 	Samples []uint64
 }
 
-type metric struct {
-	Metric
-}
-
 // stat returns the process-wide stat called name, creating it; defining a
 // name again returns the same stat (envoy-apisix-integration.md §6).
-func (s *Shared) stat(name string, t MetricType) *metric {
+func (s *Shared) stat(name string, t MetricType) *Metric {
 	s.metricsMu.Lock()
 	defer s.metricsMu.Unlock()
 	m := s.metrics[name]
 	if m == nil {
-		m = &metric{Metric{Type: t}}
+		m = &Metric{Type: t}
 		s.metrics[name] = m
 	}
 	return m
@@ -182,9 +167,7 @@ func (s *Shared) Metric(name string) (Metric, bool) {
 	if !ok {
 		return Metric{}, false
 	}
-	c := m.Metric
-	c.Samples = append([]uint64(nil), m.Samples...)
-	return c, true
+	return m.snapshot(), true
 }
 
 // Metrics returns a snapshot of every stat by full name.
@@ -193,9 +176,13 @@ func (s *Shared) Metrics() map[string]Metric {
 	defer s.metricsMu.Unlock()
 	out := make(map[string]Metric, len(s.metrics))
 	for k, m := range s.metrics {
-		c := m.Metric
-		c.Samples = append([]uint64(nil), m.Samples...)
-		out[k] = c
+		out[k] = m.snapshot()
 	}
 	return out
+}
+
+func (m *Metric) snapshot() Metric {
+	c := *m
+	c.Samples = append([]uint64(nil), m.Samples...)
+	return c
 }

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -266,15 +267,13 @@ func (s *stream) callback(f api.Function, a, b uint64) uint32 {
 func envoyRequestHeaders(req *Request, chunked bool) headerMap {
 	h := make(headerMap, 0, len(req.Header)+7)
 	h = append(h,
-		[2]string{":authority", or(req.Authority, "localhost")},
-		[2]string{":path", or(req.Path, "/")},
-		[2]string{":method", or(req.Method, "GET")},
-		[2]string{":scheme", or(req.Scheme, "http")})
-	for _, kv := range req.Header {
-		h.add(kv[0], kv[1])
-	}
+		[2]string{":authority", cmp.Or(req.Authority, "localhost")},
+		[2]string{":path", cmp.Or(req.Path, "/")},
+		[2]string{":method", cmp.Or(req.Method, "GET")},
+		[2]string{":scheme", cmp.Or(req.Scheme, "http")})
+	h.addAll(req.Header)
 	if _, ok := h.get("x-forwarded-proto"); !ok {
-		h.add("x-forwarded-proto", or(req.Scheme, "http"))
+		h.add("x-forwarded-proto", cmp.Or(req.Scheme, "http"))
 	}
 	if _, ok := h.get("x-request-id"); !ok {
 		h.add("x-request-id", requestID())
@@ -293,31 +292,19 @@ func envoyRequestHeaders(req *Request, chunked bool) headerMap {
 	return h
 }
 
-func or(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
-
+// requestID is a random version-4-style UUID, as Envoy's x-request-id.
 func requestID() string {
 	const hex = "0123456789abcdef"
 	var b [36]byte
 	x, y := rand.Uint64(), rand.Uint64()
-	for i, j := 0, 0; i < 36; i++ {
+	for i := range b {
 		switch i {
 		case 8, 13, 18, 23:
 			b[i] = '-'
-			continue
+		default:
+			b[i] = hex[x&15]
+			x, y = x>>4|y<<60, y>>4
 		}
-		var nib uint64
-		if j < 16 {
-			nib = x >> (4 * j) & 15
-		} else {
-			nib = y >> (4 * (j - 16)) & 15
-		}
-		b[i] = hex[nib]
-		j++
 	}
 	b[14] = '4'
 	return string(b[:])
@@ -596,9 +583,7 @@ func (s *stream) localReply(ctx context.Context) error {
 // content-length and a default text/plain content-type for a body.
 func (lr *localReply) headerMap() headerMap {
 	h := headerMap{{":status", strconv.Itoa(lr.status)}}
-	for _, kv := range lr.headers {
-		h.add(kv[0], kv[1])
-	}
+	h.addAll(lr.headers)
 	if len(lr.body) > 0 {
 		h.set("content-length", strconv.Itoa(len(lr.body)))
 		if _, ok := h.get("content-type"); !ok {
@@ -638,41 +623,48 @@ func (s *stream) toUpstream(ctx context.Context) error {
 		return fmt.Errorf("host: the request goes upstream with content-length %q but %d body bytes: the filter changed the body and left content-length stale (remove it, or set it while the headers are held)",
 			headerValue(s.reqH, "content-length"), len(u.Body))
 	}
-	if s.opt.Upstream == nil {
-		return errors.New("host: the filter let the request through but Options.Upstream is nil")
+	ur, err := s.roundTrip(ctx, u)
+	if err != nil {
+		return err
 	}
-	var ur *UpstreamResponse
-	var err error
-	s.unlocked(func() { ur, err = s.opt.Upstream(ctx, u) })
 	src := &bodySource{}
 	if ur != nil {
 		src.r = ur.Body
 	}
-	if ctx.Err() != nil {
+	if done, err := s.interrupt(ctx); done {
 		src.close()
-		return ctx.Err()
+		return err
 	}
-	if done, ierr := s.interrupt(ctx); done {
-		src.close()
-		return ierr
-	}
-	if err != nil || ur == nil {
-		src.close()
+	if ur == nil {
 		// The router's reply to a connection failure, through the filter.
-		return s.hostLocalReply(ctx, 503, "upstream connect error or disconnect/reset before headers. reset reason: connection failure",
-			"upstream_reset_before_response_started{connection_failure}")
+		return s.hostLocalReply(ctx, 503, connectFailure, "upstream_reset_before_response_started{connection_failure}")
 	}
-	h := make(headerMap, 0, len(ur.Header)+1)
-	h = append(h, [2]string{":status", strconv.Itoa(ur.Status)})
-	for _, kv := range ur.Header {
-		h.add(kv[0], kv[1])
-	}
+	h := append(make(headerMap, 0, len(ur.Header)+1), [2]string{":status", strconv.Itoa(ur.Status)})
+	h.addAll(ur.Header)
 	if n, present, _ := h.contentLength(); (present && n == 0) || ur.Status == 204 || ur.Status == 304 || u.Method == "HEAD" {
 		src.close()
 		src.r, src.mem = nil, nil
 	}
 	s.upstreamHeaders = true
 	return s.encode(ctx, h, src)
+}
+
+// roundTrip hands u to Options.Upstream without the VM lock. ur is nil if
+// the round trip failed; err ends the stream: there is no Upstream, or ctx
+// is done.
+func (s *stream) roundTrip(ctx context.Context, u *UpstreamRequest) (ur *UpstreamResponse, err error) {
+	if s.opt.Upstream == nil {
+		return nil, errors.New("host: the filter let the request through but Options.Upstream is nil")
+	}
+	var failed error
+	s.unlocked(func() { ur, failed = s.opt.Upstream(ctx, u) })
+	if ctx.Err() != nil || failed != nil {
+		if ur != nil && ur.Body != nil {
+			_ = ur.Body.Close()
+		}
+		return nil, ctx.Err()
+	}
+	return ur, nil
 }
 
 func headerValue(h headerMap, k string) string {
@@ -705,16 +697,9 @@ func (s *stream) encode(ctx context.Context, h headerMap, src *bodySource) error
 		}
 		s.applyContinue(dirResponse)
 		switch {
-		case rs.hdr == flowStopAll:
-			// Not reading upstream meanwhile is the watermark's effect.
-			if err := s.wait(ctx, dirResponse); err != nil {
-				return err
-			}
-		case !src.done:
-			var data []byte
-			var eos bool
-			var err error
-			s.unlocked(func() { data, eos, err = src.next() })
+		case rs.hdr != flowStopAll && !src.done:
+			// While StopAll, not reading upstream is the watermark's effect.
+			data, eos, err := s.next(src)
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -781,6 +766,12 @@ func (s *stream) emit(data []byte) {
 	if cb := s.opt.OnChunk; cb != nil {
 		s.unlocked(func() { cb(data) })
 	}
+}
+
+// next reads src's next chunk without the VM lock.
+func (s *stream) next(src *bodySource) (data []byte, eos bool, err error) {
+	s.unlocked(func() { data, eos, err = src.next() })
+	return data, eos, err
 }
 
 // bodySource yields a body chunk by chunk: each Read of r is one chunk, or

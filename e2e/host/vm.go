@@ -5,10 +5,10 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
+	"maps"
 	"net"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -74,7 +74,6 @@ const (
 // VM is one instance of the module: single-threaded like an Envoy worker's
 // VM. Every entry into the guest holds the VM's mutex.
 type VM struct {
-	m      *Module
 	cfg    VMConfig
 	p      Profile
 	shared *Shared
@@ -102,7 +101,7 @@ type VM struct {
 	nextCall uint32
 	inflight int // http callouts on their way
 	queues   int // shared queues this VM registered
-	metrics  map[uint32]*metric
+	metrics  map[uint32]*Metric
 	nextMet  [3]uint32
 	scratch  []byte
 
@@ -142,7 +141,10 @@ func (m *Module) NewVM(ctx context.Context, cfg VMConfig) (*VM, error) {
 	if err != nil {
 		return nil, err
 	}
-	vm := &VM{m: m, cfg: cfg, p: p, shared: cfg.Shared, client: cfg.HTTPClient, nextID: 1, ctxs: map[uint32]*vmContext{}}
+	if cfg.Clusters == nil {
+		cfg.Clusters = func(string) (string, bool) { return "", false }
+	}
+	vm := &VM{cfg: cfg, p: p, shared: cfg.Shared, client: cfg.HTTPClient, nextID: 1, ctxs: map[uint32]*vmContext{}}
 	if vm.shared == nil {
 		vm.shared = NewShared()
 	}
@@ -158,12 +160,7 @@ func (m *Module) NewVM(ctx context.Context, cfg VMConfig) (*VM, error) {
 		// wasmtime with wasi_config_inherit_env/stdout/stderr: full WASI
 		// (proxy-wasm-abi.md B.3).
 		mc = mc.WithStdout(logWriter{vm, LogInfo}).WithStderr(logWriter{vm, LogError})
-		keys := make([]string, 0, len(cfg.Env))
-		for k := range cfg.Env {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(cfg.Env)) {
 			mc = mc.WithEnv(k, cfg.Env[k])
 		}
 	}
@@ -350,6 +347,11 @@ func (vm *VM) kill(err error) {
 		return
 	}
 	vm.dead = &TrapError{VMID: vm.cfg.VMID, Profile: vm.p, Err: err, Output: guestOutput(vm.Logs())}
+	vm.wakeStreams()
+}
+
+// wakeStreams wakes every stream waiting on the VM, e.g. to see it dead.
+func (vm *VM) wakeStreams() {
 	for _, c := range vm.ctxs {
 		if c.s != nil {
 			c.s.signal()
@@ -445,11 +447,7 @@ func (vm *VM) Close() {
 	if vm.dead == nil {
 		vm.dead = errors.New("host: VM closed")
 	}
-	for _, c := range vm.ctxs {
-		if c.s != nil {
-			c.s.signal()
-		}
-	}
+	vm.wakeStreams()
 	_ = vm.inst.Close(context.Background())
 }
 
@@ -565,5 +563,3 @@ func (w logWriter) Write(b []byte) (int, error) {
 	w.vm.logf(w.level, strings.TrimSuffix(string(b), "\n"))
 	return len(b), nil
 }
-
-var _ io.Writer = logWriter{}

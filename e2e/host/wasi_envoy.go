@@ -2,6 +2,7 @@ package host
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"sort"
 	"strings"
 	"time"
@@ -14,54 +15,42 @@ import (
 // c4d7bb0 (#427) for Envoy 1.33–1.38, plus the stubs of 94091cd (#533)
 // for EnvoyFixed. A module importing anything else fails to link.
 func envoyWASI(p Profile) []hostFunc {
+	// fd_seek, fd_close and proc_exit only log (and succeed). proc_exit
+	// does not abort the VM in cpp-host.
+	trace := func(name string) func(*VM, []uint64) uint32 {
+		return func(vm *VM, _ []uint64) uint32 {
+			vm.logf(LogTrace, "wasi_unstable "+name)
+			return errnoSuccess
+		}
+	}
 	fs := []hostFunc{
 		{"fd_write", i32s(4), ret32, wasiFdWrite},
-		{"fd_read", i32s(4), ret32, errnoFunc(errnoNosys)}, // "Don't support reading of any files."
-		{"fd_seek", sig("i32,i64,i32,i32"), ret32, func(vm *VM, s []uint64) {
-			vm.logf(LogTrace, "wasi_unstable fd_seek")
-			s[0] = errnoSuccess
-		}},
-		{"fd_close", i32s(1), ret32, func(vm *VM, s []uint64) {
-			vm.logf(LogTrace, "wasi_unstable fd_close")
-			s[0] = errnoSuccess
-		}},
-		{"fd_fdstat_get", i32s(2), ret32, func(vm *VM, s []uint64) {
+		{"fd_read", i32s(4), ret32, answer(errnoNosys)}, // "Don't support reading of any files."
+		{"fd_seek", sig("i32,i64,i32,i32"), ret32, trace("fd_seek")},
+		{"fd_close", i32s(1), ret32, trace("fd_close")},
+		{"fd_fdstat_get", i32s(2), ret32, func(vm *VM, s []uint64) uint32 {
 			// Only stdout and stderr: rights_base = FD_WRITE (64).
-			fd := uint32(s[0])
-			if fd != 1 && fd != 2 {
-				s[0] = errnoBadf
-				return
+			if fd := uint32(s[0]); fd != 1 && fd != 2 {
+				return errnoBadf
 			}
 			p := uint32(s[1])
-			if !vm.putU64(p, 0) || !vm.putU64(p+8, 64) || !vm.putU64(p+16, 0) {
-				s[0] = errnoFault
-				return
-			}
-			s[0] = errnoSuccess
+			return okOrFault(vm.putU64(p, 0) && vm.putU64(p+8, 64) && vm.putU64(p+16, 0))
 		}},
-		{"fd_fdstat_set_flags", i32s(2), ret32, errnoFunc(errnoNosys)},
+		{"fd_fdstat_set_flags", i32s(2), ret32, answer(errnoNosys)},
 		{"environ_get", i32s(2), ret32, wasiEnvironGet},
-		{"environ_sizes_get", i32s(2), ret32, func(vm *VM, s []uint64) {
+		{"environ_sizes_get", i32s(2), ret32, func(vm *VM, s []uint64) uint32 {
 			env := envList(vm.cfg.Env)
 			size := 0
 			for _, e := range env {
 				size += len(e) + 1
 			}
-			if !vm.putU32(uint32(s[0]), uint32(len(env))) || !vm.putU32(uint32(s[1]), uint32(size)) {
-				s[0] = errnoFault
-				return
-			}
-			s[0] = errnoSuccess
+			return okOrFault(vm.putU32(uint32(s[0]), uint32(len(env))) && vm.putU32(uint32(s[1]), uint32(size)))
 		}},
-		{"args_get", i32s(2), ret32, errnoFunc(errnoSuccess)},
-		{"args_sizes_get", i32s(2), ret32, func(vm *VM, s []uint64) {
-			if !vm.putU32(uint32(s[0]), 0) || !vm.putU32(uint32(s[1]), 0) {
-				s[0] = errnoFault
-				return
-			}
-			s[0] = errnoSuccess
+		{"args_get", i32s(2), ret32, answer(errnoSuccess)},
+		{"args_sizes_get", i32s(2), ret32, func(vm *VM, s []uint64) uint32 {
+			return okOrFault(vm.putU32(uint32(s[0]), 0) && vm.putU32(uint32(s[1]), 0))
 		}},
-		{"clock_time_get", sig("i32,i64,i32"), ret32, func(vm *VM, s []uint64) {
+		{"clock_time_get", sig("i32,i64,i32"), ret32, func(vm *VM, s []uint64) uint32 {
 			var now uint64
 			switch uint32(s[0]) {
 			case 0: // realtime
@@ -69,51 +58,35 @@ func envoyWASI(p Profile) []hostFunc {
 			case 1: // monotonic
 				now = uint64(time.Since(processStart)) + monotonicBase
 			default:
-				s[0] = errnoNotsup
-				return
+				return errnoNotsup
 			}
-			if !vm.putU64(uint32(s[2]), now) {
-				s[0] = errnoFault
-				return
-			}
-			s[0] = errnoSuccess
+			return okOrFault(vm.putU64(uint32(s[2]), now))
 		}},
-		{"random_get", i32s(2), ret32, func(vm *VM, s []uint64) {
+		{"random_get", i32s(2), ret32, func(vm *VM, s []uint64) uint32 {
 			n := uint32(s[1])
 			if n > 64<<10 {
-				s[0] = errnoInval
-				return
+				return errnoInval
 			}
 			b, ok := vm.read(uint32(s[0]), n)
-			if !ok {
-				s[0] = errnoFault
-				return
+			if ok {
+				_, _ = rand.Read(b)
 			}
-			_, _ = rand.Read(b)
-			s[0] = errnoSuccess
+			return okOrFault(ok)
 		}},
-		{"sched_yield", nil, ret32, errnoFunc(errnoSuccess)},
-		{"poll_oneoff", i32s(4), ret32, func(vm *VM, s []uint64) {
+		{"sched_yield", nil, ret32, answer(errnoSuccess)},
+		{"poll_oneoff", i32s(4), ret32, func(vm *VM, s []uint64) uint32 {
 			if p == Envoy {
 				// c4d7bb0: ENOSYS, nevents untouched. Go's runtime throws
 				// "poll_oneoff failed" on it (golang/go#78513).
-				s[0] = errnoNosys
-				return
+				return errnoNosys
 			}
 			// #533: success with no events (does not sleep).
-			if !vm.putU32(uint32(s[3]), 0) {
-				s[0] = errnoFault
-				return
-			}
-			s[0] = errnoSuccess
+			return okOrFault(vm.putU32(uint32(s[3]), 0))
 		}},
-		{"proc_exit", i32s(1), nil, func(vm *VM, s []uint64) {
-			// Logs and returns: cpp-host does not abort the VM here.
-			vm.logf(LogTrace, "wasi_unstable proc_exit")
-		}},
-		{"path_open", sig("i32,i32,i32,i32,i32,i64,i64,i32,i32"), ret32, errnoFunc(errnoNoent)},
-		{"fd_prestat_get", i32s(2), ret32, errnoFunc(errnoBadf)},
-		{"fd_prestat_dir_name", i32s(3), ret32, errnoFunc(errnoNosys)},
+		{"proc_exit", i32s(1), nil, trace("proc_exit")},
+		{"path_open", sig("i32,i32,i32,i32,i32,i64,i64,i32,i32"), ret32, answer(errnoNoent)},
+		{"fd_prestat_get", i32s(2), ret32, answer(errnoBadf)},
+		{"fd_prestat_dir_name", i32s(3), ret32, answer(errnoNosys)},
 	}
 	if p == EnvoyFixed {
 		// #533 stubs. Their bodies are not in the reference notes
@@ -134,7 +107,7 @@ func envoyWASI(p Profile) []hostFunc {
 			{"sock_accept", "i32,i32,i32"}, {"sock_recv", "i32,i32,i32,i32,i32,i32"},
 			{"sock_send", "i32,i32,i32,i32,i32"}, {"sock_shutdown", "i32,i32"},
 		} {
-			fs = append(fs, hostFunc{st.name, sig(st.params), ret32, errnoFunc(errnoNotsup)})
+			fs = append(fs, hostFunc{st.name, sig(st.params), ret32, answer(errnoNotsup)})
 		}
 	}
 	return fs
@@ -146,8 +119,12 @@ var (
 	monotonicBase = uint64(time.Hour)
 )
 
-func errnoFunc(errno uint64) func(*VM, []uint64) {
-	return func(_ *VM, s []uint64) { s[0] = errno }
+// okOrFault is errno SUCCESS if the guest memory access succeeded.
+func okOrFault(ok bool) uint32 {
+	if ok {
+		return errnoSuccess
+	}
+	return errnoFault
 }
 
 func sig(params string) []api.ValueType {
@@ -165,58 +142,48 @@ func sig(params string) []api.ValueType {
 // wasiFdWrite sends fd 1 to the info log and fd 2 to the error log, one
 // line per call with a trailing newline removed; other fds are EBADF
 // (HOST writevImpl).
-func wasiFdWrite(vm *VM, s []uint64) {
-	var level LogLevel
+func wasiFdWrite(vm *VM, s []uint64) uint32 {
+	level := LogInfo
 	switch uint32(s[0]) {
 	case 1:
-		level = LogInfo
 	case 2:
 		level = LogError
 	default:
-		s[0] = errnoBadf
-		return
+		return errnoBadf
 	}
 	iovs, n := uint32(s[1]), uint32(s[2])
 	var b []byte
 	for i := uint32(0); i < n; i++ {
 		vec, ok := vm.read(iovs+8*i, 8)
 		if !ok {
-			s[0] = errnoFault
-			return
+			return errnoFault
 		}
-		ptr := uint32(vec[0]) | uint32(vec[1])<<8 | uint32(vec[2])<<16 | uint32(vec[3])<<24
-		l := uint32(vec[4]) | uint32(vec[5])<<8 | uint32(vec[6])<<16 | uint32(vec[7])<<24
+		ptr, l := binary.LittleEndian.Uint32(vec), binary.LittleEndian.Uint32(vec[4:])
 		if l == 0 {
 			continue
 		}
 		data, ok := vm.read(ptr, l)
 		if !ok {
-			s[0] = errnoFault
-			return
+			return errnoFault
 		}
 		b = append(b, data...)
 	}
 	if len(b) > 0 {
 		vm.logf(level, strings.TrimSuffix(string(b), "\n"))
 	}
-	if !vm.putU32(uint32(s[3]), uint32(len(b))) {
-		s[0] = errnoFault
-		return
-	}
-	s[0] = errnoSuccess
+	return okOrFault(vm.putU32(uint32(s[3]), uint32(len(b))))
 }
 
-func wasiEnvironGet(vm *VM, s []uint64) {
+func wasiEnvironGet(vm *VM, s []uint64) uint32 {
 	arr, buf := uint32(s[0]), uint32(s[1])
 	for _, e := range envList(vm.cfg.Env) {
 		if !vm.putU32(arr, buf) || !vm.mem.WriteString(buf, e) || !vm.mem.WriteByte(buf+uint32(len(e)), 0) {
-			s[0] = errnoFault
-			return
+			return errnoFault
 		}
 		arr += 4
 		buf += uint32(len(e)) + 1
 	}
-	s[0] = errnoSuccess
+	return errnoSuccess
 }
 
 // envList renders the environment as sorted "k=v" strings.

@@ -363,6 +363,10 @@ func sharedInc(key string) (uint32, string) {
 		v := 0
 		if st == 0 {
 			v = atoi(string(bytesOf(raw, size)))
+		} else {
+			// Absent: create it with a cas no value has. A cas of 0 would
+			// set unconditionally and overwrite another VM's creation.
+			cas = ^uint32(0)
 		}
 		next := strconv.Itoa(v + 1)
 		switch proxySetSharedData(ptr(key), int32(len(key)), ptr(next), int32(len(next)), cas) {
