@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/tetratelabs/wazero/api"
 )
@@ -87,7 +88,10 @@ func wrapHostFunc(p Profile, module string, h hostFunc) api.GoModuleFunc {
 				panic(fmt.Errorf("restricted_callback: %s called inside the allocator (not on the allocMemory allow-list, proxy-wasm-abi.md B.2)", name))
 			}
 		}
-		if st := fn(vm, stack); result {
+		start := time.Now()
+		st := fn(vm, stack)
+		vm.hostTime += time.Since(start)
+		if result {
 			stack[0] = uint64(st)
 		}
 	}

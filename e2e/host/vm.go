@@ -87,8 +87,13 @@ type VM struct {
 	stack    [8]uint64
 	astack   [1]uint64
 	restrict int
-	dead     error
-	closed   bool
+
+	// callTime is spent in guest entries (callbacks), hostTime in host
+	// functions the guest called, allocTime in the guest allocator called
+	// back from host functions: GuestTime derives the guest's own share.
+	callTime, hostTime, allocTime time.Duration
+	dead                          error
+	closed                        bool
 
 	nextID    uint32
 	free      []uint32 // APISIX reuses context ids
@@ -316,7 +321,9 @@ func (vm *VM) invoke(c *vmContext, f api.Function, args ...uint64) (uint64, erro
 		vm.attrib = c.s
 	}
 	copy(vm.stack[:], args)
+	start := time.Now()
 	err := f.CallWithStack(vm.ctx, vm.stack[:])
+	vm.callTime += time.Since(start)
 	vm.cur, vm.eff, vm.attrib = prevCur, prevEff, prevAttr
 	if err != nil {
 		vm.kill(fmt.Errorf("%s: %w", f.Definition().Name(), err))
@@ -334,7 +341,9 @@ func (vm *VM) alloc(n uint32) uint32 {
 		vm.restrict = restrictAlloc
 	}
 	vm.astack[0] = uint64(n)
+	start := time.Now()
 	err := vm.fn.malloc.CallWithStack(vm.ctx, vm.astack[:])
+	vm.allocTime += time.Since(start)
 	vm.restrict = prev
 	if err != nil {
 		panic(fmt.Errorf("%s(%d): %w", vm.fn.malloc.Definition().Name(), n, err))
@@ -414,6 +423,15 @@ func guestOutput(logs []LogLine) string {
 }
 
 func (e *TrapError) Unwrap() error { return e.Err }
+
+// GuestTime is the time spent executing guest code so far: callbacks and
+// the allocator, without the host functions they called. The difference
+// between two readings is what a request cost inside the VM.
+func (vm *VM) GuestTime() time.Duration {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	return vm.callTime - vm.hostTime + vm.allocTime
+}
 
 // Dead returns the error that killed the VM, or nil.
 func (vm *VM) Dead() error {

@@ -36,3 +36,22 @@ func benchRequest(b *testing.B, size int) {
 		s.OnDone()
 	}
 }
+
+// BenchmarkHeaderOnly is a bodiless request (GET /v1/models) passed to
+// the provider with the operator's credentials.
+func BenchmarkHeaderOnly(b *testing.B) {
+	cfg, err := ParseConfig([]byte(openaiConf), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := NewPlugin(cfg, envoyCaps, newFakeRoot())
+	hdrs := clientHeaders("/v1/models")
+	hdrs[0][1] = "GET"
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		h := newFakeHost()
+		s := p.NewStream(h)
+		s.OnRequestHeaders(hdrs, true)
+		s.OnDone()
+	}
+}
