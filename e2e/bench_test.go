@@ -202,4 +202,3 @@ func BenchmarkGuestMemory(b *testing.B) {
 	}
 	b.ReportMetric(float64(p.VM().MemorySize())/(1<<20), "MiB")
 }
-
