@@ -21,12 +21,9 @@
 package sigv4
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"slices"
 	"strings"
 	"time"
@@ -76,8 +73,8 @@ type Signer struct {
 
 	// Signing key cache: valid while all four inputs are unchanged.
 	keySecret, keyDate, keyRegion, keyService string
-	mac                                       hash.Hash // HMAC-SHA256 keyed with the signing key
-	scope                                     string    // credential scope
+	mac                                       *mac   // HMAC-SHA256 keyed with the signing key
+	scope                                     string // credential scope
 
 	buf  []byte   // canonical request, then string to sign
 	hdrs []header // scratch for canonical headers
@@ -132,7 +129,7 @@ func (s *Signer) sign(r *Request, now time.Time, keep bool) (signature, error) {
 		return signature{}, err
 	}
 	var dateBuf [len(timeFormat)]byte
-	date := string(now.UTC().AppendFormat(dateBuf[:0], timeFormat))
+	date := string(appendDate(dateBuf[:0], now))
 	day := date[:8]
 
 	// Collect the headers to sign. Sign owns host, x-amz-date and
@@ -187,11 +184,11 @@ func (s *Signer) sign(r *Request, now time.Time, keep bool) (signature, error) {
 		}
 		b = append(b, h.name...)
 	}
-	mac, scope := s.signingKey(day)
+	m, scope := s.signingKey(day)
 
 	// The Authorization value, all but the signature, is written now
 	// because b is reused below.
-	const sigLen = 2 * sha256.Size
+	const sigLen = 2 * 32 // hex SHA-256
 	var auth strings.Builder
 	auth.Grow(len(algorithm+" Credential=/, SignedHeaders=, Signature=") +
 		len(s.Credentials.AccessKeyID) + len(scope) + len(b) - signedStart + sigLen)
@@ -210,10 +207,10 @@ func (s *Signer) sign(r *Request, now time.Time, keep bool) (signature, error) {
 	case len(r.Body) == 0:
 		b = append(b, emptySHA256...)
 	default:
-		sum := sha256.Sum256(r.Body)
+		sum := sum256(r.Body)
 		b = hex.AppendEncode(b, sum[:])
 	}
-	crHash := sha256.Sum256(b)
+	crHash := sum256(b)
 	var out signature
 	if keep {
 		out.canonicalRequest = string(b)
@@ -232,16 +229,30 @@ func (s *Signer) sign(r *Request, now time.Time, keep bool) (signature, error) {
 	s.buf = b
 	clear(hdrs) // do not keep the caller's strings alive
 
-	mac.Reset()
-	mac.Write(b)
-	var sum [sha256.Size]byte
+	sum := m.sum(b)
 	var sig [sigLen]byte
-	hex.Encode(sig[:], mac.Sum(sum[:0]))
+	hex.Encode(sig[:], sum[:])
 	auth.Write(sig[:])
 
 	out.date = date
 	out.authorization = auth.String()
 	return out, nil
+}
+
+// appendDate appends t in UTC in the x-amz-date format, timeFormat.
+// time.Time.AppendFormat gives the same result but interprets its layout on
+// every call, which costs a microsecond under Wasm.
+func appendDate(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	y, mo, d := t.Date()
+	if y < 0 || y > 9999 { // not a date AWS accepts, but keep it well-formed
+		return t.AppendFormat(b, timeFormat)
+	}
+	h, mi, s := t.Clock()
+	return append(b,
+		byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10),
+		byte('0'+mo/10), byte('0'+mo%10), byte('0'+d/10), byte('0'+d%10), 'T',
+		byte('0'+h/10), byte('0'+h%10), byte('0'+mi/10), byte('0'+mi%10), byte('0'+s/10), byte('0'+s%10), 'Z')
 }
 
 // check rejects input that would produce a malformed canonical request.
@@ -254,9 +265,9 @@ func (s *Signer) check(r *Request) error {
 		return errors.New("sigv4: Credentials.SecretAccessKey is empty")
 	case hasLineBreak(s.Credentials.SessionToken):
 		return errors.New("sigv4: Credentials.SessionToken contains a line break")
-	case s.Region == "" || strings.ContainsAny(s.Region, "/\r\n"):
+	case s.Region == "" || strings.IndexByte(s.Region, '/') >= 0 || hasLineBreak(s.Region):
 		return errors.New("sigv4: Signer.Region is empty or contains '/' or a line break")
-	case s.Service == "" || strings.ContainsAny(s.Service, "/\r\n"):
+	case s.Service == "" || strings.IndexByte(s.Service, '/') >= 0 || hasLineBreak(s.Service):
 		return errors.New("sigv4: Signer.Service is empty or contains '/' or a line break")
 	case !isToken(r.Method):
 		return errors.New("sigv4: Request.Method is empty or not an HTTP token")
@@ -278,26 +289,20 @@ func (s *Signer) check(r *Request) error {
 // the credential scope "<day>/<region>/<service>/aws4_request", deriving
 // them only when one of their inputs changed:
 // kSigning = HMAC(HMAC(HMAC(HMAC("AWS4"+secret, day), region), service), "aws4_request").
-func (s *Signer) signingKey(day string) (hash.Hash, string) {
+func (s *Signer) signingKey(day string) (*mac, string) {
 	c := &s.Credentials
 	if s.mac != nil && s.keyDate == day && s.keySecret == c.SecretAccessKey &&
 		s.keyRegion == s.Region && s.keyService == s.Service {
 		return s.mac, s.scope
 	}
-	k := hmacSHA256([]byte("AWS4"+c.SecretAccessKey), day)
-	k = hmacSHA256(k, s.Region)
-	k = hmacSHA256(k, s.Service)
-	k = hmacSHA256(k, "aws4_request")
-	s.mac = hmac.New(sha256.New, k)
+	k := newMAC([]byte("AWS4" + c.SecretAccessKey)).sum([]byte(day))
+	k = newMAC(k[:]).sum([]byte(s.Region))
+	k = newMAC(k[:]).sum([]byte(s.Service))
+	k = newMAC(k[:]).sum([]byte("aws4_request"))
+	s.mac = newMAC(k[:])
 	s.scope = day + "/" + s.Region + "/" + s.Service + "/aws4_request"
 	s.keySecret, s.keyDate, s.keyRegion, s.keyService = c.SecretAccessKey, day, s.Region, s.Service
 	return s.mac, s.scope
-}
-
-func hmacSHA256(key []byte, data string) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(data))
-	return m.Sum(nil)
 }
 
 // normalizePath removes "." and ".." segments and empty segments (duplicate
@@ -414,18 +419,30 @@ func appendEscaped(b []byte, s string, keepSlash bool) []byte {
 
 // appendHeaderValue appends v trimmed of spaces and tabs at both ends, with
 // every inner run of spaces collapsed to one.
+// It appends whole runs rather than single bytes, which is several times
+// faster under Wasm.
 func appendHeaderValue(b []byte, v string) []byte {
 	v = trimOWS(v)
-	for i := 0; i < len(v); i++ {
-		if v[i] == ' ' && i > 0 && v[i-1] == ' ' {
-			continue
+	for {
+		i := strings.Index(v, "  ")
+		if i < 0 {
+			return append(b, v...)
 		}
-		b = append(b, v[i])
+		b = append(b, v[:i+1]...)
+		v = strings.TrimLeft(v[i+1:], " ")
 	}
-	return b
 }
 
-func trimOWS(v string) string { return strings.Trim(v, " \t") }
+// trimOWS trims spaces and tabs at both ends of v.
+func trimOWS(v string) string {
+	for v != "" && (v[0] == ' ' || v[0] == '\t') {
+		v = v[1:]
+	}
+	for v != "" && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
+		v = v[:len(v)-1]
+	}
+	return v
+}
 
 func isUnreserved(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
@@ -453,12 +470,24 @@ func isToken(s string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+		if !tchar[s[i]] {
 			return false
 		}
 	}
 	return true
 }
 
-func hasLineBreak(s string) bool { return strings.ContainsAny(s, "\r\n") }
+// tchar reports which bytes may appear in a token: visible ASCII except
+// delimiters. A table, because isToken runs on every header name of every
+// request and a strings.IndexByte call per byte is slow under Wasm.
+var tchar = func() (t [256]bool) {
+	for c := byte('!'); c < 0x7f; c++ {
+		t[c] = strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) < 0
+	}
+	return t
+}()
+
+// hasLineBreak reports whether s contains a CR or LF.
+func hasLineBreak(s string) bool {
+	return strings.IndexByte(s, '\n') >= 0 || strings.IndexByte(s, '\r') >= 0
+}

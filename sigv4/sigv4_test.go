@@ -213,6 +213,48 @@ func TestCanonicalQuery(t *testing.T) {
 	}
 }
 
+func TestAppendHeaderValue(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"", ""},
+		{"application/json", "application/json"},
+		{" \t a \t", "a"},
+		{"  a   b  c ", "a b c"},
+		{"a \t  b", "a \t b"}, // only runs of spaces collapse
+		{" \t ", ""},
+	} {
+		if got := string(appendHeaderValue(nil, c.in)); got != c.want {
+			t.Errorf("appendHeaderValue(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// TestAppendDate checks the x-amz-date formatter against time.Format,
+// including non-UTC times and years that do not have four digits.
+func TestAppendDate(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	east := time.FixedZone("east", 14*3600)
+	times := []time.Time{{}, time.Unix(0, 0), time.Date(9999, 12, 31, 23, 59, 59, 999, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC)}
+	for range 1000 {
+		times = append(times, time.Unix(rng.Int64N(400_000_000_000)-62_000_000_000, 0).In(east))
+	}
+	for _, tm := range times {
+		if got, want := string(appendDate(nil, tm)), tm.UTC().Format(timeFormat); got != want {
+			t.Errorf("appendDate(%v) = %q, want %q", tm, got, want)
+		}
+	}
+}
+
+// TestTokenChars checks the tchar table against RFC 9110, section 5.6.2.
+func TestTokenChars(t *testing.T) {
+	const rfc = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	for c := range 256 {
+		if want := strings.IndexByte(rfc, byte(c)) >= 0; tchar[c] != want {
+			t.Errorf("tchar[%q] = %v, want %v", byte(c), tchar[c], want)
+		}
+	}
+}
+
 // TestErrorsNameFieldsNotSecrets checks that invalid input is refused with a
 // message that says what to fix and leaks neither credentials nor values.
 func TestErrorsNameFieldsNotSecrets(t *testing.T) {
