@@ -87,6 +87,9 @@ func (e *edits) get(key string) ([]byte, bool) {
 	return e.obj.Get(key)
 }
 
+// maxScratch bounds the edit buffer a plugin keeps between requests.
+const maxScratch = 4 << 20
+
 var includeUsage = []byte(`{"include_usage":true}`)
 
 // otherAlias pairs OpenAI's two names for the output-token cap.
@@ -169,7 +172,12 @@ func (p *Plugin) rewriteBody(t *target, body []byte, obj *jsonobj.Object, stream
 	}
 	out := body
 	if len(e.sets) > 0 || len(e.dels) > 0 {
-		out = obj.AppendEdited(make([]byte, 0, len(body)+64), e.sets, e.dels)
+		// The host copies the body out within the same callback, so one
+		// buffer per plugin (per VM thread) serves every request.
+		out = obj.AppendEdited(p.scratch[:0], e.sets, e.dels)
+		if cap(out) <= maxScratch {
+			p.scratch = out[:0]
+		}
 	}
 	if nested {
 		// A field inside an object (Bedrock's inferenceConfig.maxTokens).

@@ -24,6 +24,7 @@ type Plugin struct {
 	authNames     map[string]bool // headers the operator's auth sets
 	metrics       map[string]*metricNames
 	signer        *sigv4.Signer // bedrock: keeps the derived key for the day
+	scratch       []byte        // rewritten bodies, valid until handed to the host
 
 	root                              RootHost
 	store                             gcpauth.Store // GCP token cache (nil: no GCP auth)

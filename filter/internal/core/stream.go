@@ -229,7 +229,8 @@ func (s *Stream) OnRequestBody(size int, eos bool) Action {
 		return next
 	}
 	if s.p.needsToken() && s.token == "" {
-		s.pending, s.pendingPath = out, path
+		// out may live in the plugin's scratch buffer: keep a copy.
+		s.pending, s.pendingPath = append([]byte(nil), out...), path
 		if !s.tokenReady() {
 			return Pause // resumed by the token callout or a tick
 		}
