@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"github.com/ai-proxy-wasm/ai-proxy-wasm/e2e/host/hosttest"
 	"io"
 	"net/http"
 	"net/url"
@@ -112,19 +111,7 @@ func TestStreamIsNotRebuffered(t *testing.T) {
 	for _, profile := range []host.Profile{host.Envoy, host.EnvoyFixed} {
 		t.Run(profile.String(), func(t *testing.T) {
 			ctx := context.Background()
-			mod, err := host.Compile(ctx, hosttest.Filter(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			vm, err := mod.NewVM(ctx, host.VMConfig{Profile: profile})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer vm.Close()
-			p, err := vm.NewPlugin([]byte(`{"provider":"openai","auth":{"header":{"Authorization":"Bearer k"}}}`))
-			if err != nil {
-				t.Fatal(err)
-			}
+			p := newRig(t, profile, `{"provider":"openai","auth":{"header":{"Authorization":"Bearer k"}}}`, nil).p
 			var seenAt []int // upstream chunks read when each downstream chunk left
 			read := 0
 			up := func(context.Context, *host.UpstreamRequest) (*host.UpstreamResponse, error) {

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/e2e/host"
-	"github.com/ai-proxy-wasm/ai-proxy-wasm/e2e/host/hosttest"
 )
 
 // chunkReader yields one chunk per Read, like an upstream socket.
@@ -80,19 +79,8 @@ func TestGCSafetySoak(t *testing.T) {
 	for _, profile := range []host.Profile{host.Envoy, host.EnvoyFixed} {
 		t.Run(profile.String(), func(t *testing.T) {
 			ctx := context.Background()
-			mod, err := host.Compile(ctx, hosttest.Filter(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			vm, err := mod.NewVM(ctx, host.VMConfig{Profile: profile})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer vm.Close()
-			p, err := vm.NewPlugin([]byte(`{"provider":"openai","auth":{"header":{"Authorization":"Bearer k"}},"options":{"model":"gpt-4o-mini"}}`))
-			if err != nil {
-				t.Fatal(err)
-			}
+			p := newRig(t, profile, `{"provider":"openai","auth":{"header":{"Authorization":"Bearer k"}},"options":{"model":"gpt-4o-mini"}}`, nil).p
+			vm := p.VM()
 			opt := host.Options{Upstream: cannedUpstream(8)}
 			n := soakRequests()
 			var memAtHalf uint32

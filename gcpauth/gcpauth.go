@@ -129,7 +129,7 @@ func parseRSAKey(s string) (*rsa.PrivateKey, error) {
 		block, _ = pem.Decode(bytes.ReplaceAll(data, []byte(`\n`), []byte("\n")))
 	}
 	if block == nil {
-		return nil, errors.New(`gcpauth: "private_key" is not a PEM block (want "-----BEGIN PRIVATE KEY-----\n...")`)
+		return nil, errors.New(`gcpauth: "private_key" is not a PEM block (want the PEM text of a "PRIVATE KEY" or "RSA PRIVATE KEY")`)
 	}
 	der := block.Bytes
 	var p8 pkcs8
