@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -20,21 +21,21 @@ func init() {
 type anthropicToOpenAI struct {
 	names             toolNames
 	usage             Usage
-	scratch, scratch2 []byte // reused while converting a request
+	scratch, scratch2 []byte // reused while converting
 
 	// Stream state.
-	parser        sse.Parser
-	out           []byte // events produced by the current Stream call
-	id, model     []byte // from the first chunk that has them
-	started, done bool
-	first         bool
-	block         blockKind // kind of the open content block
-	index         int       // Anthropic index of the open block
-	tool          int64     // OpenAI index of the open tool block
-	toolsSeen     []int64   // OpenAI indexes of tool blocks started
-	finish        string    // Anthropic stop_reason, once known
-	haveUsage     bool
-	err           error
+	sseOut
+	parser    sse.Parser
+	id, model []byte    // from the first chunk that has them
+	started   bool      // message_start was sent
+	block     blockKind // kind of the open content block
+	index     int       // Anthropic index of the open block
+	tool      int64     // OpenAI index of the open tool block
+	toolsSeen []int64   // OpenAI indexes of tool blocks started
+	seen      []byte    // the last chunk's bytes before "choices"
+	calls     []toolCall
+	finish    string // Anthropic stop_reason, once known
+	haveUsage bool
 }
 
 type blockKind uint8
@@ -116,15 +117,7 @@ func (t *anthropicToOpenAI) Request(body []byte) ([]byte, error) {
 				}
 			}
 		case "tools":
-			mark := len(b)
-			b = append(b, `"tools":[`...)
-			start := len(b)
-			b = t.tools(&r, b)
-			if hasTools = len(b) > start; hasTools {
-				b = append(b, "],"...)
-			} else {
-				b = b[:mark]
-			}
+			b, hasTools = appendToolsMember(b, &r, t.tools)
 		case "tool_choice":
 			toolChoice = r.raw()
 		case "thinking":
@@ -297,9 +290,11 @@ func reasoningEffort(thinking gjson.Result) string {
 	return ""
 }
 
-// block holds the raw fields of one Anthropic content block.
+// block holds the raw fields of one Anthropic content block. typ is raw
+// too: `"text"`, with its quotes.
 type block struct {
-	typ, text, id, name, input, toolUseID, content, source, thinking []byte
+	typ                                                         string
+	text, id, name, input, toolUseID, content, source, thinking []byte
 }
 
 // readBlock reads one content block object; anything else reads as a
@@ -312,7 +307,7 @@ func readBlock(r *jsonReader) block {
 	for r.more('}') {
 		switch string(r.key()) {
 		case "type":
-			blk.typ = r.str()
+			blk.typ = bstr(r.str())
 		case "text":
 			blk.text = r.str()
 		case "id":
@@ -379,7 +374,7 @@ func (t *anthropicToOpenAI) content(r *jsonReader, role, b []byte, start int) ([
 		return b, errors.New(`convert: anthropic message role must be "user" or "assistant", got ` + string(role))
 	}
 	if r.kind() == '"' {
-		b = appendSep2(b, start)
+		b = appendSep(b, start)
 		b = append(b, `{"role":`...)
 		b = append(b, role...)
 		b = append(b, `,"content":`...)
@@ -400,13 +395,9 @@ func (t *anthropicToOpenAI) content(r *jsonReader, role, b []byte, start int) ([
 	nText := 0
 	for r.more(']') {
 		blk := readBlock(r)
-		switch string(blk.typ) {
+		switch blk.typ {
 		case `"text"`:
-			if nText > 0 {
-				texts = append(texts, `\n`...)
-			}
-			nText++
-			texts = append(texts, inner(blk.text)...)
+			texts, nText = appendLine(texts, nText, blk.text)
 		case `"tool_use"`:
 			if len(calls) > 0 {
 				calls = append(calls, ',')
@@ -424,7 +415,7 @@ func (t *anthropicToOpenAI) content(r *jsonReader, role, b []byte, start int) ([
 	if nText == 0 && len(calls) == 0 {
 		return b, nil // nothing OpenAI can take
 	}
-	b = appendSep2(b, start)
+	b = appendSep(b, start)
 	b = append(b, `{"role":"assistant","content":`...)
 	if nText > 0 {
 		b = append(b, '"')
@@ -449,20 +440,16 @@ func (t *anthropicToOpenAI) userTurn(cr *jsonReader, b []byte, start int) []byte
 	parts := t.scratch2[:0] // parts, for an array content
 	nText, media := 0, false
 	addText := func(text []byte) {
-		if nText > 0 {
-			texts = append(texts, `\n`...)
-		}
-		nText++
-		texts = append(texts, inner(text)...)
-		parts = appendSep(parts)
+		texts, nText = appendLine(texts, nText, text)
+		parts = appendSep(parts, 0)
 		parts = append(parts, `{"type":"text","text":`...)
 		parts = appendAsString(parts, text)
 		parts = append(parts, '}')
 	}
 	addMedia := func(blk block) {
 		media = true
-		parts = appendSep(parts)
-		if string(blk.typ) == `"image"` {
+		parts = appendSep(parts, 0)
+		if blk.typ == `"image"` {
 			parts = appendImagePart(parts, blk.source)
 		} else {
 			parts = appendDocumentPart(parts, blk.source)
@@ -470,9 +457,9 @@ func (t *anthropicToOpenAI) userTurn(cr *jsonReader, b []byte, start int) []byte
 	}
 	for cr.more(']') {
 		blk := readBlock(cr)
-		switch string(blk.typ) {
+		switch blk.typ {
 		case `"tool_result"`:
-			b = appendSep2(b, start)
+			b = appendSep(b, start)
 			b = append(b, `{"role":"tool","tool_call_id":`...)
 			b = appendAsString(b, blk.toolUseID)
 			b = append(b, `,"content":`...)
@@ -488,13 +475,9 @@ func (t *anthropicToOpenAI) userTurn(cr *jsonReader, b []byte, start int) []byte
 				n := 0
 				for rr.more(']') {
 					p := readBlock(&rr)
-					switch string(p.typ) {
+					switch p.typ {
 					case `"text"`:
-						if n > 0 {
-							b = append(b, `\n`...)
-						}
-						n++
-						b = append(b, inner(p.text)...)
+						b, n = appendLine(b, n, p.text)
 					case `"image"`, `"document"`:
 						addMedia(p)
 					}
@@ -514,7 +497,7 @@ func (t *anthropicToOpenAI) userTurn(cr *jsonReader, b []byte, start int) []byte
 	if nText == 0 && !media {
 		return b
 	}
-	b = appendSep2(b, start)
+	b = appendSep(b, start)
 	b = append(b, `{"role":"user","content":`...)
 	if media {
 		b = append(b, '[')
@@ -526,6 +509,15 @@ func (t *anthropicToOpenAI) userTurn(cr *jsonReader, b []byte, start int) []byte
 		b = append(b, '"')
 	}
 	return append(b, '}')
+}
+
+// appendLine appends the text of the JSON string s to the joined text b,
+// on a new line unless it is the first; n counts the lines so far.
+func appendLine(b []byte, n int, s []byte) ([]byte, int) {
+	if n > 0 {
+		b = append(b, `\n`...)
+	}
+	return append(b, inner(s)...), n + 1
 }
 
 // source holds the raw fields of an Anthropic image or document source.
@@ -596,57 +588,131 @@ func appendDocumentPart(b, raw []byte) []byte {
 
 // Response converts a chat.completion into an Anthropic Message.
 func (t *anthropicToOpenAI) Response(body []byte) ([]byte, error) {
-	r := jsonReader{b: body}
-	if !r.enter('{') {
-		return nil, errNotJSONObject
+	var c chatCompletion
+	if err := c.read(body, 0, "message"); err != nil {
+		return nil, err
 	}
-	var id, model, usage, errObj, content, reasoning, refusal, calls, finish []byte
-	sawChoice := false
+	if len(c.errObj) > 0 && c.errObj[0] == '{' {
+		return nil, errors.New("convert: upstream returned an error in a 200 response: " + gjson.Get(bstr(c.errObj), "message").String())
+	}
+	if !c.hasChoice {
+		return nil, errors.New("convert: upstream chat completion has no choices")
+	}
+	t.usage = openAIUsage(gjson.ParseBytes(c.usage))
+
+	b := make([]byte, 0, len(body)+128)
+	b = append(b, `{"id":`...)
+	b = appendRawOr(b, c.id, `"msg_gateway"`)
+	b = append(b, `,"type":"message","role":"assistant","model":`...)
+	b = appendRawOr(b, c.model, `""`)
+	b = append(b, `,"content":[`...)
+	start := len(b)
+	if rawNonEmptyString(c.reasoning) {
+		b = append(b, `{"type":"thinking","thinking":`...)
+		b = append(b, c.reasoning...)
+		b = append(b, `,"signature":""}`...)
+	}
+	switch {
+	case rawNonEmptyString(c.content):
+		b = appendSep(b, start)
+		b = append(b, `{"type":"text","text":`...)
+		b = append(b, c.content...)
+		b = append(b, '}')
+	case len(c.content) > 0 && c.content[0] == '[': // some providers return parts
+		mark := len(b)
+		b = appendSep(b, start)
+		b = append(b, `{"type":"text","text":"`...)
+		textStart := len(b)
+		cr := jsonReader{b: c.content}
+		cr.enter('[')
+		n := 0
+		for cr.more(']') {
+			if p := readBlock(&cr); p.typ == `"text"` {
+				b, n = appendLine(b, n, p.text)
+			}
+		}
+		if len(b) == textStart {
+			b = b[:mark]
+		} else {
+			b = append(b, `"}`...)
+		}
+	case rawNonEmptyString(c.refusal):
+		b = appendSep(b, start)
+		b = append(b, `{"type":"text","text":`...)
+		b = append(b, c.refusal...)
+		b = append(b, '}')
+	}
+	for _, tc := range c.calls {
+		b = appendSep(b, start)
+		b = append(b, `{"type":"tool_use","id":`...)
+		b = appendAsString(b, tc.id)
+		b = append(b, `,"name":`...)
+		b = appendString(b, t.names.original(unquote(tc.name)))
+		b = append(b, `,"input":`...)
+		b = appendArgumentsObject(b, tc.args)
+		b = append(b, '}')
+	}
+	b = append(b, `],"stop_reason":"`...)
+	b = append(b, anthropicStopReason(unquote(c.finish), len(c.calls) > 0)...)
+	b = append(b, `","stop_sequence":null,"usage":`...)
+	b = appendAnthropicUsage(b, t.usage)
+	return append(b, '}'), nil
+}
+
+// chatCompletion holds the raw fields of a chat.completion or
+// chat.completion.chunk: the top level and choices[0]'s message (or delta),
+// whose tool calls are read in place.
+type chatCompletion struct {
+	id, model, usage, errObj, finish []byte
+	content, reasoning, refusal      []byte
+	calls                            []toolCall
+	hasChoice                        bool
+	choicesAt                        int // offset of the "choices" member; 0 when there is none
+}
+
+// read reads a chat.completion, or a chunk when message is "delta", in one
+// pass. start is 0, or the offset of a member of the top-level object: the
+// members before it are not read. Of reasoning_content and reasoning (the
+// name some servers use), the first that is not empty is kept. read keeps
+// the storage of c.calls.
+func (c *chatCompletion) read(body []byte, start int, message string) error {
+	*c = chatCompletion{calls: c.calls[:0]}
+	r := jsonReader{b: body, i: start}
+	if start == 0 && !r.enter('{') {
+		return errNotJSONObject
+	}
 	for r.more('}') {
+		at := r.i
 		switch string(r.key()) {
 		case "id":
-			id = r.raw()
+			c.id = r.raw()
 		case "model":
-			model = r.raw()
+			c.model = r.raw()
 		case "usage":
-			usage = r.raw()
+			c.usage = r.raw()
 		case "error":
-			errObj = r.raw()
+			c.errObj = r.raw()
 		case "choices":
+			c.choicesAt = at
 			if !r.enter('[') {
 				continue
 			}
 			for r.more(']') {
-				if sawChoice || !r.enter('{') { // only choices[0] is used
+				if c.hasChoice { // only choices[0] is used
 					r.skip()
 					continue
 				}
-				sawChoice = true
+				c.hasChoice = true
+				if !r.enter('{') {
+					continue
+				}
 				for r.more('}') {
-					switch string(r.key()) {
-					case "finish_reason":
-						finish = r.raw()
-					case "message":
-						if !r.enter('{') {
-							continue
-						}
-						for r.more('}') {
-							switch string(r.key()) {
-							case "content":
-								content = r.raw()
-							case "reasoning_content", "reasoning":
-								if rawNonEmptyString(reasoning) {
-									r.skip()
-								} else {
-									reasoning = r.raw()
-								}
-							case "refusal":
-								refusal = r.raw()
-							case "tool_calls":
-								calls = r.raw()
-							default:
-								r.skip()
-							}
+					switch k := r.key(); {
+					case string(k) == "finish_reason":
+						c.finish = r.raw()
+					case string(k) == message:
+						if r.enter('{') {
+							c.readMessage(&r)
 						}
 					default:
 						r.skip()
@@ -658,83 +724,33 @@ func (t *anthropicToOpenAI) Response(body []byte) ([]byte, error) {
 		}
 	}
 	if r.bad {
-		return nil, errMalformed
+		return errMalformed
 	}
-	if len(errObj) > 0 && errObj[0] == '{' {
-		return nil, errors.New("convert: upstream returned an error in a 200 response: " + gjson.Get(bstr(errObj), "message").String())
-	}
-	if !sawChoice {
-		return nil, errors.New("convert: upstream chat completion has no choices")
-	}
-	t.usage = openAIUsage(gjson.Parse(bstr(usage)))
+	return nil
+}
 
-	b := make([]byte, 0, len(body)+128)
-	b = append(b, `{"id":`...)
-	b = appendRawOr(b, id, `"msg_gateway"`)
-	b = append(b, `,"type":"message","role":"assistant","model":`...)
-	b = appendRawOr(b, model, `""`)
-	b = append(b, `,"content":[`...)
-	start := len(b)
-	if rawNonEmptyString(reasoning) {
-		b = append(b, `{"type":"thinking","thinking":`...)
-		b = append(b, reasoning...)
-		b = append(b, `,"signature":""}`...)
-	}
-	switch {
-	case rawNonEmptyString(content):
-		b = appendSep2(b, start)
-		b = append(b, `{"type":"text","text":`...)
-		b = append(b, content...)
-		b = append(b, '}')
-	case len(content) > 0 && content[0] == '[': // some providers return parts
-		mark := len(b)
-		b = appendSep2(b, start)
-		b = append(b, `{"type":"text","text":"`...)
-		textStart := len(b)
-		cr := jsonReader{b: content}
-		cr.enter('[')
-		n := 0
-		for cr.more(']') {
-			if p := readBlock(&cr); string(p.typ) == `"text"` {
-				if n > 0 {
-					b = append(b, `\n`...)
-				}
-				n++
-				b = append(b, inner(p.text)...)
+func (c *chatCompletion) readMessage(r *jsonReader) {
+	for r.more('}') {
+		switch string(r.key()) {
+		case "content":
+			c.content = r.raw()
+		case "reasoning_content", "reasoning":
+			if v := r.raw(); !rawNonEmptyString(c.reasoning) {
+				c.reasoning = v
 			}
-		}
-		if len(b) == textStart {
-			b = b[:mark]
-		} else {
-			b = append(b, `"}`...)
-		}
-	case rawNonEmptyString(refusal):
-		b = appendSep2(b, start)
-		b = append(b, `{"type":"text","text":`...)
-		b = append(b, refusal...)
-		b = append(b, '}')
-	}
-	nCalls := 0
-	cr := jsonReader{b: calls}
-	if len(calls) > 0 && cr.enter('[') {
-		for cr.more(']') {
-			tc := readToolCall(&cr)
-			b = appendSep2(b, start)
-			nCalls++
-			b = append(b, `{"type":"tool_use","id":`...)
-			b = appendAsString(b, tc.id)
-			b = append(b, `,"name":`...)
-			b = appendString(b, t.names.original(unquote(tc.name)))
-			b = append(b, `,"input":`...)
-			b = appendArgumentsObject(b, tc.args)
-			b = append(b, '}')
+		case "refusal":
+			c.refusal = r.raw()
+		case "tool_calls":
+			c.calls = c.calls[:0]
+			if r.enter('[') {
+				for r.more(']') {
+					c.calls = append(c.calls, readToolCall(r))
+				}
+			}
+		default:
+			r.skip()
 		}
 	}
-	b = append(b, `],"stop_reason":"`...)
-	b = append(b, anthropicStopReason(unquote(finish), nCalls > 0)...)
-	b = append(b, `","stop_sequence":null,"usage":`...)
-	b = appendAnthropicUsage(b, t.usage)
-	return append(b, '}'), nil
 }
 
 // toolCall holds the raw fields of an OpenAI tool call or tool-call delta.
@@ -830,9 +846,7 @@ func (t *anthropicToOpenAI) Error(status int, body []byte) []byte {
 	return toAnthropicError(status, body)
 }
 
-func (t *anthropicToOpenAI) StreamContentType() string { return "text/event-stream" }
-func (t *anthropicToOpenAI) Usage() Usage              { return t.usage }
-func (t *anthropicToOpenAI) FirstToken() bool          { return t.first }
+func (t *anthropicToOpenAI) Usage() Usage { return t.usage }
 
 // Stream converts chat.completion.chunk events into Messages stream events
 // (§c.4): message_start, then content_block_start/delta/stop per block,
@@ -840,24 +854,11 @@ func (t *anthropicToOpenAI) FirstToken() bool          { return t.first }
 // held back until both the finish reason and the usage are known, or the
 // upstream ends ([DONE] or end of stream).
 func (t *anthropicToOpenAI) Stream(chunk []byte, eos bool) ([]byte, error) {
-	if t.done {
-		return nil, nil // the end, or the error, was already reported
-	}
-	t.out = t.out[:0]
-	t.parser.Feed(chunk, t.event)
-	if eos && !t.done {
-		t.parser.Flush(t.event)
-		if !t.done {
-			t.end(false)
-		}
-	}
-	// The events are built in a buffer kept across calls and handed out
-	// in an exact-size copy, which the caller may keep.
-	if len(t.out) == 0 {
-		return nil, t.err
-	}
-	return append([]byte(nil), t.out...), t.err
+	return t.feed(&t.parser, chunk, eos, t.event, t.cut)
 }
+
+// cut ends a stream that stopped without [DONE].
+func (t *anthropicToOpenAI) cut() { t.end(false) }
 
 func (t *anthropicToOpenAI) event(ev sse.Event) {
 	data := ev.Data
@@ -870,96 +871,53 @@ func (t *anthropicToOpenAI) event(ev sse.Event) {
 		}
 		return // empty or foreign frames are skipped
 	}
-	// One pass over the chunk: {"id","model","choices":[{"delta":{…},
-	// "finish_reason"}],"usage","error"}.
-	var reasoning, content, calls, finish, usage []byte
-	r := jsonReader{b: data}
-	r.enter('{')
-	for r.more('}') {
-		switch string(r.key()) {
-		case "id":
-			if v := r.raw(); len(t.id) == 0 && rawString(v) {
-				t.id = append(t.id, v...)
-			}
-		case "model":
-			if v := r.raw(); len(t.model) == 0 && rawString(v) {
-				t.model = append(t.model, v...)
-			}
-		case "choices":
-			if !r.enter('[') {
-				continue
-			}
-			for i := 0; r.more(']'); i++ {
-				if i > 0 || !r.enter('{') { // only choices[0] is used
-					r.skip()
-					continue
-				}
-				for r.more('}') {
-					switch string(r.key()) {
-					case "finish_reason":
-						finish = r.raw()
-					case "delta":
-						if !r.enter('{') {
-							continue
-						}
-						for r.more('}') {
-							switch string(r.key()) {
-							case "content":
-								content = r.raw()
-							case "reasoning_content", "reasoning":
-								if v := r.raw(); rawNonEmptyString(v) {
-									reasoning = v
-								}
-							case "tool_calls":
-								calls = r.raw()
-							default:
-								r.skip()
-							}
-						}
-					default:
-						r.skip()
-					}
-				}
-			}
-		case "usage":
-			usage = r.raw()
-		case "error":
-			if v := r.raw(); len(v) > 0 && v[0] != 'n' {
-				typ, msg := upstreamError(data)
-				if !isAnthropicErrorType(typ) {
-					typ = "api_error"
-				}
-				t.fail(typ, msg)
-				return
-			}
-		default:
-			r.skip()
-		}
+	// OpenAI repeats the same id, object, created, model and
+	// system_fingerprint at the head of every chunk. A chunk that starts
+	// with the bytes the last one had before "choices" is read from there:
+	// reading those members again would change nothing.
+	start := 0
+	if len(t.seen) > 0 && bytes.HasPrefix(data, t.seen) {
+		start = len(t.seen)
 	}
-	if r.bad {
+	c := chatCompletion{calls: t.calls}
+	err := c.read(data, start, "delta")
+	t.calls = c.calls
+	if len(c.errObj) > 0 && c.errObj[0] != 'n' {
+		typ, msg := upstreamError(data)
+		if !isAnthropicErrorType(typ) {
+			typ = "api_error"
+		}
+		t.fail(typ, msg)
+		return
+	}
+	if err != nil {
 		return // a malformed chunk is skipped whole
 	}
-	if len(usage) > 0 && usage[0] == '{' {
-		t.usage = openAIUsage(gjson.Parse(bstr(usage)))
+	if start == 0 {
+		t.seen = append(t.seen[:0], data[:c.choicesAt]...)
+	}
+	if len(t.id) == 0 && rawString(c.id) {
+		t.id = append(t.id, c.id...)
+	}
+	if len(t.model) == 0 && rawString(c.model) {
+		t.model = append(t.model, c.model...)
+	}
+	if len(c.usage) > 0 && c.usage[0] == '{' {
+		t.usage = openAIUsage(gjson.ParseBytes(c.usage))
 		t.haveUsage = true
 	}
-	if rawNonEmptyString(reasoning) {
-		t.delta(thinkingBlock, `{"type":"thinking","thinking":"","signature":""}`, `{"type":"thinking_delta","thinking":`, reasoning)
+	if rawNonEmptyString(c.reasoning) {
+		t.delta(thinkingBlock, `{"type":"thinking","thinking":"","signature":""}`, `{"type":"thinking_delta","thinking":`, c.reasoning)
 	}
-	if rawNonEmptyString(content) {
-		t.delta(textBlock, `{"type":"text","text":""}`, `{"type":"text_delta","text":`, content)
+	if rawNonEmptyString(c.content) {
+		t.delta(textBlock, `{"type":"text","text":""}`, `{"type":"text_delta","text":`, c.content)
 	}
-	if len(calls) > 0 {
-		cr := jsonReader{b: calls}
-		if cr.enter('[') {
-			for cr.more(']') {
-				t.toolDelta(readToolCall(&cr))
-			}
-		}
+	for _, tc := range c.calls {
+		t.toolDelta(tc)
 	}
-	if rawNonEmptyString(finish) && t.finish == "" {
+	if rawNonEmptyString(c.finish) && t.finish == "" {
 		t.start()
-		t.finish = anthropicStopReason(unquote(finish), len(t.toolsSeen) > 0)
+		t.finish = anthropicStopReason(unquote(c.finish), len(t.toolsSeen) > 0)
 	}
 	if t.finish != "" && t.haveUsage {
 		t.end(true)
@@ -973,21 +931,14 @@ func (t *anthropicToOpenAI) start() {
 	}
 	t.started = true
 	b := append(t.out, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":"...)
-	b = appendBytesOr(b, t.id, `"msg_gateway"`)
+	b = appendRawOr(b, t.id, `"msg_gateway"`)
 	b = append(b, `,"type":"message","role":"assistant","model":`...)
-	b = appendBytesOr(b, t.model, `""`)
+	b = appendRawOr(b, t.model, `""`)
 	b = append(b, `,"content":[],"stop_reason":null,"stop_sequence":null,"usage":`...)
 	u := t.usage
 	u.CompletionTokens = 0 // only the input is known at this point
 	b = appendAnthropicUsage(b, u)
 	t.out = append(b, "}}\n\n"...)
-}
-
-func appendBytesOr(b, v []byte, def string) []byte {
-	if len(v) == 0 {
-		return append(b, def...)
-	}
-	return append(b, v...)
 }
 
 // open makes a block of kind the open block, closing the previous one.
@@ -1050,8 +1001,7 @@ func (t *anthropicToOpenAI) toolDelta(tc toolCall) {
 		t.toolsSeen = append(t.toolsSeen, idx)
 		t.tool = idx
 		t.first = true
-		start := make([]byte, 0, 96)
-		start = append(start, `{"type":"tool_use","id":`...)
+		start := append(t.scratch[:0], `{"type":"tool_use","id":`...)
 		if rawNonEmptyString(tc.id) {
 			start = append(start, tc.id...)
 		} else {
@@ -1062,6 +1012,7 @@ func (t *anthropicToOpenAI) toolDelta(tc toolCall) {
 		start = append(start, `,"name":`...)
 		start = appendString(start, t.names.original(unquote(tc.name)))
 		start = append(start, `,"input":{}}`...)
+		t.scratch = start
 		t.open(toolBlock, bstr(start))
 	}
 	if rawNonEmptyString(tc.args) {

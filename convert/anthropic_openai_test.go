@@ -126,6 +126,46 @@ func TestAnthropicToOpenAIStreamGolden(t *testing.T) {
 	}
 }
 
+// TestAnthropicToOpenAIStreamRepeatedHead checks the shortcut that reads a
+// chunk from "choices" on when it starts like the chunk before: every
+// chat stream fixture converts the same when each chunk is made to start
+// differently, and members before "choices" that change are read.
+func TestAnthropicToOpenAIStreamRepeatedHead(t *testing.T) {
+	for _, name := range []string{"chat-stream-text", "chat-stream-tool-call", "chat-stream-parallel-tool-calls", "chat-stream-include-usage",
+		"chat-stream-usage-in-finish-chunk", "chat-stream-error-midstream", "chat-stream-no-done-no-usage", "openrouter-stream-keepalive"} {
+		in := loadFixture(t, "openai/"+name+".sse")
+		var distinct []byte // each data line starts with its own "n" member
+		n := 0
+		for _, line := range bytes.SplitAfter(in, []byte("\n")) {
+			if rest, ok := bytes.CutPrefix(line, []byte(`data: {"`)); ok {
+				line = append([]byte(`data: {"n":`+strconv.Itoa(n)+`,"`), rest...)
+				n++
+			}
+			distinct = append(distinct, line...)
+		}
+		tr1, tr2 := mustNew(t, AnthropicMessages, OpenAIChat), mustNew(t, AnthropicMessages, OpenAIChat)
+		out1, err1 := streamAllChunks(tr1, [][]byte{in})
+		out2, err2 := streamAllChunks(tr2, [][]byte{distinct})
+		if !bytes.Equal(out1, out2) || (err1 == nil) != (err2 == nil) || tr1.Usage() != tr2.Usage() {
+			t.Errorf("%s: repeated heads give\n%s %v %+v\ndistinct heads give\n%s %v %+v", name, out1, err1, tr1.Usage(), out2, err2, tr2.Usage())
+		}
+	}
+
+	const first = `data: {"id":"c1","model":"m","choices":[{"index":0,"delta":{"content":"hi"}}]}` + "\n\n"
+	const usage = `"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4},`
+	const finish = `"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}` + "\n\n"
+	for _, last := range []string{
+		`data: {"id":"c1","model":"m",` + usage + finish, // the same head, then usage
+		`data: {` + usage + `"id":"c1","model":"m",` + finish, // another head
+	} {
+		tr := mustNew(t, AnthropicMessages, OpenAIChat)
+		out, err := streamAllChunks(tr, [][]byte{[]byte(first + last)})
+		if want := (Usage{PromptTokens: 3, CompletionTokens: 1, TotalTokens: 4}); err != nil || tr.Usage() != want || !bytes.Contains(out, []byte("message_stop")) {
+			t.Errorf("usage ahead of choices in %s: %v, Usage() = %+v, want %+v\n%s", last, err, tr.Usage(), want, out)
+		}
+	}
+}
+
 // TestAnthropicToOpenAIStreamFixtures runs every OpenAI stream fixture and
 // checks the well-formedness of the result and what it says.
 func TestAnthropicToOpenAIStreamFixtures(t *testing.T) {

@@ -14,6 +14,8 @@
 //     the model, stream position and usage counters.
 package convert
 
+import "github.com/ai-proxy-wasm/ai-proxy-wasm/convert/sse"
+
 // Protocol names a wire protocol. String() gives the names used as keys of
 // the APISIX ai-proxy option override.request_body.
 type Protocol uint8
@@ -66,7 +68,8 @@ type Usage struct {
 	ReasoningTokens     int64 // part of CompletionTokens
 }
 
-// Add accumulates u2 into u, recomputing the total when it was not given.
+// Merge takes the counts u2 reports (those above zero) into u, recomputing
+// the total when it was not given.
 func (u *Usage) Merge(u2 Usage) {
 	if u2.PromptTokens > 0 {
 		u.PromptTokens = u2.PromptTokens
@@ -113,6 +116,10 @@ type Translator interface {
 	// chunk; the result then includes any terminal events the client expects.
 	// After a protocol error it returns the error and the client bytes that
 	// end the stream properly for that client.
+	//
+	// The result is valid until the next call: it is chunk itself or a
+	// buffer the Translator reuses, so the caller hands it on (or copies it)
+	// before calling again. The caller may append to it.
 	Stream(chunk []byte, eos bool) ([]byte, error)
 
 	// StreamContentType is the Content-Type of what Stream produces.
@@ -141,4 +148,41 @@ func New(client, upstream Protocol) (Translator, bool) {
 		return nil, false
 	}
 	return f(), true
+}
+
+// sseOut is the output state of the translators that convert a stream
+// into text/event-stream: a buffer reused across Stream calls (see
+// Translator.Stream) and how the stream ended.
+type sseOut struct {
+	out   []byte // the events produced by the current Stream call
+	done  bool   // the end, or an error, was written: nothing more is sent
+	first bool   // content was sent (FirstToken)
+	err   error  // returned with the events that end the stream with an error
+}
+
+func (s *sseOut) StreamContentType() string { return "text/event-stream" }
+func (s *sseOut) FirstToken() bool          { return s.first }
+
+// feed runs one Stream call over text/event-stream input: it passes each
+// event p completes to event and, at eos, flushes p and calls end unless
+// the stream is over by then.
+func (s *sseOut) feed(p *sse.Parser, chunk []byte, eos bool, event func(sse.Event), end func()) ([]byte, error) {
+	if s.done {
+		return nil, nil // the end, or the error, was already reported
+	}
+	if s.out == nil {
+		s.out = make([]byte, 0, 4096) // rather than growing it event by event
+	}
+	s.out = s.out[:0]
+	p.Feed(chunk, event)
+	if eos && !s.done {
+		p.Flush(event)
+		if !s.done {
+			end()
+		}
+	}
+	if len(s.out) == 0 {
+		return nil, s.err
+	}
+	return s.out, s.err
 }

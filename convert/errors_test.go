@@ -1,9 +1,7 @@
 package convert
 
 import (
-	"bytes"
 	"encoding/json"
-	"strings"
 	"testing"
 
 	"github.com/anthropics/anthropic-sdk-go"
@@ -79,81 +77,5 @@ func TestErrorBody(t *testing.T) {
 	}
 	if got := string(ErrorBody(OpenAIChat, 429, "slow")); got != `{"error":{"message":"slow","type":"rate_limit_error","param":null,"code":null}}` {
 		t.Errorf("openai: %s", got)
-	}
-}
-
-func TestAppendString(t *testing.T) {
-	for _, s := range []string{"", "plain", `q"b\s`, "\n\r\t\x00\x1f", "<&>", "é🙂", "\u2028"} {
-		got := appendString(nil, s)
-		var back string
-		if err := json.Unmarshal(got, &back); err != nil || back != s {
-			t.Errorf("appendString(%q) = %s (round trip %q, %v)", s, got, back, err)
-		}
-		if strings.ContainsAny(string(got[1:len(got)-1]), "\n\r\x00") {
-			t.Errorf("appendString(%q) left a control character: %q", s, got)
-		}
-	}
-}
-
-func TestAppendJSONAsString(t *testing.T) {
-	for _, in := range []string{`{}`, `{ "a" : [1, 2 ,{"b":"x y"}] }`, `{"q":"say \"hi\"\\n","u":"\u00e9"}`, `"str"`, `null`} {
-		got := appendJSONAsString(nil, []byte(in))
-		var s string
-		if err := json.Unmarshal(got, &s); err != nil {
-			t.Fatalf("%s: not a JSON string: %s", in, got)
-		}
-		var compact bytes.Buffer
-		if err := json.Compact(&compact, []byte(in)); err != nil {
-			t.Fatal(err)
-		}
-		if s != compact.String() {
-			t.Errorf("%s: got %s, want the compact text %s", in, s, compact.String())
-		}
-	}
-}
-
-func TestAppendUnescaped(t *testing.T) {
-	for _, s := range []string{"", "plain", `q"b\s/`, "\n\r\t\b\f", "é🙂\u2028", "\x01"} {
-		quoted, _ := json.Marshal(s) // escapes <, >, &, U+2028 as \u…
-		got := appendUnescaped([]byte("x"), quoted[1:len(quoted)-1])
-		if string(got) != "x"+s {
-			t.Errorf("appendUnescaped(%s) = %q, want %q", quoted, got[1:], s)
-		}
-	}
-	for in, want := range map[string]string{`\/`: "/", `\ud83d\ude42`: "🙂", `\u00`: `\u00`, `\x`: "x", `a\`: `a\`} {
-		if got := string(appendUnescaped(nil, []byte(in))); got != want {
-			t.Errorf("appendUnescaped(%s) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-// TestJSONReaderMalformed feeds broken JSON: the reader must flag it and
-// stop, never panic or loop.
-func TestJSONReaderMalformed(t *testing.T) {
-	for _, in := range []string{``, `{`, `{"a"`, `{"a":`, `{"a":1`, `{"a" 1}`, `{"a":"x`, `{"a":"x\"}`, `{1:2}`, `{"a":[1,2}`, `{"a":}`, `}`, `{"a":{"b":[}}`} {
-		r := jsonReader{b: []byte(in)}
-		if r.enter('{') {
-			for r.more('}') {
-				r.key()
-				r.skip()
-			}
-		}
-		if !r.bad {
-			t.Errorf("%q: not flagged as malformed", in)
-		}
-	}
-	for _, in := range []string{`{}`, ` { "a" : [ 1 , "x\\\"" , {"b":null} ] , "c":true } `} {
-		r := jsonReader{b: []byte(in)}
-		n := 0
-		if r.enter('{') {
-			for r.more('}') {
-				r.key()
-				r.skip()
-				n++
-			}
-		}
-		if r.bad {
-			t.Errorf("%q: flagged as malformed after %d members", in, n)
-		}
 	}
 }

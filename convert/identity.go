@@ -164,52 +164,45 @@ func chatDeltaHasContent(d gjson.Result) bool {
 	return found
 }
 
+// usageKeys names the members of an OpenAI usage object, which differ
+// between Chat Completions and the Responses API.
+type usageKeys struct {
+	prompt, completion, total string
+	promptDetails, cacheWrite string // cached_tokens and cacheWrite are in promptDetails
+	completionDetails         string // holds reasoning_tokens
+}
+
+var (
+	chatUsageKeys      = usageKeys{"prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details", "cache_creation_tokens", "completion_tokens_details"}
+	responsesUsageKeys = usageKeys{"input_tokens", "output_tokens", "total_tokens", "input_tokens_details", "cache_write_tokens", "output_tokens_details"}
+)
+
 // openAIUsage reads an OpenAI Chat or Embeddings usage object.
-func openAIUsage(u gjson.Result) Usage {
+func openAIUsage(u gjson.Result) Usage { return readUsage(u, &chatUsageKeys) }
+
+// responsesUsage reads an OpenAI Responses API usage object.
+func responsesUsage(u gjson.Result) Usage { return readUsage(u, &responsesUsageKeys) }
+
+func readUsage(u gjson.Result, k *usageKeys) Usage {
 	var r Usage
-	u.ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
-		case "prompt_tokens":
+	u.ForEach(func(key, v gjson.Result) bool {
+		switch key.Str {
+		case k.prompt:
 			r.PromptTokens = v.Int()
-		case "completion_tokens":
+		case k.completion:
 			r.CompletionTokens = v.Int()
-		case "total_tokens":
+		case k.total:
 			r.TotalTokens = v.Int()
-		case "prompt_tokens_details":
+		case k.promptDetails:
 			r.CacheReadTokens = v.Get("cached_tokens").Int()
-			if c := v.Get("cache_creation_tokens").Int(); c > 0 {
+			if c := v.Get(k.cacheWrite).Int(); c > 0 {
 				r.CacheCreationTokens = c
 			}
 		case "prompt_cache_hit_tokens": // DeepSeek
 			if r.CacheReadTokens == 0 {
 				r.CacheReadTokens = v.Int()
 			}
-		case "completion_tokens_details":
-			r.ReasoningTokens = v.Get("reasoning_tokens").Int()
-		}
-		return true
-	})
-	if r.TotalTokens == 0 {
-		r.TotalTokens = r.PromptTokens + r.CompletionTokens
-	}
-	return r
-}
-
-// responsesUsage reads an OpenAI Responses API usage object.
-func responsesUsage(u gjson.Result) Usage {
-	var r Usage
-	u.ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
-		case "input_tokens":
-			r.PromptTokens = v.Int()
-		case "output_tokens":
-			r.CompletionTokens = v.Int()
-		case "total_tokens":
-			r.TotalTokens = v.Int()
-		case "input_tokens_details":
-			r.CacheReadTokens = v.Get("cached_tokens").Int()
-			r.CacheCreationTokens = v.Get("cache_write_tokens").Int()
-		case "output_tokens_details":
+		case k.completionDetails:
 			r.ReasoningTokens = v.Get("reasoning_tokens").Int()
 		}
 		return true

@@ -2,6 +2,7 @@ package convert
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"strconv"
 	"strings"
@@ -29,18 +30,13 @@ type openAIToAnthropic struct {
 	counts       anthropicCounts
 
 	// Stream state.
+	sseOut
 	parser     sse.Parser
-	out        []byte
-	prefix     []byte // `{"id":…,"object":…,"created":…,"model":…,"choices":[{"index":0,"delta":`
-	created    int64
+	head       []byte // `data: ` and the chunk head, shared by every chunk
 	started    bool
-	done       bool
-	first      bool
 	toolBlock  bool  // the open Anthropic block is a tool_use
 	tools      int64 // tool_use blocks so far: the OpenAI tool_calls index
 	stopReason string
-	err        error
-	id, model  []byte
 }
 
 // Request converts a Chat Completions request into a Messages request. It
@@ -102,15 +98,7 @@ func (t *openAIToAnthropic) Request(body []byte) ([]byte, error) {
 				user = v
 			}
 		case "tools":
-			mark := len(b)
-			b = append(b, `"tools":[`...)
-			start := len(b)
-			b = openAITools(&r, b)
-			if hasTools = len(b) > start; hasTools {
-				b = append(b, "],"...)
-			} else {
-				b = b[:mark]
-			}
+			b, hasTools = appendToolsMember(b, &r, openAITools)
 		case "tool_choice":
 			toolChoice = r.raw()
 		case "parallel_tool_calls":
@@ -225,59 +213,83 @@ func openAITools(r *jsonReader, b []byte) []byte {
 		return b
 	}
 	for r.more(']') {
-		var typ, name, desc, params, strict []byte
-		if !r.enter('{') {
+		tool := readTool(r)
+		if string(tool.typ) != `"function"` || tool.name == nil {
 			continue
 		}
-		for r.more('}') {
-			switch string(r.key()) {
-			case "type":
-				typ = r.str()
-			case "function":
-				if !r.enter('{') {
-					continue
-				}
-				for r.more('}') {
-					switch string(r.key()) {
-					case "name":
-						name = r.raw()
-					case "description":
-						desc = r.raw()
-					case "parameters":
-						params = r.raw()
-					case "strict":
-						strict = r.raw()
-					default:
-						r.skip()
-					}
-				}
-			default:
-				r.skip()
-			}
-		}
-		if string(typ) != `"function"` || name == nil {
-			continue
-		}
-		b = appendSep2(b, start)
+		b = appendSep(b, start)
 		b = append(b, `{"name":`...)
-		b = appendAsString(b, name)
-		if rawString(desc) {
+		b = appendAsString(b, tool.name)
+		if rawString(tool.desc) {
 			b = append(b, `,"description":`...)
-			b = append(b, desc...)
+			b = append(b, tool.desc...)
 		}
 		b = append(b, `,"input_schema":`...)
-		if len(params) > 0 && params[0] == '{' {
-			b = append(b, params...)
-		} else {
-			// Anthropic requires input_schema.
-			b = append(b, `{"type":"object","properties":{}}`...)
-		}
-		if isTrue(strict) {
+		b = appendSchema(b, tool.params)
+		if isTrue(tool.strict) {
 			b = append(b, `,"strict":true`...)
 		}
 		b = append(b, '}')
 	}
 	return b
+}
+
+// appendToolsMember appends `"tools":[…],` with the tools convert writes
+// from r, or nothing when it writes none, and reports which.
+func appendToolsMember(b []byte, r *jsonReader, convert func(*jsonReader, []byte) []byte) ([]byte, bool) {
+	mark := len(b)
+	b = append(b, `"tools":[`...)
+	start := len(b)
+	if b = convert(r, b); len(b) > start {
+		return append(b, "],"...), true
+	}
+	return b[:mark], false
+}
+
+// tool holds the raw fields of an OpenAI tool.
+type tool struct{ typ, name, desc, params, strict []byte }
+
+func readTool(r *jsonReader) tool {
+	var t tool
+	if !r.enter('{') {
+		return t
+	}
+	for r.more('}') {
+		switch string(r.key()) {
+		case "type":
+			t.typ = r.str()
+		case "function":
+			if !r.enter('{') {
+				continue
+			}
+			for r.more('}') {
+				switch string(r.key()) {
+				case "name":
+					t.name = r.raw()
+				case "description":
+					t.desc = r.raw()
+				case "parameters":
+					t.params = r.raw()
+				case "strict":
+					t.strict = r.raw()
+				default:
+					r.skip()
+				}
+			}
+		default:
+			r.skip()
+		}
+	}
+	return t
+}
+
+// appendSchema appends a function's parameters as a JSON schema; Anthropic
+// and Converse require one, so a missing one is an empty object schema.
+func appendSchema(b, params []byte) []byte {
+	if len(params) > 0 && params[0] == '{' {
+		return append(b, params...)
+	}
+	return append(b, `{"type":"object","properties":{}}`...)
 }
 
 // thinkingBudget maps OpenAI reasoning_effort to an Anthropic thinking
@@ -305,7 +317,7 @@ type anthropicTurns struct {
 
 func (w *anthropicTurns) open(role string) {
 	w.closeTools()
-	w.b = appendSep2(w.b, w.start)
+	w.b = appendSep(w.b, w.start)
 	w.b = append(w.b, `{"role":"`...)
 	w.b = append(w.b, role...)
 	w.b = append(w.b, `","content":[`...)
@@ -374,7 +386,7 @@ func (w *anthropicTurns) message(r *jsonReader, system []byte) ([]byte, error) {
 					text = p.refusal
 				}
 				if rawNonEmptyString(text) {
-					w.b = appendSep2(w.b, start)
+					w.b = appendSep(w.b, start)
 					w.b = append(w.b, `{"type":"text","text":`...)
 					w.b = append(w.b, text...)
 					w.b = append(w.b, '}')
@@ -385,7 +397,7 @@ func (w *anthropicTurns) message(r *jsonReader, system []byte) ([]byte, error) {
 		if len(calls) > 0 && cr.enter('[') {
 			for cr.more(']') {
 				tc := readToolCall(&cr)
-				w.b = appendSep2(w.b, start)
+				w.b = appendSep(w.b, start)
 				w.b = append(w.b, `{"type":"tool_use","id":`...)
 				w.b = appendAsString(w.b, tc.id)
 				w.b = append(w.b, `,"name":`...)
@@ -420,7 +432,7 @@ func (w *anthropicTurns) message(r *jsonReader, system []byte) ([]byte, error) {
 			cr.enter('[')
 			for cr.more(']') {
 				if p := readPart(&cr); rawNonEmptyString(p.text) {
-					w.b = appendSep2(w.b, start)
+					w.b = appendSep(w.b, start)
 					w.b = append(w.b, `{"type":"text","text":`...)
 					w.b = append(w.b, p.text...)
 					w.b = append(w.b, '}')
@@ -442,7 +454,7 @@ func (w *anthropicTurns) message(r *jsonReader, system []byte) ([]byte, error) {
 // part is kept.
 func appendSystemBlock(system, content []byte) []byte {
 	mark := len(system)
-	system = appendSep(system)
+	system = appendSep(system, 0)
 	system = append(system, `{"type":"text","text":"`...)
 	start := len(system)
 	var cache []byte
@@ -470,7 +482,8 @@ func appendSystemBlock(system, content []byte) []byte {
 	return append(system, '}')
 }
 
-// part holds the raw fields of an OpenAI content part.
+// part holds the raw fields of an OpenAI content part; url and fileData
+// are image_url.url and file.file_data.
 type part struct{ typ, text, refusal, url, fileData, cacheControl []byte }
 
 func readPart(r *jsonReader) part {
@@ -489,27 +502,9 @@ func readPart(r *jsonReader) part {
 		case "cache_control":
 			p.cacheControl = r.raw()
 		case "image_url":
-			if !r.enter('{') {
-				continue
-			}
-			for r.more('}') {
-				if string(r.key()) == "url" {
-					p.url = r.str()
-				} else {
-					r.skip()
-				}
-			}
+			p.url = r.member("url")
 		case "file":
-			if !r.enter('{') {
-				continue
-			}
-			for r.more('}') {
-				if string(r.key()) == "file_data" {
-					p.fileData = r.str()
-				} else {
-					r.skip()
-				}
-			}
+			p.fileData = r.member("file_data")
 		default:
 			r.skip()
 		}
@@ -541,7 +536,7 @@ func (w *anthropicTurns) parts(content []byte) error {
 			if !rawNonEmptyString(p.text) {
 				continue
 			}
-			w.b = appendSep2(w.b, start)
+			w.b = appendSep(w.b, start)
 			w.b = append(w.b, `{"type":"text","text":`...)
 			w.b = append(w.b, p.text...)
 			if len(p.cacheControl) > 0 && p.cacheControl[0] == '{' {
@@ -550,13 +545,13 @@ func (w *anthropicTurns) parts(content []byte) error {
 			}
 			w.b = append(w.b, '}')
 		case `"image_url"`:
-			w.b = appendSep2(w.b, start)
+			w.b = appendSep(w.b, start)
 			w.b, err = appendMediaBlock(w.b, p.url)
 		case `"file"`:
-			if len(p.fileData) == 0 {
+			if !rawString(p.fileData) {
 				return errors.New("convert: file parts need file_data: Anthropic cannot read OpenAI file ids")
 			}
-			w.b = appendSep2(w.b, start)
+			w.b = appendSep(w.b, start)
 			w.b, err = appendMediaBlock(w.b, p.fileData)
 		}
 		// input_audio and other parts have no Anthropic equivalent.
@@ -652,73 +647,14 @@ func (t *openAIToAnthropic) Response(body []byte) ([]byte, error) {
 	}
 
 	b := make([]byte, 0, len(body)+128)
-	b = append(b, `{"id":`...)
-	b = appendRawOr(b, id, `"chatcmpl-gateway"`)
-	b = append(b, `,"object":"chat.completion","created":`...)
-	b = appendInt(b, unixNow())
-	b = append(b, `,"model":`...)
-	b = appendRawOr(b, model, `""`)
-	b = append(b, `,"choices":[{"index":0,"message":{"role":"assistant","content":`...)
-	b, _ = appendJoined(b, blocks, `"text"`, "null")
-	mark := len(b)
-	b = append(b, `,"reasoning_content":`...)
-	if b2, n := appendJoined(b, blocks, `"thinking"`, ""); n > 0 {
-		b = b2
-	} else {
-		b = b[:mark]
-	}
-	calls := 0
-	for _, blk := range blocks {
-		if string(blk.typ) != `"tool_use"` {
-			continue
-		}
-		if calls == 0 {
-			b = append(b, `,"tool_calls":[`...)
-		} else {
-			b = append(b, ',')
-		}
-		calls++
-		b = append(b, `{"id":`...)
-		b = appendAsString(b, blk.id)
-		b = append(b, `,"type":"function","function":{"name":`...)
-		b = appendAsString(b, blk.name)
-		b = append(b, `,"arguments":`...)
-		b = appendJSONAsString(b, blk.input)
-		b = append(b, "}}"...)
-	}
-	if calls > 0 {
-		b = append(b, ']')
-	}
-	b = append(b, `},"finish_reason":"`...)
+	b = appendChatHead(b, "chat.completion", cmp.Or(bstr(id), `"chatcmpl-gateway"`), cmp.Or(bstr(model), `""`), unixNow())
+	b = append(b, `{"index":0,"message":`...)
+	b = appendChatMessage(b, blocks)
+	b = append(b, `,"finish_reason":"`...)
 	b = append(b, openAIFinishReason(unquote(stop))...)
 	b = append(b, `","logprobs":null}],"usage":`...)
 	b = appendChatUsage(b, t.counts.usage())
 	return append(b, '}'), nil
-}
-
-// appendJoined writes one JSON string concatenating the text (or thinking)
-// of the blocks of type typ, or none when there are none, and reports how
-// many there were.
-func appendJoined(b []byte, blocks []block, typ, none string) ([]byte, int) {
-	n := 0
-	for _, blk := range blocks {
-		if string(blk.typ) != typ {
-			continue
-		}
-		if n == 0 {
-			b = append(b, '"')
-		}
-		n++
-		if typ == `"thinking"` {
-			b = append(b, inner(blk.thinking)...)
-		} else {
-			b = append(b, inner(blk.text)...)
-		}
-	}
-	if n == 0 {
-		return append(b, none...), 0
-	}
-	return append(b, '"'), n
 }
 
 // openAIFinishReason maps an Anthropic stop_reason (§c.5).
@@ -734,71 +670,41 @@ func openAIFinishReason(stop string) string {
 	return "stop"
 }
 
-// appendChatUsage writes u as an OpenAI usage object. Cache writes have no
-// standard field; they go in prompt_tokens_details.cache_creation_tokens as
-// Envoy AI Gateway does.
-func appendChatUsage(b []byte, u Usage) []byte {
-	b = append(b, `{"prompt_tokens":`...)
-	b = appendInt(b, u.PromptTokens)
-	b = append(b, `,"completion_tokens":`...)
-	b = appendInt(b, u.CompletionTokens)
-	b = append(b, `,"total_tokens":`...)
-	b = appendInt(b, u.TotalTokens)
-	b = append(b, `,"prompt_tokens_details":{"cached_tokens":`...)
-	b = appendInt(b, u.CacheReadTokens)
-	if u.CacheCreationTokens > 0 {
-		b = append(b, `,"cache_creation_tokens":`...)
-		b = appendInt(b, u.CacheCreationTokens)
-	}
-	return append(b, "}}"...)
-}
-
 func (t *openAIToAnthropic) Error(status int, body []byte) []byte {
 	return toOpenAIError(status, body)
 }
 
-func (t *openAIToAnthropic) StreamContentType() string { return "text/event-stream" }
-func (t *openAIToAnthropic) Usage() Usage              { return t.counts.usage() }
-func (t *openAIToAnthropic) FirstToken() bool          { return t.first }
+func (t *openAIToAnthropic) Usage() Usage { return t.counts.usage() }
 
 // Stream converts Messages stream events into chat.completion.chunk
 // events (§c.4): a role chunk at message_start, content, reasoning and
 // tool-call deltas, a finish chunk at message_stop, the usage chunk when
 // the client asked for it, then [DONE].
 func (t *openAIToAnthropic) Stream(chunk []byte, eos bool) ([]byte, error) {
-	if t.done {
-		return nil, nil // the end, or the error, was already reported
-	}
-	t.out = t.out[:0]
-	t.parser.Feed(chunk, t.event)
-	if eos && !t.done {
-		t.parser.Flush(t.event)
-		if !t.done {
-			switch {
-			case !t.started:
-				t.failWith("server_error", "upstream stream ended without producing a message", ErrEmptyStream)
-			case t.stopReason != "":
-				t.end() // message_delta arrived; only message_stop is missing
-			default:
-				t.fail("server_error", "upstream stream ended before the message was complete")
-			}
-		}
-	}
-	// The events are built in a buffer kept across calls and handed out
-	// in an exact-size copy, which the caller may keep.
-	if len(t.out) == 0 {
-		return nil, t.err
-	}
-	return append([]byte(nil), t.out...), t.err
+	return t.feed(&t.parser, chunk, eos, t.event, t.cut)
 }
 
-// anthropicEvent holds the raw fields of one Messages stream event.
+// cut ends a stream that stopped before message_stop.
+func (t *openAIToAnthropic) cut() {
+	switch {
+	case !t.started:
+		t.failWith("server_error", "upstream stream ended without producing a message", ErrEmptyStream)
+	case t.stopReason != "":
+		t.end() // message_delta arrived; only message_stop is missing
+	default:
+		t.fail("server_error", "upstream stream ended before the message was complete")
+	}
+}
+
+// anthropicEvent holds the raw fields of one Messages stream event. id
+// and model are message_start's; usage is message_start's or
+// message_delta's.
 type anthropicEvent struct {
-	typ, deltaType, text, stopReason, contentBlock, message, usage, errObj []byte
+	typ, deltaType, text, stopReason, contentBlock, id, model, usage []byte
 }
 
-func readAnthropicEvent(data []byte) anthropicEvent {
-	var e anthropicEvent
+// read reads an event in one pass; a malformed event reads as empty.
+func (e *anthropicEvent) read(data []byte) {
 	r := jsonReader{b: data}
 	r.enter('{')
 	for r.more('}') {
@@ -824,58 +730,59 @@ func readAnthropicEvent(data []byte) anthropicEvent {
 		case "content_block":
 			e.contentBlock = r.raw()
 		case "message":
-			e.message = r.raw()
+			if !r.enter('{') {
+				continue
+			}
+			for r.more('}') {
+				switch string(r.key()) {
+				case "id":
+					e.id = r.raw()
+				case "model":
+					e.model = r.raw()
+				case "usage":
+					e.usage = r.raw()
+				default:
+					r.skip()
+				}
+			}
 		case "usage":
 			e.usage = r.raw()
-		case "error":
-			e.errObj = r.raw()
 		default:
 			r.skip()
 		}
 	}
 	if r.bad {
-		return anthropicEvent{} // a malformed event is skipped whole
+		*e = anthropicEvent{}
 	}
-	return e
 }
 
 func (t *openAIToAnthropic) event(ev sse.Event) {
 	if t.done || len(ev.Data) == 0 || ev.Data[0] != '{' {
 		return
 	}
-	e := readAnthropicEvent(ev.Data)
+	var e anthropicEvent
+	e.read(ev.Data)
 	name := inner(e.typ)
 	if ev.Name != nil {
 		name = ev.Name
 	}
 	switch string(name) {
 	case "message_start":
-		msg := gjson.Parse(bstr(e.message))
-		t.counts.update(msg.Get("usage"))
-		t.id = appendRaw(t.id[:0], msg.Get("id"), `"chatcmpl-gateway"`)
-		t.model = appendRaw(t.model[:0], msg.Get("model"), `""`)
-		t.created = unixNow()
-		t.prefix = t.appendHead(t.prefix[:0])
-		t.prefix = append(t.prefix, `"choices":[{"index":0,"delta":`...)
+		t.counts.update(gjson.ParseBytes(e.usage))
+		id, model := cmp.Or(bstr(e.id), `"chatcmpl-gateway"`), cmp.Or(bstr(e.model), `""`)
+		t.head = append(make([]byte, 0, 80+len(id)+len(model)), "data: "...)
+		t.head = appendChatHead(t.head, "chat.completion.chunk", id, model, unixNow())
 		t.started = true
-		t.chunk(`{"role":"assistant","content":""}`, "", nil)
+		t.out = appendDeltaChunk(t.out, t.head, `{"role":"assistant","content":""}`, nil, "")
 	case "content_block_start":
 		blk := readBlock(&jsonReader{b: e.contentBlock})
-		t.toolBlock = string(blk.typ) == `"tool_use"`
+		t.toolBlock = blk.typ == `"tool_use"`
 		if !t.started || !t.toolBlock {
 			return
 		}
 		t.first = true
-		d := make([]byte, 0, 128)
-		d = append(d, `{"tool_calls":[{"index":`...)
-		d = appendInt(d, t.tools)
-		d = append(d, `,"id":`...)
-		d = appendAsString(d, blk.id)
-		d = append(d, `,"type":"function","function":{"name":`...)
-		d = appendAsString(d, blk.name)
-		d = append(d, `,"arguments":""}}]}`...)
+		t.out = appendToolCallChunk(t.out, t.head, t.tools, blk.id, blk.name)
 		t.tools++
-		t.chunk(bstr(d), "", nil)
 	case "content_block_delta":
 		if !t.started || !rawNonEmptyString(e.text) {
 			return
@@ -883,18 +790,14 @@ func (t *openAIToAnthropic) event(ev sse.Event) {
 		switch string(e.deltaType) {
 		case `"text_delta"`:
 			t.first = true
-			t.chunk(`{"content":`, "}", e.text)
+			t.out = appendDeltaChunk(t.out, t.head, `{"content":`, e.text, "}")
 		case `"thinking_delta"`:
 			t.first = true
-			t.chunk(`{"reasoning_content":`, "}", e.text)
+			t.out = appendDeltaChunk(t.out, t.head, `{"reasoning_content":`, e.text, "}")
 		case `"input_json_delta"`:
 			if t.toolBlock {
 				t.first = true
-				d := make([]byte, 0, 64)
-				d = append(d, `{"tool_calls":[{"index":`...)
-				d = appendInt(d, t.tools-1)
-				d = append(d, `,"function":{"arguments":`...)
-				t.chunk(bstr(d), "}}]}", e.text)
+				t.out = appendArgumentsChunk(t.out, t.head, t.tools-1, e.text)
 			}
 		}
 	case "content_block_stop":
@@ -903,7 +806,7 @@ func (t *openAIToAnthropic) event(ev sse.Event) {
 		if rawString(e.stopReason) {
 			t.stopReason = unquote(e.stopReason)
 		}
-		t.counts.update(gjson.Parse(bstr(e.usage)))
+		t.counts.update(gjson.ParseBytes(e.usage))
 	case "message_stop":
 		if t.started {
 			t.end()
@@ -914,39 +817,12 @@ func (t *openAIToAnthropic) event(ev sse.Event) {
 	}
 }
 
-// appendHead writes the fields every chunk starts with.
-func (t *openAIToAnthropic) appendHead(b []byte) []byte {
-	b = append(b, `{"id":`...)
-	b = append(b, t.id...)
-	b = append(b, `,"object":"chat.completion.chunk","created":`...)
-	b = strconv.AppendInt(b, t.created, 10)
-	b = append(b, `,"model":`...)
-	b = append(b, t.model...)
-	return append(b, ',')
-}
-
-// chunk appends one data event: the chunk prefix, then deltaHead, the raw
-// JSON string s and deltaTail, then the finish reason.
-func (t *openAIToAnthropic) chunk(deltaHead, deltaTail string, s []byte) {
-	b := append(t.out, "data: "...)
-	b = append(b, t.prefix...)
-	b = append(b, deltaHead...)
-	b = append(b, s...)
-	b = append(b, deltaTail...)
-	t.out = append(b, `,"finish_reason":null}]}`+"\n\n"...)
-}
-
 // end writes the finish chunk, the usage chunk if asked for, and [DONE].
 func (t *openAIToAnthropic) end() {
-	b := append(t.out, "data: "...)
-	b = append(b, t.prefix...)
-	b = append(b, `{},"finish_reason":"`...)
-	b = append(b, openAIFinishReason(t.stopReason)...)
-	b = append(b, `"}]}`+"\n\n"...)
+	b := appendFinishChunk(t.out, t.head, openAIFinishReason(t.stopReason))
 	if t.includeUsage {
-		b = append(b, "data: "...)
-		b = t.appendHead(b)
-		b = append(b, `"choices":[],"usage":`...)
+		b = append(b, t.head...)
+		b = append(b, `],"usage":`...)
 		b = appendChatUsage(b, t.counts.usage())
 		b = append(b, "}\n\n"...)
 	}

@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -31,190 +32,249 @@ type openAIToBedrock struct {
 	created int64
 	model   string // the client's model, echoed in responses
 
+	sseOut
 	dec    eventstream.Decoder
-	prefix []byte  // `data: {"id":…,"choices":[` shared by every chunk
+	head   []byte  // `data: ` and the chunk head, shared by every chunk
 	tools  []int64 // contentBlockIndex of each streamed tool call, by OpenAI index
 	events int     // event messages received
 	usage  Usage
-	first  bool
 	stop   bool // messageStop seen
-	done   bool // the client stream is complete
 }
 
-// Request builds a ConverseRequest. The model is not written (it belongs
-// in the path: BedrockModelPath); stream and the OpenAI-only options are
-// dropped. Consecutive messages that end up with the same role are merged,
-// because Converse requires user and assistant turns to alternate.
-func (t *openAIToBedrock) Request(body []byte) ([]byte, error) {
-	js := bstr(body)
-	if !gjson.Valid(js) {
-		return nil, errors.New("convert: bedrock: request body is not valid JSON")
-	}
-	req := readChatForConverse(gjson.Parse(js))
-	t.model = req.model.String()
-	msgs := req.messages
-	if !msgs.IsArray() || len(msgs.Raw) < 3 {
-		return nil, errors.New("convert: bedrock: messages must be a non-empty array")
-	}
+var (
+	errBedrockRequestJSON = errors.New("convert: bedrock: request body is not valid JSON")
+	errConverseJSON       = errors.New("convert: bedrock: Converse response is not valid JSON")
+)
 
-	turns := converseTurns{b: make([]byte, 0, len(body)+len(body)/8+128)}
-	turns.b = append(turns.b, `{"messages":[`...)
-	var system []byte
-	var err error
-	i := 0
-	msgs.ForEach(func(_, m gjson.Result) bool {
-		var role string
-		var content, toolCalls, toolCallID gjson.Result
-		m.ForEach(func(k, v gjson.Result) bool {
-			switch k.Str {
-			case "role":
-				role = v.Str
-			case "content":
-				content = v
-			case "tool_calls":
-				toolCalls = v
-			case "tool_call_id":
-				toolCallID = v
-			}
-			return true
-		})
-		switch role {
-		case "system", "developer":
-			system, err = appendSystemBlocks(system, content)
-		case "user":
-			err = turns.userContent(content)
-		case "assistant":
-			err = turns.assistant(content, toolCalls)
-		case "tool":
-			err = turns.toolResult(toolCallID, content)
-		default:
-			err = fmt.Errorf("role %q is not supported", role)
-		}
-		if err != nil {
-			err = fmt.Errorf("convert: bedrock: messages[%d]: %w", i, err)
-			return false
-		}
-		i++
-		return true
-	})
-	if err != nil {
-		return nil, err
+// Request builds a ConverseRequest, reading the body once. The model is
+// not written (it belongs in the path: BedrockModelPath); stream and the
+// OpenAI-only options are dropped. Consecutive messages that end up with
+// the same role are merged, because Converse requires user and assistant
+// turns to alternate.
+func (t *openAIToBedrock) Request(body []byte) ([]byte, error) {
+	r := jsonReader{b: body}
+	if !r.enter('{') {
+		return nil, errBedrockRequestJSON
 	}
-	if turns.role == "" {
+	var maxTokens, maxCompletion, temperature, topP, stop, tools, toolChoice []byte
+	// Messages are converted straight into the output; the other fields
+	// are appended after them (key order does not matter in JSON).
+	var w converseTurns
+	b := make([]byte, 0, len(body)+len(body)/8+128)
+	b = append(b, `{"messages":[`...)
+	n := -1 // messages read; -1 before the messages array
+	for r.more('}') {
+		switch string(r.key()) {
+		case "model":
+			t.model = strings.Clone(gjson.Parse(bstr(r.raw())).String())
+		case "messages":
+			if n >= 0 {
+				return nil, errors.New("convert: bedrock: request has two messages arrays")
+			}
+			n = 0
+			if !r.enter('[') {
+				continue
+			}
+			for ; r.more(']'); n++ {
+				var err error
+				b, err = w.message(&r, b)
+				if r.bad {
+					return nil, errBedrockRequestJSON
+				}
+				if err != nil {
+					return nil, fmt.Errorf("convert: bedrock: messages[%d]: %w", n, err)
+				}
+			}
+		case "max_tokens":
+			maxTokens = r.raw()
+		case "max_completion_tokens":
+			maxCompletion = r.raw()
+		case "temperature":
+			temperature = r.raw()
+		case "top_p":
+			topP = r.raw()
+		case "stop":
+			stop = r.raw()
+		case "tools":
+			tools = r.raw()
+		case "tool_choice":
+			toolChoice = r.raw()
+		default:
+			r.skip()
+		}
+	}
+	switch {
+	case r.bad:
+		return nil, errBedrockRequestJSON
+	case n <= 0:
+		return nil, errors.New("convert: bedrock: messages must be a non-empty array")
+	case w.role == 0:
 		return nil, errors.New("convert: bedrock: no user or assistant message has content")
 	}
-	b := append(turns.b, "]}]"...)
-	if system != nil {
+	b = append(b, "]}]"...)
+	if w.system != nil {
 		b = append(b, `,"system":[`...)
-		b = append(b, system...)
+		b = append(b, w.system...)
 		b = append(b, ']')
 	}
-	b = appendInferenceConfig(b, &req)
-	if b, err = appendToolConfig(b, &req, turns.toolBlocks); err != nil {
+
+	// inferenceConfig
+	mark := len(b)
+	b = append(b, `,"inferenceConfig":{`...)
+	start := len(b)
+	if !isNumber(maxCompletion) {
+		maxCompletion = maxTokens
+	}
+	for _, f := range [...]struct {
+		name string
+		raw  []byte
+	}{{`"maxTokens":`, maxCompletion}, {`"temperature":`, temperature}, {`"topP":`, topP}} {
+		if isNumber(f.raw) {
+			b = appendSep(b, start)
+			b = append(b, f.name...)
+			b = append(b, f.raw...)
+		}
+	}
+	if rawString(stop) {
+		b = appendSep(b, start)
+		b = append(b, `"stopSequences":[`...)
+		b = append(b, stop...)
+		b = append(b, ']')
+	} else if sr := (jsonReader{b: stop}); len(stop) > 0 && sr.enter('[') && sr.more(']') {
+		b = appendSep(b, start)
+		b = append(b, `"stopSequences":`...)
+		b = append(b, stop...)
+	}
+	if len(b) == start {
+		b = b[:mark]
+	} else {
+		b = append(b, '}')
+	}
+
+	b, err := appendToolConfig(b, tools, toolChoice, w.toolBlocks)
+	if err != nil {
 		return nil, err
 	}
 	return append(b, '}'), nil
 }
 
-// chatForConverse holds the top-level fields of an OpenAI chat request that
-// map to Converse, read in one pass (each gjson.Get of a missing key would
-// scan the whole body).
-type chatForConverse struct {
-	model, messages, maxTokens, maxCompletionTokens, temperature, topP,
-	stop, tools, toolChoice gjson.Result
-}
-
-func readChatForConverse(req gjson.Result) (r chatForConverse) {
-	req.ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
-		case "model":
-			r.model = v
-		case "messages":
-			r.messages = v
-		case "max_tokens":
-			r.maxTokens = v
-		case "max_completion_tokens":
-			r.maxCompletionTokens = v
-		case "temperature":
-			r.temperature = v
-		case "top_p":
-			r.topP = v
-		case "stop":
-			r.stop = v
-		case "tools":
-			r.tools = v
-		case "tool_choice":
-			r.toolChoice = v
-		}
-		return true
-	})
-	return r
-}
-
 // converseTurns writes Converse messages, one content block at a time.
+// The output is passed in and returned rather than kept here: stores
+// through a pointer cost a GC write barrier.
 type converseTurns struct {
-	b          []byte
-	role       string // role of the open turn; "" before the first
+	role       byte   // 'u'ser or 'a'ssistant: role of the open turn; 0 before the first
 	toolBlocks bool   // a toolUse or toolResult block was written
+	system     []byte // the system and developer text, as comma-separated text blocks
 }
 
-// block opens a content block for role: it continues the open turn when
-// that has the same role and starts a new turn otherwise.
-func (w *converseTurns) block(role string) {
-	switch w.role {
-	case role:
-		w.b = append(w.b, ',')
-		return
-	case "":
-		w.b = append(w.b, `{"role":"`...)
-	default:
-		w.b = append(w.b, `]},{"role":"`...)
+// block opens a content block in a turn of role ("user" or "assistant"):
+// it continues the open turn when that has the same role and starts a new
+// turn otherwise.
+func (w *converseTurns) block(b []byte, role string) []byte {
+	if w.role == role[0] {
+		return append(b, ',')
 	}
-	w.b = append(w.b, role...)
-	w.b = append(w.b, `","content":[`...)
-	w.role = role
+	open := `]},{"role":"user","content":[`
+	if role != "user" {
+		open = `]},{"role":"assistant","content":[`
+	}
+	if w.role == 0 {
+		open = open[3:] // the first turn
+	}
+	w.role = role[0]
+	return append(b, open...)
 }
 
-// text writes a text block; Converse rejects empty text, so "" is skipped.
-func (w *converseTurns) text(role string, s gjson.Result) {
-	if s.Str == "" {
-		return
+// text writes a text block; Converse rejects empty text, so "" (or a
+// value that is not a string) is skipped.
+func (w *converseTurns) text(b []byte, role string, s []byte) []byte {
+	if !rawNonEmptyString(s) {
+		return b
 	}
-	w.block(role)
-	w.b = append(w.b, `{"text":`...)
-	w.b = append(w.b, s.Raw...)
-	w.b = append(w.b, '}')
+	return appendTextBlock(w.block(b, role), s)
 }
 
-func (w *converseTurns) userContent(content gjson.Result) error {
-	if content.Type == gjson.String {
-		w.text("user", content)
-		return nil
-	}
-	if !content.IsArray() {
-		return errors.New("user content must be a string or an array of parts")
+// appendTextBlock appends {"text":s}; s is a JSON string.
+func appendTextBlock(b, s []byte) []byte {
+	b = append(b, `{"text":`...)
+	b = append(b, s...)
+	return append(b, '}')
+}
+
+// message converts one OpenAI message.
+func (w *converseTurns) message(r *jsonReader, b []byte) ([]byte, error) {
+	var role, content, calls, callID []byte
+	if r.enter('{') {
+		for r.more('}') {
+			switch string(r.key()) {
+			case "role":
+				role = r.raw()
+			case "content":
+				content = r.raw()
+			case "tool_calls":
+				calls = r.raw()
+			case "tool_call_id":
+				callID = r.raw()
+			default:
+				r.skip()
+			}
+		}
 	}
 	var err error
-	content.ForEach(func(_, part gjson.Result) bool {
-		switch typ := part.Get("type").Str; typ {
+	switch role := unquote(role); role {
+	case "system", "developer":
+		w.system, err = appendSystemBlocks(w.system, content)
+	case "user":
+		b, err = w.userContent(b, content)
+	case "assistant":
+		b, err = w.assistant(b, content, calls)
+	case "tool":
+		b, err = w.toolResult(b, callID, content)
+	default:
+		err = fmt.Errorf("role %q is not supported", role)
+	}
+	return b, err
+}
+
+// eachPart calls fn for each part of an array content.
+func eachPart(content []byte, fn func(p part) error) error {
+	r := jsonReader{b: content}
+	r.enter('[')
+	for r.more(']') {
+		if err := fn(readPart(&r)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *converseTurns) userContent(b, content []byte) ([]byte, error) {
+	if rawString(content) {
+		return w.text(b, "user", content), nil
+	}
+	if len(content) == 0 || content[0] != '[' {
+		return b, errors.New("user content must be a string or an array of parts")
+	}
+	err := eachPart(content, func(p part) (err error) {
+		switch typ := unquote(p.typ); typ {
 		case "text":
-			w.text("user", part.Get("text"))
+			b = w.text(b, "user", p.text)
 		case "image_url":
-			err = w.image(part.Get("image_url.url").Str)
+			b, err = w.image(b, unquote(p.url))
 		default:
 			err = fmt.Errorf("content part type %q is not supported by Bedrock Converse", typ)
 		}
-		return err == nil
+		return err
 	})
-	return err
+	return b, err
 }
 
 // image writes an image block from a data URI. Converse takes image bytes
 // only (it cannot fetch a URL) in four formats.
-func (w *converseTurns) image(url string) error {
+func (w *converseTurns) image(b []byte, url string) ([]byte, error) {
 	meta, data, ok := strings.Cut(url, ",")
 	if !ok || !strings.HasPrefix(meta, "data:") || !strings.HasSuffix(meta, ";base64") {
-		return errors.New("image_url must be a base64 data: URI: Bedrock Converse cannot fetch image URLs")
+		return b, errors.New("image_url must be a base64 data: URI: Bedrock Converse cannot fetch image URLs")
 	}
 	var format string
 	switch mime := meta[len("data:") : len(meta)-len(";base64")]; mime {
@@ -227,129 +287,112 @@ func (w *converseTurns) image(url string) error {
 	case "image/webp":
 		format = "webp"
 	default:
-		return fmt.Errorf("image type %q is not supported by Bedrock Converse (png, jpeg, gif, webp)", mime)
+		return b, fmt.Errorf("image type %q is not supported by Bedrock Converse (png, jpeg, gif, webp)", mime)
 	}
-	w.block("user")
-	w.b = append(w.b, `{"image":{"format":"`...)
-	w.b = append(w.b, format...)
-	w.b = append(w.b, `","source":{"bytes":`...)
-	w.b = appendString(w.b, data)
-	w.b = append(w.b, "}}}"...)
-	return nil
+	b = w.block(b, "user")
+	b = append(b, `{"image":{"format":"`...)
+	b = append(b, format...)
+	b = append(b, `","source":{"bytes":`...)
+	b = appendString(b, data)
+	return append(b, "}}}"...), nil
 }
 
-func (w *converseTurns) assistant(content, calls gjson.Result) error {
-	switch {
-	case content.Type == gjson.String:
-		w.text("assistant", content)
-	case content.IsArray():
-		content.ForEach(func(_, part gjson.Result) bool {
-			switch part.Get("type").Str {
-			case "text":
-				w.text("assistant", part.Get("text"))
-			case "refusal":
-				w.text("assistant", part.Get("refusal"))
+func (w *converseTurns) assistant(b, content, calls []byte) ([]byte, error) {
+	if rawString(content) {
+		b = w.text(b, "assistant", content)
+	} else if len(content) > 0 && content[0] == '[' {
+		eachPart(content, func(p part) error {
+			switch string(p.typ) {
+			case `"text"`:
+				b = w.text(b, "assistant", p.text)
+			case `"refusal"`:
+				b = w.text(b, "assistant", p.refusal)
 			}
-			return true
+			return nil
 		})
 	}
-	var err error
-	n := 0
-	calls.ForEach(func(_, call gjson.Result) bool {
-		var id, name, arguments gjson.Result
-		call.ForEach(func(k, v gjson.Result) bool {
-			switch k.Str {
-			case "id":
-				id = v
-			case "function":
-				name, arguments = v.Get("name"), v.Get("arguments")
-			}
-			return true
-		})
-		if id.Type != gjson.String || name.Type != gjson.String {
-			err = fmt.Errorf("tool_calls[%d] needs an id and a function.name", n)
-			return false
+	r := jsonReader{b: calls}
+	if len(calls) == 0 || !r.enter('[') {
+		return b, nil
+	}
+	for n := 0; r.more(']'); n++ {
+		tc := readToolCall(&r)
+		if !rawString(tc.id) || !rawString(tc.name) {
+			return b, fmt.Errorf("tool_calls[%d] needs an id and a function.name", n)
 		}
-		args := strings.TrimSpace(arguments.Str)
-		if args == "" {
-			args = "{}"
-		} else if !gjson.Valid(args) {
-			err = fmt.Errorf("tool_calls[%d].function.arguments is not valid JSON; Converse needs a JSON input", n)
-			return false
+		b = w.block(b, "assistant")
+		b = append(b, `{"toolUse":{"toolUseId":`...)
+		b = append(b, tc.id...)
+		b = append(b, `,"name":`...)
+		b = append(b, tc.name...)
+		b = append(b, `,"input":`...)
+		// The arguments are a JSON string holding JSON; Converse wants
+		// the JSON itself.
+		mark := len(b)
+		b = appendUnescaped(b, inner(tc.args))
+		switch args := bytes.TrimSpace(b[mark:]); {
+		case len(args) == 0:
+			b = append(b[:mark], "{}"...)
+		case !gjson.ValidBytes(args):
+			return b, fmt.Errorf("tool_calls[%d].function.arguments is not valid JSON; Converse needs a JSON input", n)
+		default:
+			b = append(b[:mark], args...)
 		}
-		w.block("assistant")
-		w.b = append(w.b, `{"toolUse":{"toolUseId":`...)
-		w.b = append(w.b, id.Raw...)
-		w.b = append(w.b, `,"name":`...)
-		w.b = append(w.b, name.Raw...)
-		w.b = append(w.b, `,"input":`...)
-		w.b = append(w.b, args...)
-		w.b = append(w.b, "}}"...)
+		b = append(b, "}}"...)
 		w.toolBlocks = true
-		n++
-		return true
-	})
-	return err
+	}
+	return b, nil
 }
 
 // toolResult writes a toolResult block into a user turn, so consecutive
 // tool messages (and a user message after them) share one turn.
-func (w *converseTurns) toolResult(id, content gjson.Result) error {
-	if id.Type != gjson.String {
-		return errors.New("tool message needs a tool_call_id")
+func (w *converseTurns) toolResult(b, id, content []byte) ([]byte, error) {
+	if !rawString(id) {
+		return b, errors.New("tool message needs a tool_call_id")
 	}
-	w.block("user")
-	w.b = append(w.b, `{"toolResult":{"toolUseId":`...)
-	w.b = append(w.b, id.Raw...)
-	w.b = append(w.b, `,"content":[`...)
+	b = w.block(b, "user")
+	b = append(b, `{"toolResult":{"toolUseId":`...)
+	b = append(b, id...)
 	switch {
-	case content.Type == gjson.String:
-		w.b = append(w.b, `{"text":`...)
-		w.b = append(w.b, content.Raw...)
-		w.b = append(w.b, '}')
-	case content.IsArray():
-		n := 0
-		content.ForEach(func(_, part gjson.Result) bool {
-			if text := part.Get("text"); part.Get("type").Str == "text" && text.Type == gjson.String {
-				if n > 0 {
-					w.b = append(w.b, ',')
-				}
-				w.b = append(w.b, `{"text":`...)
-				w.b = append(w.b, text.Raw...)
-				w.b = append(w.b, '}')
-				n++
+	case rawString(content):
+		b = append(b, `,"content":[{"text":`...)
+		b = append(b, content...)
+		b = append(b, '}')
+	case len(content) > 0 && content[0] == '[':
+		b = append(b, `,"content":[`...)
+		start := len(b)
+		eachPart(content, func(p part) error {
+			if string(p.typ) == `"text"` && p.text != nil {
+				b = appendSep(b, start)
+				b = appendTextBlock(b, p.text)
 			}
-			return true
+			return nil
 		})
 	default:
-		return errors.New("tool message content must be a string or an array of text parts")
+		return b, errors.New("tool message content must be a string or an array of text parts")
 	}
-	w.b = append(w.b, "]}}"...)
 	w.toolBlocks = true
-	return nil
+	return append(b, "]}}"...), nil
 }
 
 // appendSystemBlocks appends a system or developer message's text as
 // comma-separated {"text":…} blocks.
-func appendSystemBlocks(b []byte, content gjson.Result) ([]byte, error) {
-	add := func(s gjson.Result) {
-		if s.Str == "" {
-			return
+func appendSystemBlocks(b, content []byte) ([]byte, error) {
+	add := func(s []byte) {
+		if rawNonEmptyString(s) {
+			if b != nil {
+				b = append(b, ',')
+			}
+			b = appendTextBlock(b, s)
 		}
-		if b != nil {
-			b = append(b, ',')
-		}
-		b = append(b, `{"text":`...)
-		b = append(b, s.Raw...)
-		b = append(b, '}')
 	}
 	switch {
-	case content.Type == gjson.String:
+	case rawString(content):
 		add(content)
-	case content.IsArray():
-		content.ForEach(func(_, part gjson.Result) bool {
-			add(part.Get("text"))
-			return true
+	case len(content) > 0 && content[0] == '[':
+		eachPart(content, func(p part) error {
+			add(p.text)
+			return nil
 		})
 	default:
 		return b, errors.New("system content must be a string or an array of text parts")
@@ -357,55 +400,17 @@ func appendSystemBlocks(b []byte, content gjson.Result) ([]byte, error) {
 	return b, nil
 }
 
-func appendInferenceConfig(b []byte, req *chatForConverse) []byte {
-	n := 0
-	field := func(name, raw string) {
-		if n == 0 {
-			b = append(b, `,"inferenceConfig":{`...)
-		} else {
-			b = append(b, ',')
-		}
-		b = append(append(b, name...), raw...)
-		n++
-	}
-	maxTokens := req.maxCompletionTokens
-	if maxTokens.Type != gjson.Number {
-		maxTokens = req.maxTokens
-	}
-	if maxTokens.Type == gjson.Number {
-		field(`"maxTokens":`, maxTokens.Raw)
-	}
-	if v := req.temperature; v.Type == gjson.Number {
-		field(`"temperature":`, v.Raw)
-	}
-	if v := req.topP; v.Type == gjson.Number {
-		field(`"topP":`, v.Raw)
-	}
-	switch stop := req.stop; {
-	case stop.Type == gjson.String:
-		field(`"stopSequences":[`, stop.Raw)
-		b = append(b, ']')
-	case stop.IsArray() && stop.Get("#").Int() > 0:
-		field(`"stopSequences":`, stop.Raw)
-	}
-	if n > 0 {
-		b = append(b, '}')
-	}
-	return b
-}
-
 // appendToolConfig writes toolConfig from tools and tool_choice. Converse
 // has no "none": the tools are then left out, unless the conversation
 // already holds toolUse/toolResult blocks, which need a toolConfig, in
 // which case toolChoice is left out (the model chooses).
-func appendToolConfig(b []byte, req *chatForConverse, toolBlocks bool) ([]byte, error) {
-	tools := req.tools
-	if !tools.IsArray() || len(tools.Raw) <= 2 {
+func appendToolConfig(b, tools, toolChoice []byte, toolBlocks bool) ([]byte, error) {
+	if len(tools) <= 2 || tools[0] != '[' {
 		return b, nil
 	}
 	var choice string
-	switch tc := req.toolChoice; {
-	case !tc.Exists() || tc.Type == gjson.Null:
+	switch tc := gjson.ParseBytes(toolChoice); {
+	case tc.Type == gjson.Null:
 		// Converse's default is auto as well.
 	case tc.Str == "auto":
 		choice = `{"auto":{}}`
@@ -421,36 +426,25 @@ func appendToolConfig(b []byte, req *chatForConverse, toolBlocks bool) ([]byte, 
 		return b, fmt.Errorf("convert: bedrock: tool_choice %s is not supported by Bedrock Converse", tc.Raw)
 	}
 	b = append(b, `,"toolConfig":{"tools":[`...)
-	var err error
-	n := 0
-	tools.ForEach(func(_, tool gjson.Result) bool {
-		fn := tool.Get("function")
-		name := fn.Get("name")
-		if typ := tool.Get("type").Str; typ != "function" || name.Type != gjson.String {
-			err = fmt.Errorf("convert: bedrock: tools[%d]: only function tools with a name are supported (type %q)", n, typ)
-			return false
+	r := jsonReader{b: tools}
+	r.enter('[')
+	for n := 0; r.more(']'); n++ {
+		tool := readTool(&r)
+		if string(tool.typ) != `"function"` || !rawString(tool.name) {
+			return b, fmt.Errorf("convert: bedrock: tools[%d]: only function tools with a name are supported (type %q)", n, unquote(tool.typ))
 		}
 		if n > 0 {
 			b = append(b, ',')
 		}
 		b = append(b, `{"toolSpec":{"name":`...)
-		b = append(b, name.Raw...)
-		if d := fn.Get("description"); d.Type == gjson.String {
+		b = append(b, tool.name...)
+		if rawString(tool.desc) {
 			b = append(b, `,"description":`...)
-			b = append(b, d.Raw...)
+			b = append(b, tool.desc...)
 		}
 		b = append(b, `,"inputSchema":{"json":`...)
-		if p := fn.Get("parameters"); p.IsObject() {
-			b = append(b, p.Raw...)
-		} else {
-			b = append(b, `{"type":"object","properties":{}}`...)
-		}
+		b = appendSchema(b, tool.params)
 		b = append(b, "}}}"...)
-		n++
-		return true
-	})
-	if err != nil {
-		return b, err
 	}
 	b = append(b, ']')
 	if choice != "" {
@@ -464,92 +458,85 @@ func appendToolConfig(b []byte, req *chatForConverse, toolBlocks bool) ([]byte, 
 // blocks joined as content, toolUse blocks as tool_calls, reasoning text
 // as reasoning_content.
 func (t *openAIToBedrock) Response(body []byte) ([]byte, error) {
-	js := bstr(body)
-	if !gjson.Valid(js) {
-		return nil, errors.New("convert: bedrock: Converse response is not valid JSON")
+	var stopReason, usage []byte
+	var blocks []block
+	r := jsonReader{b: body}
+	if !r.enter('{') {
+		return nil, errConverseJSON
 	}
-	resp := gjson.Parse(js)
-	t.usage.Merge(converseUsage(resp.Get("usage")))
-	blocks := resp.Get("output.message.content")
+	for r.more('}') {
+		switch string(r.key()) {
+		case "output":
+			content := memberOf(r.member("message"), "content")
+			cr := jsonReader{b: content}
+			if len(content) > 0 && cr.enter('[') {
+				for cr.more(']') {
+					blocks = append(blocks, readConverseBlock(&cr))
+				}
+			}
+		case "stopReason":
+			stopReason = r.raw()
+		case "usage":
+			usage = r.raw()
+		default:
+			r.skip()
+		}
+	}
+	if r.bad {
+		return nil, errConverseJSON
+	}
+	t.usage.Merge(converseUsage(gjson.ParseBytes(usage)))
 
 	b := make([]byte, 0, len(body)+256)
-	b = append(b, `{"id":`...)
-	b = appendString(b, t.id)
-	b = append(b, `,"object":"chat.completion","created":`...)
-	b = appendInt(b, t.created)
-	b = append(b, `,"model":`...)
-	b = appendString(b, t.model)
-	b = append(b, `,"choices":[{"index":0,"message":{"role":"assistant","content":`...)
-	b = appendConverseText(b, blocks, "text")
-	if strings.Contains(blocks.Raw, `"reasoningContent"`) {
-		b = append(b, `,"reasoning_content":`...)
-		b = appendConverseText(b, blocks, "reasoningContent.reasoningText.text")
-	}
-	n := 0
-	blocks.ForEach(func(_, block gjson.Result) bool {
-		use := block.Get("toolUse")
-		if !use.Exists() {
-			return true
-		}
-		if n == 0 {
-			b = append(b, `,"tool_calls":[`...)
-		} else {
-			b = append(b, ',')
-		}
-		b = append(b, `{"id":`...)
-		b = appendStringValue(b, use.Get("toolUseId"))
-		b = append(b, `,"type":"function","function":{"name":`...)
-		b = appendStringValue(b, use.Get("name"))
-		b = append(b, `,"arguments":`...)
-		args := "{}"
-		if in := use.Get("input|@ugly"); in.Exists() {
-			args = in.Raw
-		}
-		b = appendString(b, args)
-		b = append(b, "}}"...)
-		n++
-		return true
-	})
-	if n > 0 {
-		b = append(b, ']')
-	}
-	b = append(b, `},"finish_reason":"`...)
-	b = append(b, converseFinishReason(resp.Get("stopReason").Str)...)
+	b = appendChatHead(b, "chat.completion", bstr(appendString(nil, t.id)), bstr(appendString(nil, t.model)), t.created)
+	b = append(b, `{"index":0,"message":`...)
+	b = appendChatMessage(b, blocks)
+	b = append(b, `,"finish_reason":"`...)
+	b = append(b, converseFinishReason(unquote(stopReason))...)
 	b = append(b, `"}],"usage":`...)
 	b = appendOpenAIUsage(b, t.usage)
 	return append(b, '}'), nil
 }
 
-// appendConverseText writes the strings at path in blocks as one JSON string,
-// or null when there are none. A single string is copied as it is.
-func appendConverseText(b []byte, blocks gjson.Result, path string) []byte {
-	var first gjson.Result
-	var joined []byte
-	n := 0
-	blocks.ForEach(func(_, block gjson.Result) bool {
-		s := block.Get(path)
-		if s.Type != gjson.String {
-			return true
-		}
-		switch n {
-		case 0:
-			first = s
-		case 1:
-			joined = append(joined, first.Str...)
-			fallthrough
-		default:
-			joined = append(joined, s.Str...)
-		}
-		n++
-		return true
-	})
-	switch n {
-	case 0:
-		return append(b, "null"...)
-	case 1:
-		return append(b, first.Raw...)
+// readConverseBlock reads a Converse content block as the Anthropic block
+// it amounts to: text, reasoningContent as thinking, toolUse as tool_use.
+func readConverseBlock(r *jsonReader) block {
+	var blk block
+	if !r.enter('{') {
+		return blk
 	}
-	return appendString(b, string(joined))
+	for r.more('}') {
+		switch string(r.key()) {
+		case "text":
+			if blk.text = r.str(); blk.text != nil {
+				blk.typ = `"text"`
+			}
+		case "reasoningContent":
+			if blk.thinking = memberOf(r.member("reasoningText"), "text"); rawString(blk.thinking) {
+				blk.typ = `"thinking"`
+			}
+		case "toolUse":
+			blk.typ = `"tool_use"`
+			if !r.enter('{') {
+				continue
+			}
+			for r.more('}') {
+				switch string(r.key()) {
+				case "toolUseId":
+					blk.id = r.raw()
+				case "name":
+					blk.name = r.raw()
+				case "input":
+					blk.input = r.raw()
+				default:
+					r.skip()
+				}
+			}
+		default:
+			r.skip()
+		}
+	}
+	return blk
 }
 
 // converseFinishReason maps a Converse stopReason to an OpenAI
@@ -566,21 +553,6 @@ func converseFinishReason(stopReason string) string {
 	return "stop" // end_turn, stop_sequence, malformed_*
 }
 
-func appendOpenAIUsage(b []byte, u Usage) []byte {
-	b = append(b, `{"prompt_tokens":`...)
-	b = appendInt(b, u.PromptTokens)
-	b = append(b, `,"completion_tokens":`...)
-	b = appendInt(b, u.CompletionTokens)
-	b = append(b, `,"total_tokens":`...)
-	b = appendInt(b, u.TotalTokens)
-	if u.CacheReadTokens > 0 {
-		b = append(b, `,"prompt_tokens_details":{"cached_tokens":`...)
-		b = appendInt(b, u.CacheReadTokens)
-		b = append(b, '}')
-	}
-	return append(b, '}')
-}
-
 // Stream turns ConverseStream event-stream messages into chat.completion.chunk
 // events: messageStart gives the role chunk, text deltas content chunks,
 // a toolUse start the tool call's id and name and its deltas the argument
@@ -595,11 +567,7 @@ func (t *openAIToBedrock) Stream(chunk []byte, eos bool) ([]byte, error) {
 	msgs, err := t.dec.Feed(chunk)
 	var out []byte
 	if len(msgs) > 0 {
-		size := 0
-		for i := range msgs {
-			size += len(t.chunkPrefix()) + len(msgs[i].Payload) + 64
-		}
-		out = make([]byte, 0, size)
+		out = t.out[:0]
 	}
 	for i := range msgs {
 		m := &msgs[i]
@@ -611,7 +579,10 @@ func (t *openAIToBedrock) Stream(chunk []byte, eos bool) ([]byte, error) {
 			return t.fail(out, code, msg)
 		}
 		t.events++
-		out = t.event(out, m.Header(":event-type"), gjson.Parse(bstr(m.Payload)))
+		out = t.event(out, m.Header(":event-type"), m.Payload)
+	}
+	if len(msgs) > 0 {
+		t.out = out // keep the grown buffer for the next call
 	}
 	switch {
 	case err != nil:
@@ -630,61 +601,91 @@ func (t *openAIToBedrock) Stream(chunk []byte, eos bool) ([]byte, error) {
 	return append(out, "data: [DONE]\n\n"...), nil
 }
 
+// converseEvent holds the raw fields of a ConverseStream event payload.
+type converseEvent struct {
+	index                  []byte // contentBlockIndex
+	toolUse                []byte // start.toolUse
+	text, input, reasoning []byte // delta.text, delta.toolUse.input, delta.reasoningContent.text
+	stopReason, usage      []byte
+}
+
+// read reads an event payload in one pass; a malformed one reads as empty.
+func (e *converseEvent) read(payload []byte) {
+	r := jsonReader{b: payload}
+	r.enter('{')
+	for r.more('}') {
+		switch string(r.key()) {
+		case "contentBlockIndex":
+			e.index = r.raw()
+		case "delta":
+			if !r.enter('{') {
+				continue
+			}
+			for r.more('}') {
+				switch string(r.key()) {
+				case "text":
+					e.text = r.raw()
+				case "toolUse":
+					e.input = r.member("input")
+				case "reasoningContent":
+					e.reasoning = r.member("text")
+				default:
+					r.skip()
+				}
+			}
+		case "start":
+			e.toolUse = r.member("toolUse")
+		case "stopReason":
+			e.stopReason = r.raw()
+		case "usage":
+			e.usage = r.raw()
+		default:
+			r.skip()
+		}
+	}
+	if r.bad {
+		*e = converseEvent{}
+	}
+}
+
 // event appends the chunks for one ConverseStream event.
-func (t *openAIToBedrock) event(out []byte, typ string, p gjson.Result) []byte {
+func (t *openAIToBedrock) event(out []byte, typ string, payload []byte) []byte {
+	if t.head == nil {
+		t.head = appendChatHead([]byte("data: "), "chat.completion.chunk", bstr(appendString(nil, t.id)), bstr(appendString(nil, t.model)), t.created)
+	}
+	var e converseEvent
+	e.read(payload)
 	switch typ {
 	case "messageStart":
-		return t.chunk(out, `{"role":"assistant","content":""}`, "")
+		return appendDeltaChunk(out, t.head, `{"role":"assistant","content":""}`, nil, "")
 	case "contentBlockStart":
-		use := p.Get("start.toolUse")
-		if !use.Exists() {
+		if e.toolUse == nil {
 			return out
 		}
 		t.first = true
-		t.tools = append(t.tools, p.Get("contentBlockIndex").Int())
-		out = t.open(out)
-		out = append(out, `{"tool_calls":[{"index":`...)
-		out = appendInt(out, int64(len(t.tools)-1))
-		out = append(out, `,"id":`...)
-		out = appendStringValue(out, use.Get("toolUseId"))
-		out = append(out, `,"type":"function","function":{"name":`...)
-		out = appendStringValue(out, use.Get("name"))
-		out = append(out, `,"arguments":""}}]}`...)
-		return t.close(out, "")
+		t.tools = append(t.tools, gjson.ParseBytes(e.index).Int())
+		return appendToolCallChunk(out, t.head, int64(len(t.tools)-1), memberOf(e.toolUse, "toolUseId"), memberOf(e.toolUse, "name"))
 	case "contentBlockDelta":
-		d := p.Get("delta")
-		if s := d.Get("text"); s.Type == gjson.String {
+		switch {
+		case rawString(e.text):
 			t.first = true
-			out = t.open(out)
-			out = append(out, `{"content":`...)
-			out = append(out, s.Raw...)
-			return t.close(append(out, '}'), "")
-		}
-		if s := d.Get("toolUse.input"); s.Type == gjson.String && s.Str != "" {
-			index := t.toolIndex(p.Get("contentBlockIndex").Int())
+			return appendDeltaChunk(out, t.head, `{"content":`, e.text, "}")
+		case rawNonEmptyString(e.input):
+			index := t.toolIndex(gjson.ParseBytes(e.index).Int())
 			if index < 0 {
 				return out // no contentBlockStart named this tool: nothing to attach it to
 			}
-			out = t.open(out)
-			out = append(out, `{"tool_calls":[{"index":`...)
-			out = appendInt(out, int64(index))
-			out = append(out, `,"function":{"arguments":`...)
-			out = append(out, s.Raw...)
-			return t.close(append(out, "}}]}"...), "")
-		}
-		if s := d.Get("reasoningContent.text"); s.Type == gjson.String {
+			return appendArgumentsChunk(out, t.head, int64(index), e.input)
+		case rawString(e.reasoning):
 			t.first = true
-			out = t.open(out)
-			out = append(out, `{"reasoning_content":`...)
-			out = append(out, s.Raw...)
-			return t.close(append(out, '}'), "")
+			return appendDeltaChunk(out, t.head, `{"reasoning_content":`, e.reasoning, "}")
 		}
 	case "messageStop":
 		t.stop = true
-		return t.chunk(out, "{}", converseFinishReason(p.Get("stopReason").Str))
+		return appendFinishChunk(out, t.head, converseFinishReason(unquote(e.stopReason)))
 	case "metadata":
-		t.usage.Merge(converseUsage(p.Get("usage")))
-		out = append(out, t.chunkPrefix()...)
+		t.usage.Merge(converseUsage(gjson.ParseBytes(e.usage)))
+		out = append(out, t.head...)
 		out = append(out, `],"usage":`...)
 		out = appendOpenAIUsage(out, t.usage)
 		return append(out, "}\n\n"...)
@@ -699,41 +700,6 @@ func (t *openAIToBedrock) toolIndex(block int64) int {
 		}
 	}
 	return -1
-}
-
-// chunk appends a whole chunk event with one choice.
-func (t *openAIToBedrock) chunk(out []byte, delta, finish string) []byte {
-	out = append(t.open(out), delta...)
-	return t.close(out, finish)
-}
-
-// open appends a chunk event up to its delta object.
-func (t *openAIToBedrock) open(out []byte) []byte {
-	out = append(out, t.chunkPrefix()...)
-	return append(out, `{"index":0,"delta":`...)
-}
-
-// close ends the chunk event that open began.
-func (t *openAIToBedrock) close(out []byte, finish string) []byte {
-	if finish == "" {
-		return append(out, `,"finish_reason":null}]}`+"\n\n"...)
-	}
-	out = append(out, `,"finish_reason":"`...)
-	out = append(out, finish...)
-	return append(out, "\"}]}\n\n"...)
-}
-
-func (t *openAIToBedrock) chunkPrefix() []byte {
-	if t.prefix == nil {
-		b := append([]byte(nil), `data: {"id":`...)
-		b = appendString(b, t.id)
-		b = append(b, `,"object":"chat.completion.chunk","created":`...)
-		b = appendInt(b, t.created)
-		b = append(b, `,"model":`...)
-		b = appendString(b, t.model)
-		t.prefix = append(b, `,"choices":[`...)
-	}
-	return t.prefix
 }
 
 // fail ends the client stream with an OpenAI error event and returns it
@@ -761,6 +727,4 @@ func (t *openAIToBedrock) Error(status int, body []byte) []byte {
 	return toOpenAIError(status, body)
 }
 
-func (t *openAIToBedrock) StreamContentType() string { return "text/event-stream" }
-func (t *openAIToBedrock) Usage() Usage              { return t.usage }
-func (t *openAIToBedrock) FirstToken() bool          { return t.first }
+func (t *openAIToBedrock) Usage() Usage { return t.usage }

@@ -399,3 +399,37 @@ func bedrockEventHeaders(typ string) []eventstream.Header {
 		eventstream.StringHeader(":message-type", "event"),
 	}
 }
+
+// TestOpenAIToBedrockRequestNullToolCalls: clients that echo an assistant
+// message back (openai-python's model_dump, for one) send
+// "tool_calls":null, which means no calls.
+func TestOpenAIToBedrockRequestNullToolCalls(t *testing.T) {
+	in := `{"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"a","tool_calls":null,"function_call":null}]}`
+	out, err := newOpenAIToBedrock(t).Request([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	requireSameJSON(t, "null tool_calls", out, []byte(`{"messages":[{"role":"user","content":[{"text":"q"}]},{"role":"assistant","content":[{"text":"a"}]}]}`))
+}
+
+// FuzzOpenAIToBedrock checks that no input makes the translator panic, and
+// that JSON in gives JSON out: a request, a response or an error body.
+func FuzzOpenAIToBedrock(f *testing.F) {
+	for _, name := range []string{"openai/chat-request-tools.json", "openai/chat-request-parallel-tool-results.json", "openai/chat-request-image-data-uri.json", "bedrock/converse-response-tool-use.json"} {
+		f.Add(loadFixture(f, name))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		tr := newOpenAIToBedrock(t)
+		out, err := tr.Request(in)
+		if err == nil && json.Valid(in) && !json.Valid(out) {
+			t.Fatalf("Request(%q) wrote invalid JSON %q", in, out)
+		}
+		if out, err := tr.Response(in); err == nil && json.Valid(in) && !json.Valid(out) {
+			t.Fatalf("Response(%q) wrote invalid JSON %q", in, out)
+		}
+		if out := tr.Error(400, in); !json.Valid(out) {
+			t.Fatalf("Error(%q) wrote invalid JSON %q", in, out)
+		}
+		tr.Stream(in, true)
+	})
+}

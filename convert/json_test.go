@@ -1,0 +1,168 @@
+package convert
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand"
+	"strings"
+	"testing"
+)
+
+func TestAppendString(t *testing.T) {
+	for _, s := range []string{"", "plain", `q"b\s`, "\n\r\t\x00\x1f", "<&>", "é🙂", "\u2028"} {
+		got := appendString(nil, s)
+		var back string
+		if err := json.Unmarshal(got, &back); err != nil || back != s {
+			t.Errorf("appendString(%q) = %s (round trip %q, %v)", s, got, back, err)
+		}
+		if strings.ContainsAny(string(got[1:len(got)-1]), "\n\r\x00") {
+			t.Errorf("appendString(%q) left a control character: %q", s, got)
+		}
+	}
+}
+
+func TestAppendJSONAsString(t *testing.T) {
+	for _, in := range []string{`{}`, `{ "a" : [1, 2 ,{"b":"x y"}] }`, `{"q":"say \"hi\"\\n","u":"\u00e9"}`, `"str"`, `null`} {
+		got := appendJSONAsString(nil, []byte(in))
+		var s string
+		if err := json.Unmarshal(got, &s); err != nil {
+			t.Fatalf("%s: not a JSON string: %s", in, got)
+		}
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, []byte(in)); err != nil {
+			t.Fatal(err)
+		}
+		if s != compact.String() {
+			t.Errorf("%s: got %s, want the compact text %s", in, s, compact.String())
+		}
+	}
+}
+
+func TestAppendUnescaped(t *testing.T) {
+	for _, s := range []string{"", "plain", `q"b\s/`, "\n\r\t\b\f", "é🙂\u2028", "\x01"} {
+		quoted, _ := json.Marshal(s) // escapes <, >, &, U+2028 as \u…
+		got := appendUnescaped([]byte("x"), quoted[1:len(quoted)-1])
+		if string(got) != "x"+s {
+			t.Errorf("appendUnescaped(%s) = %q, want %q", quoted, got[1:], s)
+		}
+	}
+	for in, want := range map[string]string{`\/`: "/", `\ud83d\ude42`: "🙂", `\u00`: `\u00`, `\x`: "x", `a\`: `a\`} {
+		if got := string(appendUnescaped(nil, []byte(in))); got != want {
+			t.Errorf("appendUnescaped(%s) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestJSONReaderMalformed feeds broken JSON: the reader must flag it and
+// stop, never panic or loop.
+func TestJSONReaderMalformed(t *testing.T) {
+	for _, in := range []string{``, `{`, `{"a"`, `{"a":`, `{"a":1`, `{"a" 1}`, `{"a":"x`, `{"a":"x\"}`, `{1:2}`, `{"a":[1,2}`, `{"a":}`, `}`, `{"a":{"b":[}}`} {
+		r := jsonReader{b: []byte(in)}
+		if r.enter('{') {
+			for r.more('}') {
+				r.key()
+				r.skip()
+			}
+		}
+		if !r.bad {
+			t.Errorf("%q: not flagged as malformed", in)
+		}
+	}
+	for _, in := range []string{`{}`, ` { "a" : [ 1 , "x\\\"" , {"b":null} ] , "c":true } `} {
+		r := jsonReader{b: []byte(in)}
+		n := 0
+		if r.enter('{') {
+			for r.more('}') {
+				r.key()
+				r.skip()
+				n++
+			}
+		}
+		if r.bad {
+			t.Errorf("%q: flagged as malformed after %d members", in, n)
+		}
+	}
+}
+
+// TestSkipString checks skipString against encoding/json on strings of
+// every length around the 8-byte words and the 32-byte scan, with quotes
+// and backslashes at every position.
+func TestSkipString(t *testing.T) {
+	rng := rand.New(rand.NewSource(1))
+	alphabet := []string{"a", "é", `"`, `\`, "\n", "/", "\x01", "🙂"}
+	for n := 0; n < 2000; n++ {
+		var s strings.Builder
+		for range rng.Intn(80) {
+			s.WriteString(alphabet[rng.Intn(len(alphabet))])
+		}
+		quoted, _ := json.Marshal(s.String())
+		for _, tail := range []string{"", `,"x":"y"}`, `"`, `\"`} {
+			if got := skipString(append(quoted[:len(quoted):len(quoted)], tail...), 0); got != len(quoted) {
+				t.Fatalf("skipString(%s + %s) = %d, want %d", quoted, tail, got, len(quoted))
+			}
+		}
+		// Cut before its closing quote, the string never ends.
+		if got := skipString(quoted[:len(quoted)-1], 0); got != -1 {
+			t.Fatalf("skipString(%s) = %d, want -1", quoted[:len(quoted)-1], got)
+		}
+	}
+}
+
+// TestJSONReaderWhitespace reads the same document compact and with
+// whitespace everywhere JSON allows it: the two must read alike.
+func TestJSONReaderWhitespace(t *testing.T) {
+	compact := `{"a":"x","b":[1,{"c":null},"y\"z",[]],"d":{},"e":true}`
+	spaced := " { \"a\" :\t\"x\" ,\n\"b\" : [ 1 , { \"c\" : null } , \"y\\\"z\" , [ ] ] ,\r\n \"d\" : { } , \"e\" : true } "
+	read := func(in string) (out []string) {
+		var walk func(r *jsonReader)
+		walk = func(r *jsonReader) {
+			switch r.kind() {
+			case '{':
+				r.enter('{')
+				for r.more('}') {
+					out = append(out, "key "+string(r.key()))
+					walk(r)
+				}
+				out = append(out, "}")
+			case '[':
+				r.enter('[')
+				for r.more(']') {
+					walk(r)
+				}
+				out = append(out, "]")
+			default:
+				out = append(out, string(r.raw()))
+			}
+		}
+		r := jsonReader{b: []byte(in)}
+		walk(&r)
+		if r.bad {
+			t.Errorf("%q: flagged as malformed", in)
+		}
+		return out
+	}
+	if got, want := read(spaced), read(compact); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("with whitespace:\n got %q\nwant %q", got, want)
+	}
+}
+
+func TestJSONReaderMember(t *testing.T) {
+	tests := []struct{ in, name, want string }{
+		{`{"a":1,"b":{"c":2},"b":3}`, "b", `{"c":2}`}, // the first wins
+		{`{"a":1}`, "b", ""},
+		{`[{"b":1}]`, "b", ""}, // not an object
+		{``, "b", ""},
+	}
+	for _, tt := range tests {
+		if got := memberOf([]byte(tt.in), tt.name); string(got) != tt.want {
+			t.Errorf("memberOf(%s, %q) = %s, want %s", tt.in, tt.name, got, tt.want)
+		}
+	}
+	// member leaves the reader after the object, whatever it found.
+	r := jsonReader{b: []byte(`[{"x":{"y":1},"z":2},"next"]`)}
+	r.enter('[')
+	r.more(']')
+	if v := r.member("x"); string(v) != `{"y":1}` || !r.more(']') || string(r.str()) != `"next"` {
+		t.Errorf("member: %s, then the reader is at %d", v, r.i)
+	}
+}
