@@ -155,7 +155,7 @@ func TestAnthropicToOpenAIStreamRepeatedHead(t *testing.T) {
 	const usage = `"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4},`
 	const finish = `"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}` + "\n\n"
 	for _, last := range []string{
-		`data: {"id":"c1","model":"m",` + usage + finish, // the same head, then usage
+		`data: {"id":"c1","model":"m",` + usage + finish,      // the same head, then usage
 		`data: {` + usage + `"id":"c1","model":"m",` + finish, // another head
 	} {
 		tr := mustNew(t, AnthropicMessages, OpenAIChat)
