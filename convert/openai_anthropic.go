@@ -98,7 +98,8 @@ func (t *openAIToAnthropic) Request(body []byte) ([]byte, error) {
 				user = v
 			}
 		case "tools":
-			b, hasTools = appendToolsMember(b, &r, openAITools)
+			mark := len(b)
+			b, hasTools = endToolsMember(openAITools(&r, append(b, `"tools":[`...)), mark)
 		case "tool_choice":
 			toolChoice = r.raw()
 		case "parallel_tool_calls":
@@ -234,16 +235,13 @@ func openAITools(r *jsonReader, b []byte) []byte {
 	return b
 }
 
-// appendToolsMember appends `"tools":[…],` with the tools convert writes
-// from r, or nothing when it writes none, and reports which.
-func appendToolsMember(b []byte, r *jsonReader, convert func(*jsonReader, []byte) []byte) ([]byte, bool) {
-	mark := len(b)
-	b = append(b, `"tools":[`...)
-	start := len(b)
-	if b = convert(r, b); len(b) > start {
-		return append(b, "],"...), true
+// endToolsMember closes the "tools" array opened at mark, or takes the
+// member back when no tool was written, and reports which.
+func endToolsMember(b []byte, mark int) ([]byte, bool) {
+	if len(b) == mark+len(`"tools":[`) {
+		return b[:mark], false
 	}
-	return b[:mark], false
+	return append(b, "],"...), true
 }
 
 // tool holds the raw fields of an OpenAI tool.
@@ -768,7 +766,7 @@ func (t *openAIToAnthropic) event(ev sse.Event) {
 	}
 	switch string(name) {
 	case "message_start":
-		t.counts.update(gjson.ParseBytes(e.usage))
+		t.counts.update(gjson.Parse(bstr(e.usage)))
 		id, model := cmp.Or(bstr(e.id), `"chatcmpl-gateway"`), cmp.Or(bstr(e.model), `""`)
 		t.head = append(make([]byte, 0, 80+len(id)+len(model)), "data: "...)
 		t.head = appendChatHead(t.head, "chat.completion.chunk", id, model, unixNow())
@@ -806,7 +804,7 @@ func (t *openAIToAnthropic) event(ev sse.Event) {
 		if rawString(e.stopReason) {
 			t.stopReason = unquote(e.stopReason)
 		}
-		t.counts.update(gjson.ParseBytes(e.usage))
+		t.counts.update(gjson.Parse(bstr(e.usage)))
 	case "message_stop":
 		if t.started {
 			t.end()

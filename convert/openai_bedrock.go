@@ -409,7 +409,7 @@ func appendToolConfig(b, tools, toolChoice []byte, toolBlocks bool) ([]byte, err
 		return b, nil
 	}
 	var choice string
-	switch tc := gjson.ParseBytes(toolChoice); {
+	switch tc := gjson.Parse(bstr(toolChoice)); {
 	case tc.Type == gjson.Null:
 		// Converse's default is auto as well.
 	case tc.Str == "auto":
@@ -485,7 +485,7 @@ func (t *openAIToBedrock) Response(body []byte) ([]byte, error) {
 	if r.bad {
 		return nil, errConverseJSON
 	}
-	t.usage.Merge(converseUsage(gjson.ParseBytes(usage)))
+	t.usage.Merge(converseUsage(gjson.Parse(bstr(usage))))
 
 	b := make([]byte, 0, len(body)+256)
 	b = appendChatHead(b, "chat.completion", bstr(appendString(nil, t.id)), bstr(appendString(nil, t.model)), t.created)
@@ -663,7 +663,7 @@ func (t *openAIToBedrock) event(out []byte, typ string, payload []byte) []byte {
 			return out
 		}
 		t.first = true
-		t.tools = append(t.tools, gjson.ParseBytes(e.index).Int())
+		t.tools = append(t.tools, gjson.Parse(bstr(e.index)).Int())
 		return appendToolCallChunk(out, t.head, int64(len(t.tools)-1), memberOf(e.toolUse, "toolUseId"), memberOf(e.toolUse, "name"))
 	case "contentBlockDelta":
 		switch {
@@ -671,7 +671,7 @@ func (t *openAIToBedrock) event(out []byte, typ string, payload []byte) []byte {
 			t.first = true
 			return appendDeltaChunk(out, t.head, `{"content":`, e.text, "}")
 		case rawNonEmptyString(e.input):
-			index := t.toolIndex(gjson.ParseBytes(e.index).Int())
+			index := t.toolIndex(gjson.Parse(bstr(e.index)).Int())
 			if index < 0 {
 				return out // no contentBlockStart named this tool: nothing to attach it to
 			}
@@ -684,7 +684,7 @@ func (t *openAIToBedrock) event(out []byte, typ string, payload []byte) []byte {
 		t.stop = true
 		return appendFinishChunk(out, t.head, converseFinishReason(unquote(e.stopReason)))
 	case "metadata":
-		t.usage.Merge(converseUsage(gjson.ParseBytes(e.usage)))
+		t.usage.Merge(converseUsage(gjson.Parse(bstr(e.usage))))
 		out = append(out, t.head...)
 		out = append(out, `],"usage":`...)
 		out = appendOpenAIUsage(out, t.usage)
