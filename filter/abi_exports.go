@@ -18,12 +18,21 @@ import (
 func proxyABIVersion() {}
 
 // proxyOnMemoryAllocate hands the host a Go-owned buffer for data it
-// returns; the guest keeps the only reference once the call returns.
+// returns: the armed reusable buffer (see allocInto) when it is not too
+// large, else a fresh one. Either way the guest keeps the only reference.
 //
 //go:wasmexport proxy_on_memory_allocate
 func proxyOnMemoryAllocate(size uint32) *byte {
 	if size == 0 {
 		size = 1
+	}
+	if dst := allocInto; dst != nil && size <= maxReused {
+		allocInto = nil // one allocation per arming
+		if cap(*dst) < int(size) {
+			*dst = make([]byte, size, max(int(size), 2*cap(*dst)))
+		}
+		*dst = (*dst)[:size]
+		return &(*dst)[0]
 	}
 	buf := make([]byte, size)
 	return &buf[0]
@@ -58,19 +67,33 @@ func (r *root) SetTickPeriod(ms uint32) {
 func (r *root) NowNanos() int64 { return time.Now().UnixNano() }
 
 // stream is a stream context and the core.Host it gives its core.Stream.
+// Deleted streams are kept for reuse with their buffers: the request
+// headers, which the core keeps for the whole request, live in reqHeaders.
 type stream struct {
 	id   uint32
 	root *root
 	core *core.Stream
+
+	reqHeaders []byte
+	reqPairs   [][2]string
 }
 
 var (
 	roots   = map[uint32]*root{}
 	streams = map[uint32]*stream{}
-	// metricIDs caches proxy_define_metric: ids are per VM, and the host
-	// returns the same stat for the same name.
-	metricIDs = map[string]uint32{}
+	free    []*stream // deleted streams, up to maxFree
+
+	// Buffers for what the core reads and drops within one callback:
+	// reused by every stream of the VM.
+	respHeaders []byte
+	respPairs   [][2]string
+	reqBody     []byte
+	respBody    []byte
 )
+
+// maxFree bounds the pool of deleted streams: enough for the concurrency
+// of one worker, not a copy of a burst.
+const maxFree = 64
 
 //go:wasmexport proxy_on_context_create
 func proxyOnContextCreate(id, parent uint32) {
@@ -82,8 +105,15 @@ func proxyOnContextCreate(id, parent uint32) {
 	if r == nil || r.plugin == nil {
 		return // not configured: the stream passes through untouched
 	}
-	s := &stream{id: id, root: r}
-	s.core = r.plugin.NewStream(s)
+	var s *stream
+	if n := len(free); n > 0 {
+		s, free = free[n-1], free[:n-1]
+		s.id, s.root = id, r
+		s.core.Reuse(r.plugin, s)
+	} else {
+		s = &stream{id: id, root: r}
+		s.core = r.plugin.NewStream(s)
+	}
 	streams[id] = s
 }
 
@@ -97,7 +127,7 @@ func proxyOnConfigure(id uint32, size uint32) bool {
 		r = &root{id: id, calls: map[uint32]uint32{}}
 		roots[id] = r
 	}
-	cfg, err := core.ParseConfig(getBuffer(bufferPluginConfig, int(size)), getenv)
+	cfg, err := core.ParseConfig(getBuffer(bufferPluginConfig, int(size), nil), getenv)
 	if err != nil {
 		logMsg(uint32(core.LevelError), err.Error())
 		return false
@@ -132,7 +162,7 @@ func proxyOnRequestHeaders(id uint32, _ uint32, eos bool) uint32 {
 	if s == nil {
 		return uint32(core.Continue)
 	}
-	return uint32(s.core.OnRequestHeaders(getPairs(mapRequestHeaders), eos))
+	return uint32(s.core.OnRequestHeaders(getPairs(mapRequestHeaders, &s.reqHeaders, &s.reqPairs), eos))
 }
 
 //go:wasmexport proxy_on_request_body
@@ -150,7 +180,7 @@ func proxyOnResponseHeaders(id uint32, _ uint32, _ bool) uint32 {
 	if s == nil || !s.core.Observing() {
 		return uint32(core.Continue)
 	}
-	return uint32(s.core.OnResponseHeaders(getPairs(mapResponseHeaders)))
+	return uint32(s.core.OnResponseHeaders(getPairs(mapResponseHeaders, &respHeaders, &respPairs)))
 }
 
 //go:wasmexport proxy_on_response_body
@@ -179,7 +209,7 @@ func proxyOnHTTPCallResponse(rootID, callID, numHeaders, bodySize, _ uint32) {
 		s.core.OnCallResponse(nil, nil, false)
 		return
 	}
-	s.core.OnCallResponse(getPairs(mapCallResponseHeaders), getBuffer(bufferCallResponseBody, int(bodySize)), true)
+	s.core.OnCallResponse(getPairs(mapCallResponseHeaders, nil, nil), getBuffer(bufferCallResponseBody, int(bodySize), nil), true)
 }
 
 //go:wasmexport proxy_on_tick
@@ -213,6 +243,13 @@ func proxyOnDelete(id uint32) {
 			}
 		}
 		delete(streams, id)
+		if len(free) < maxFree {
+			s.root = nil
+			if cap(s.reqHeaders) > maxReused/16 {
+				s.reqHeaders, s.reqPairs = nil, nil
+			}
+			free = append(free, s)
+		}
 		return
 	}
 	delete(roots, id)
@@ -220,15 +257,13 @@ func proxyOnDelete(id uint32) {
 
 // core.Host for a stream context.
 
-func (s *stream) SetRequestHeaders(h [][2]string) {
-	b := encodePairs(h)
-	proxySetHeaderMapPairs(mapRequestHeaders, ptr(b), uint32(len(b)))
-}
-func (s *stream) RequestBody(n int) []byte          { return getBuffer(bufferRequestBody, n) }
+func (s *stream) SetRequestHeader(k, v string)      { replaceHeader(mapRequestHeaders, k, v) }
+func (s *stream) RemoveRequestHeader(k string)      { removeHeader(mapRequestHeaders, k) }
+func (s *stream) RequestBody(n int) []byte          { return getBuffer(bufferRequestBody, n, &reqBody) }
 func (s *stream) ReplaceRequestBody(b []byte) bool  { return replaceBuffer(bufferRequestBody, b) }
 func (s *stream) SetResponseHeader(k, v string)     { replaceHeader(mapResponseHeaders, k, v) }
 func (s *stream) RemoveResponseHeader(k string)     { removeHeader(mapResponseHeaders, k) }
-func (s *stream) ResponseBody(n int) []byte         { return getBuffer(bufferResponseBody, n) }
+func (s *stream) ResponseBody(n int) []byte         { return getBuffer(bufferResponseBody, n, &respBody) }
 func (s *stream) ReplaceResponseBody(b []byte) bool { return replaceBuffer(bufferResponseBody, b) }
 func (s *stream) ContinueRequest()                  { proxyContinueStream(streamRequest) }
 func (s *stream) Activate()                         { proxySetEffectiveContext(s.id) }
@@ -239,14 +274,12 @@ func (s *stream) SetProperty(k, v string) {
 	proxySetProperty(strPtr(k), uint32(len(k)), strPtr(v), uint32(len(v)))
 }
 
-func (s *stream) Metric(kind core.MetricKind, name string, v int64) {
-	id, ok := metricIDs[name]
-	if !ok {
-		if proxyDefineMetric(uint32(kind), strPtr(name), uint32(len(name)), &id) != statusOK {
-			return
-		}
-		metricIDs[name] = id
-	}
+func (s *stream) DefineMetric(kind core.MetricKind, name string) (uint32, bool) {
+	st := proxyDefineMetric(uint32(kind), strPtr(name), uint32(len(name)), &retLen)
+	return retLen, st == statusOK
+}
+
+func (s *stream) RecordMetric(kind core.MetricKind, id uint32, v int64) {
 	if kind == core.Histogram {
 		proxyRecordMetric(id, uint64(v))
 	} else {

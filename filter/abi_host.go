@@ -53,16 +53,44 @@ func logMsg(level uint32, msg string) {
 	proxyLog(level, strPtr(msg), uint32(len(msg)))
 }
 
-func getBuffer(bt uint32, size int) []byte {
+// ret and retLen receive the address and length of what a host call
+// returns. They are globals so that no call allocates its result slots
+// (a pointer passed to an import escapes); the VM is single-threaded.
+var (
+	ret    *byte
+	retLen uint32
+)
+
+// allocInto, when set, is where proxy_on_memory_allocate puts the next
+// allocation: a buffer the caller reuses from call to call instead of a
+// fresh one per host call. It is armed right before one host call and
+// disarmed after it, whether or not the host allocated.
+var allocInto *[]byte
+
+// maxReused bounds the buffers kept for reuse; a larger answer gets a
+// buffer of its own, so one huge body does not stay pinned in the VM.
+const maxReused = 1 << 20
+
+func arm(dst *[]byte) {
+	if dst != nil {
+		allocInto = dst
+	}
+}
+
+// getBuffer reads size bytes of a buffer. With dst, the bytes land in
+// *dst (reused across calls) and stay valid until the next call with the
+// same dst; without, they are the caller's alone.
+func getBuffer(bt uint32, size int, dst *[]byte) []byte {
 	if size <= 0 {
 		return nil
 	}
-	var raw *byte
-	var n uint32
-	if proxyGetBufferBytes(bt, 0, uint32(size), unsafe.Pointer(&raw), &n) != statusOK {
+	arm(dst)
+	st := proxyGetBufferBytes(bt, 0, uint32(size), unsafe.Pointer(&ret), &retLen)
+	allocInto = nil
+	if st != statusOK {
 		return nil
 	}
-	return hostBytes(raw, n)
+	return hostBytes(ret, retLen)
 }
 
 // replaceBuffer swaps the whole buffer: start 0 and a size that covers any
@@ -73,38 +101,48 @@ func replaceBuffer(bt uint32, b []byte) bool {
 
 // getPairs reads a whole header map with one host call: each call that
 // returns data re-enters the guest allocator, so one call per map keeps
-// the cost flat whatever the number of headers.
-func getPairs(mt uint32) [][2]string {
-	var raw *byte
-	var n uint32
-	if proxyGetHeaderMapPairs(mt, unsafe.Pointer(&raw), &n) != statusOK {
+// the cost flat whatever the number of headers. dst and pairs work as in
+// getBuffer: the strings point into *dst, the result reuses *pairs.
+func getPairs(mt uint32, dst *[]byte, pairs *[][2]string) [][2]string {
+	arm(dst)
+	st := proxyGetHeaderMapPairs(mt, unsafe.Pointer(&ret), &retLen)
+	allocInto = nil
+	if st != statusOK {
 		return nil
 	}
-	return decodePairs(hostBytes(raw, n))
+	var out [][2]string
+	if pairs != nil {
+		out = (*pairs)[:0]
+	}
+	out = decodePairs(hostBytes(ret, retLen), out)
+	if pairs != nil {
+		*pairs = out
+	}
+	return out
 }
 
-// decodePairs parses the proxy-wasm pairs encoding (A.4). The strings point
-// into b, which the caller owns. Malformed input yields what could be read.
-func decodePairs(b []byte) [][2]string {
+// decodePairs parses the proxy-wasm pairs encoding (A.4), appending to
+// out. The strings point into b, which the caller owns. Malformed input
+// yields what could be read.
+func decodePairs(b []byte, out [][2]string) [][2]string {
 	if len(b) < 4 {
-		return nil
+		return out
 	}
 	count := int(binary.LittleEndian.Uint32(b))
 	if count > (len(b)-4)/8 {
-		return nil
+		return out
 	}
-	out := make([][2]string, count)
 	sizes := b[4:]
 	data := 4 + 8*count
 	for i := 0; i < count; i++ {
 		kl := int(binary.LittleEndian.Uint32(sizes[8*i:]))
 		vl := int(binary.LittleEndian.Uint32(sizes[8*i+4:]))
 		if kl < 0 || vl < 0 || data+kl+1+vl+1 > len(b) {
-			return out[:i]
+			return out
 		}
-		out[i][0] = unsafe.String(unsafe.SliceData(b[data:]), kl)
+		k := unsafe.String(unsafe.SliceData(b[data:]), kl)
 		data += kl + 1
-		out[i][1] = unsafe.String(unsafe.SliceData(b[data:]), vl)
+		out = append(out, [2]string{k, unsafe.String(unsafe.SliceData(b[data:]), vl)})
 		data += vl + 1
 	}
 	return out

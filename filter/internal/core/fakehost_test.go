@@ -13,6 +13,7 @@ type fakeHost struct {
 	writesAfter int // header writes attempted while frozen
 
 	reqBody, respBody []byte
+	scratch           []byte // see reused
 	respHeaders       [][2]string
 
 	local        *localReply
@@ -52,16 +53,53 @@ func get(h [][2]string, k string) (string, bool) {
 	return "", false
 }
 
-func (f *fakeHost) SetRequestHeaders(h [][2]string) {
-	if f.frozen {
-		f.writesAfter++
-		return
+// SetRequestHeader and RemoveRequestHeader edit the map like Envoy's
+// replace and remove: every value of the name goes.
+func (f *fakeHost) SetRequestHeader(k, v string) {
+	if f.wrote() {
+		f.removeReq(k)
+		f.reqHeaders = append(f.reqHeaders, [2]string{k, v})
 	}
-	f.headerWrites++
-	f.reqHeaders = append([][2]string(nil), h...)
 }
 
-func (f *fakeHost) RequestBody(n int) []byte { return f.reqBody[:min(n, len(f.reqBody))] }
+func (f *fakeHost) RemoveRequestHeader(k string) {
+	if f.wrote() {
+		f.removeReq(k)
+	}
+}
+
+func (f *fakeHost) wrote() bool {
+	if f.frozen {
+		f.writesAfter++
+		return false
+	}
+	f.headerWrites++
+	return true
+}
+
+func (f *fakeHost) removeReq(k string) {
+	out := make([][2]string, 0, len(f.reqHeaders)+1)
+	for _, kv := range f.reqHeaders {
+		if kv[0] != k {
+			out = append(out, kv)
+		}
+	}
+	f.reqHeaders = out
+}
+
+// RequestBody and ResponseBody hand out a buffer that the next call
+// overwrites, after scribbling on it, as the Wasm shell reuses its buffers:
+// a core that keeps body bytes past the callback reads garbage.
+func (f *fakeHost) RequestBody(n int) []byte { return f.reused(f.reqBody[:min(n, len(f.reqBody))]) }
+
+func (f *fakeHost) reused(b []byte) []byte {
+	for i := range f.scratch {
+		f.scratch[i] = '#'
+	}
+	f.scratch = append(f.scratch[:0], b...)
+	return f.scratch
+}
+
 func (f *fakeHost) ReplaceRequestBody(b []byte) bool {
 	if f.noRewrite {
 		return false
@@ -87,7 +125,7 @@ func (f *fakeHost) RemoveResponseHeader(k string) {
 	}
 	f.respHeaders = out
 }
-func (f *fakeHost) ResponseBody(n int) []byte { return f.respBody[:min(n, len(f.respBody))] }
+func (f *fakeHost) ResponseBody(n int) []byte { return f.reused(f.respBody[:min(n, len(f.respBody))]) }
 func (f *fakeHost) ReplaceResponseBody(b []byte) bool {
 	f.respBody = append([]byte(nil), b...)
 	return true
@@ -100,13 +138,35 @@ func (f *fakeHost) Call(cluster string, headers [][2]string, body []byte, timeou
 	return true
 }
 func (f *fakeHost) ContinueRequest() {}
-func (f *fakeHost) Metric(kind MetricKind, name string, v int64) {
+
+// fakeMetrics are the metric ids of the test process: like a VM's, shared by
+// every stream (and so every fakeHost) of a plugin.
+var fakeMetrics struct {
+	ids   map[string]uint32
+	names []string
+}
+
+func (f *fakeHost) DefineMetric(kind MetricKind, name string) (uint32, bool) {
+	if fakeMetrics.ids == nil {
+		fakeMetrics.ids = map[string]uint32{}
+	}
+	id, ok := fakeMetrics.ids[name]
+	if !ok {
+		id = uint32(len(fakeMetrics.names))
+		fakeMetrics.ids[name] = id
+		fakeMetrics.names = append(fakeMetrics.names, name)
+	}
+	return id, true
+}
+func (f *fakeHost) RecordMetric(kind MetricKind, id uint32, v int64) {
 	if f.metrics == nil {
 		f.metrics = map[string]int64{}
 	}
-	f.metrics[name] += v
+	f.metrics[fakeMetrics.names[id]] += v
 }
-func (f *fakeHost) SetProperty(k, v string) { f.props[k] = v }
+
+// SetProperty copies the value, as hosts do: the core may reuse its bytes.
+func (f *fakeHost) SetProperty(k, v string) { f.props[k] = strings.Clone(v) }
 func (f *fakeHost) Log(_ Level, msg string) { f.logs = append(f.logs, msg) }
 func (f *fakeHost) NowNanos() int64         { f.now += 1e6; return f.now }
 func (f *fakeHost) logged(sub string) bool {

@@ -44,9 +44,11 @@ type Caps struct {
 // the Wasm build; failures are reported through the return values only where
 // the core can act on them.
 type Host interface {
-	// SetRequestHeaders replaces the whole request header map (one host
-	// call, however many headers change).
-	SetRequestHeaders(h [][2]string)
+	// SetRequestHeader replaces every value of a request header (adding
+	// it when absent); RemoveRequestHeader drops every value. Each is one
+	// host call that returns no data, the cheapest kind.
+	SetRequestHeader(name, value string)
+	RemoveRequestHeader(name string)
 	RequestBody(size int) []byte
 	ReplaceRequestBody(body []byte) bool
 
@@ -63,12 +65,15 @@ type Host interface {
 	// ContinueRequest resumes a request paused in a callback.
 	ContinueRequest()
 	// SetProperty publishes a value for access logs (Envoy filter state
-	// wasm.<name>, APISIX nginx variable <name>).
+	// wasm.<name>, APISIX nginx variable <name>). The host copies value:
+	// it may be reused once the call returns.
 	SetProperty(name, value string)
 
-	// Metric adds value to a counter or records it in a histogram; names
-	// carry their labels (see metrics.go).
-	Metric(kind MetricKind, name string, value int64)
+	// DefineMetric returns the id of the metric called name (its labels are
+	// in the name, see metrics.go); the same name gives the same id.
+	DefineMetric(kind MetricKind, name string) (id uint32, ok bool)
+	// RecordMetric adds value to a counter or records it in a histogram.
+	RecordMetric(kind MetricKind, id uint32, value int64)
 
 	// Activate makes this stream the target of the host calls that follow,
 	// when the core acts on it from a root callback (a tick or a callout

@@ -1,7 +1,5 @@
 package core
 
-import "strconv"
-
 // Metrics go through the proxy-wasm metrics ABI, which has no labels:
 // labels are encoded in the name as .<label>.<value> pairs, which Envoy's
 // stats_tags regexes turn into Prometheus labels (envoy-apisix-integration.md
@@ -23,15 +21,28 @@ const (
 
 const maxModels = 64
 
-// metricNames caches the names per model label and status class so a
-// request builds no strings once its series exist.
-type metricNames struct {
-	requests, latency string // + status class
-	tokens            [4]string
-	ttft              string
+// statusClasses are the status label values; statusClassIndex picks one.
+var statusClasses = [...]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
+
+func statusClassIndex(status int) int {
+	if status < 100 || status > 599 {
+		return 0
+	}
+	return status / 100
 }
 
 var tokenKinds = [4]string{"prompt", "completion", "cached", "reasoning"}
+
+// metricSet is one model's series. Names are built and ids defined on
+// first use and then kept, so a request after the first builds no strings
+// and makes no define calls. An id is stored plus one: 0 is "not defined
+// yet" (Envoy's first counter id is 0).
+type metricSet struct {
+	base              string // ".provider.<p>.model.<label>"
+	requests, latency [len(statusClasses)]uint32
+	tokens            [len(tokenKinds)]uint32
+	ttft              uint32
+}
 
 // modelLabel sanitises a model name into a label value: [A-Za-z0-9_-] kept,
 // everything else (dots included, which separate labels) becomes '_'.
@@ -51,34 +62,55 @@ func modelLabel(m string) string {
 	return string(b)
 }
 
-func statusClass(status int) string {
-	if status < 100 || status > 599 {
-		return "other"
+// metricsFor returns model's series. byModel caches the raw model names
+// seen (bounded too), byLabel the series themselves.
+func (p *Plugin) metricsFor(model string) *metricSet {
+	if m := p.byModel[model]; m != nil {
+		return m
 	}
-	return strconv.Itoa(status/100) + "xx"
+	label := modelLabel(model)
+	m := p.byLabel[label]
+	if m == nil {
+		if len(p.byLabel) >= maxModels {
+			label = "other"
+			m = p.byLabel[label]
+		}
+		if m == nil {
+			m = &metricSet{base: ".provider." + p.cfg.Provider.Name + ".model." + label}
+			p.byLabel[label] = m
+		}
+	}
+	if len(p.byModel) < 4*maxModels {
+		p.byModel[model] = m
+	}
+	return m
 }
 
-// names returns the metric names for model and status.
-func (p *Plugin) names(model string, status int) (*metricNames, string) {
-	label := modelLabel(model)
-	n, ok := p.metrics[label]
-	if !ok {
-		if len(p.metrics) >= maxModels {
-			label = "other"
-			if n, ok = p.metrics[label]; ok {
-				return n, statusClass(status)
-			}
+// record adds v to the metric whose id is cached in *slot, defining it as
+// name() on first use.
+func record(h Host, kind MetricKind, slot *uint32, name func() string, v int64) {
+	if *slot == 0 {
+		id, ok := h.DefineMetric(kind, name())
+		if !ok {
+			return
 		}
-		base := ".provider." + p.cfg.Provider.Name + ".model." + label
-		n = &metricNames{
-			requests: "llm_requests_total" + base + ".status.",
-			latency:  "llm_latency_ms" + base + ".status.",
-			ttft:     "llm_ttft_ms" + base,
-		}
-		for i, k := range tokenKinds {
-			n.tokens[i] = "llm_tokens_total" + base + ".kind." + k
-		}
-		p.metrics[label] = n
+		*slot = id + 1
 	}
-	return n, statusClass(status)
+	h.RecordMetric(kind, *slot-1, v)
+}
+
+// recordMetrics publishes one finished request.
+func (s *Stream) recordMetrics(status int, durationMS, ttft int64, tokens [len(tokenKinds)]int64) {
+	m := s.p.metricsFor(s.model)
+	c := statusClassIndex(status)
+	record(s.h, Counter, &m.requests[c], func() string { return "llm_requests_total" + m.base + ".status." + statusClasses[c] }, 1)
+	record(s.h, Histogram, &m.latency[c], func() string { return "llm_latency_ms" + m.base + ".status." + statusClasses[c] }, durationMS)
+	if s.firstToken > 0 {
+		record(s.h, Histogram, &m.ttft, func() string { return "llm_ttft_ms" + m.base }, ttft)
+	}
+	for i, v := range tokens {
+		if v > 0 {
+			record(s.h, Counter, &m.tokens[i], func() string { return "llm_tokens_total" + m.base + ".kind." + tokenKinds[i] }, v)
+		}
+	}
 }

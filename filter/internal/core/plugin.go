@@ -21,8 +21,10 @@ type Plugin struct {
 	modelJSON     string
 	maxTokensJSON string
 	timeoutHeader string
-	authNames     map[string]bool // headers the operator's auth sets
-	metrics       map[string]*metricNames
+	authNames     map[string]bool       // headers the operator's auth sets
+	byModel       map[string]*metricSet // see metricsFor
+	byLabel       map[string]*metricSet
+	num           []byte        // formats numbers for properties
 	signer        *sigv4.Signer // bedrock: keeps the derived key for the day
 	scratch       []byte        // rewritten bodies, valid until handed to the host
 
@@ -41,7 +43,7 @@ func NewPlugin(cfg *Config, caps Caps, root RootHost) *Plugin {
 	}
 	p.maxTokensJSON = strconv.FormatInt(cfg.MaxTokens, 10)
 	p.timeoutHeader = strconv.FormatInt(cfg.TimeoutMS, 10)
-	p.metrics = map[string]*metricNames{}
+	p.byModel, p.byLabel = map[string]*metricSet{}, map[string]*metricSet{}
 	p.initGCP()
 	if a := cfg.AWS; a != nil {
 		p.signer = &sigv4.Signer{Credentials: sigv4.Credentials{AccessKeyID: a.AccessKeyID, SecretAccessKey: a.SecretAccessKey, SessionToken: a.SessionToken},
@@ -61,6 +63,24 @@ func (p *Plugin) Config() *Config { return p.cfg }
 func (p *Plugin) NewStream(h Host) *Stream {
 	return &Stream{p: p, h: h}
 }
+
+// Reuse starts a new request on a stream whose previous one is done
+// (OnDone called), keeping only its buffers: a host that recycles streams
+// saves their allocations.
+func (s *Stream) Reuse(p *Plugin, h Host) {
+	if len(s.p.waiting) > 0 {
+		s.p.unwait(s)
+	}
+	buf := s.respBuf[:0]
+	if cap(buf) > maxKeptBuffer {
+		buf = nil
+	}
+	*s = Stream{p: p, h: h, obj: s.obj, respBuf: buf}
+}
+
+// maxKeptBuffer bounds what a recycled stream keeps of its buffers, so one
+// large response does not pin its memory in every pooled stream.
+const maxKeptBuffer = 64 << 10
 
 // cluster is the callout target for authority: the operator's
 // upstream_cluster, else host:port (APISIX dials it; Envoy needs a cluster

@@ -43,21 +43,23 @@ func BenchmarkStages(b *testing.B) {
 // core alone (in the Wasm build each call is a host call instead).
 type nopHost struct{ reqBody, respBody []byte }
 
-func (h *nopHost) SetRequestHeaders([][2]string)                 {}
-func (h *nopHost) RequestBody(n int) []byte                      { return h.reqBody }
-func (h *nopHost) ReplaceRequestBody([]byte) bool                { return true }
-func (h *nopHost) SetResponseHeader(string, string)              {}
-func (h *nopHost) RemoveResponseHeader(string)                   {}
-func (h *nopHost) ResponseBody(n int) []byte                     { return h.respBody }
-func (h *nopHost) ReplaceResponseBody([]byte) bool               { return true }
-func (h *nopHost) SendLocal(int, [][2]string, []byte)            {}
-func (h *nopHost) Call(string, [][2]string, []byte, uint32) bool { return true }
-func (h *nopHost) ContinueRequest()                              {}
-func (h *nopHost) SetProperty(string, string)                    {}
-func (h *nopHost) Metric(MetricKind, string, int64)              {}
-func (h *nopHost) Activate()                                     {}
-func (h *nopHost) Log(Level, string)                             {}
-func (h *nopHost) NowNanos() int64                               { return 1e18 }
+func (h *nopHost) SetRequestHeader(string, string)                {}
+func (h *nopHost) RemoveRequestHeader(string)                     {}
+func (h *nopHost) RequestBody(n int) []byte                       { return h.reqBody }
+func (h *nopHost) ReplaceRequestBody([]byte) bool                 { return true }
+func (h *nopHost) SetResponseHeader(string, string)               {}
+func (h *nopHost) RemoveResponseHeader(string)                    {}
+func (h *nopHost) ResponseBody(n int) []byte                      { return h.respBody }
+func (h *nopHost) ReplaceResponseBody([]byte) bool                { return true }
+func (h *nopHost) SendLocal(int, [][2]string, []byte)             {}
+func (h *nopHost) Call(string, [][2]string, []byte, uint32) bool  { return true }
+func (h *nopHost) ContinueRequest()                               {}
+func (h *nopHost) SetProperty(string, string)                     {}
+func (h *nopHost) DefineMetric(MetricKind, string) (uint32, bool) { return 0, true }
+func (h *nopHost) RecordMetric(MetricKind, uint32, int64)         {}
+func (h *nopHost) Activate()                                      {}
+func (h *nopHost) Log(Level, string)                              {}
+func (h *nopHost) NowNanos() int64                                { return 1e18 }
 
 // benchBodyWords sizes the stage benchmark's request (4 bytes a word).
 var benchBodyWords = 256

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 
@@ -189,11 +190,31 @@ func (s *Stream) upstreamHeaders(path string, extra [][2]string) [][2]string {
 	return h
 }
 
-// writeHeaders replaces the held request headers with the provider's.
+// writeHeaders turns the held client request into the provider's with
+// the same result as upstreamHeaders, but edits the host's map in place:
+// a few host calls that return nothing cost less than rebuilding and
+// re-encoding the whole map.
 func (s *Stream) writeHeaders(path string, extra [][2]string) {
-	h := s.upstreamHeaders(path, extra)
-	h = setPair(h, "x-envoy-upstream-rq-timeout-ms", s.p.timeoutHeader)
-	s.h.SetRequestHeaders(h)
+	t, h := s.t, s.h
+	for _, kv := range s.headers {
+		if kv[0] != "" && kv[0][0] != ':' && !keepHeader(kv[0], s.client, t.upstream) {
+			h.RemoveRequestHeader(kv[0])
+		}
+	}
+	h.SetRequestHeader(":scheme", t.scheme)
+	h.SetRequestHeader(":authority", t.authority)
+	if path != s.path {
+		h.SetRequestHeader(":path", path)
+	}
+	for _, set := range [...][][2]string{s.p.cfg.AuthHeaders, s.p.cfg.Provider.ExtraHeaders, extra} {
+		for _, kv := range set {
+			h.SetRequestHeader(kv[0], kv[1])
+		}
+	}
+	if s.token != "" {
+		h.SetRequestHeader("authorization", "Bearer "+s.token)
+	}
+	h.SetRequestHeader("x-envoy-upstream-rq-timeout-ms", s.p.timeoutHeader)
 }
 
 // OnRequestBody sees the buffered request body; size is the total so far.
@@ -528,7 +549,7 @@ func (s *Stream) OnResponseBody(size int, eos bool) Action {
 		if size > 0 {
 			chunk = s.h.ResponseBody(size)
 		}
-		if eos && s.respBuf == nil {
+		if eos && len(s.respBuf) == 0 {
 			s.responseBody(chunk, false)
 			s.finish()
 			return Continue
@@ -665,29 +686,19 @@ func (s *Stream) finish() {
 	set("request_type", reqType)
 	set("llm_model", s.model)
 	set("request_llm_model", s.reqModel)
-	set("llm_time_to_first_token", strconv.FormatInt(ttft, 10))
-	set("llm_prompt_tokens", strconv.FormatInt(u.PromptTokens, 10))
-	set("llm_completion_tokens", strconv.FormatInt(u.CompletionTokens, 10))
-	set("llm_total_tokens", strconv.FormatInt(u.TotalTokens, 10))
-	set("llm_cache_read_input_tokens", strconv.FormatInt(u.CacheReadTokens, 10))
-	set("llm_cache_creation_input_tokens", strconv.FormatInt(u.CacheCreationTokens, 10))
-	set("llm_reasoning_tokens", strconv.FormatInt(u.ReasoningTokens, 10))
+	s.setInt("llm_time_to_first_token", ttft)
+	s.setInt("llm_prompt_tokens", u.PromptTokens)
+	s.setInt("llm_completion_tokens", u.CompletionTokens)
+	s.setInt("llm_total_tokens", u.TotalTokens)
+	s.setInt("llm_cache_read_input_tokens", u.CacheReadTokens)
+	s.setInt("llm_cache_creation_input_tokens", u.CacheCreationTokens)
+	s.setInt("llm_reasoning_tokens", u.ReasoningTokens)
 	status := s.status
 	if status == 0 {
 		status = 200
 	}
-	names, class := s.p.names(s.model, status)
 	durationMS := (s.h.NowNanos() - s.start) / 1e6
-	s.h.Metric(Counter, names.requests+class, 1)
-	s.h.Metric(Histogram, names.latency+class, durationMS)
-	if s.firstToken > 0 {
-		s.h.Metric(Histogram, names.ttft, ttft)
-	}
-	for i, v := range [4]int64{u.PromptTokens, u.CompletionTokens, u.CacheReadTokens, u.ReasoningTokens} {
-		if v > 0 {
-			s.h.Metric(Counter, names.tokens[i], v)
-		}
-	}
+	s.recordMetrics(status, durationMS, ttft, [4]int64{u.PromptTokens, u.CompletionTokens, u.CacheReadTokens, u.ReasoningTokens})
 	if s.p.cfg.LogSummaries {
 		b := make([]byte, 0, 256)
 		b = append(b, `ai-proxy summary: {"provider":`...)
@@ -711,6 +722,14 @@ func (s *Stream) finish() {
 		b = append(b, '}')
 		s.h.Log(LevelInfo, string(b))
 	}
+}
+
+// setInt publishes a number without allocating: the host copies the
+// digits before the plugin's buffer is reused.
+func (s *Stream) setInt(name string, v int64) {
+	p := s.p
+	p.num = strconv.AppendInt(p.num[:0], v, 10)
+	s.h.SetProperty(name, unsafe.String(unsafe.SliceData(p.num), len(p.num)))
 }
 
 // protocolFromPath guesses the client protocol from the request path; sure
