@@ -599,7 +599,7 @@ func (t *anthropicToOpenAI) Response(body []byte) ([]byte, error) {
 	if !c.hasChoice {
 		return nil, errors.New("convert: upstream chat completion has no choices")
 	}
-	t.usage = openAIUsage(gjson.Parse(bstr(c.usage)))
+	t.usage = openAIUsage(c.usage)
 
 	b := make([]byte, 0, len(body)+128)
 	b = append(b, `{"id":`...)
@@ -904,7 +904,7 @@ func (t *anthropicToOpenAI) event(ev sse.Event) {
 		t.model = append(t.model, c.model...)
 	}
 	if len(c.usage) > 0 && c.usage[0] == '{' {
-		t.usage = openAIUsage(gjson.Parse(bstr(c.usage)))
+		t.usage = openAIUsage(c.usage)
 		t.haveUsage = true
 	}
 	if rawNonEmptyString(c.reasoning) {

@@ -28,7 +28,7 @@ type identity struct {
 func (t *identity) Request(body []byte) ([]byte, error) { return body, nil }
 
 func (t *identity) Response(body []byte) ([]byte, error) {
-	u := gjson.Get(bstr(body), "usage")
+	u := memberOf(body, "usage")
 	switch t.proto {
 	case OpenAIChat, OpenAIEmbeddings:
 		t.usage = openAIUsage(u)
@@ -71,7 +71,7 @@ func (t *identity) event(ev sse.Event) {
 // usage:null of ordinary chunks without parsing them.
 func (t *identity) openAIChatEvent(data []byte) {
 	if hasObjectKey(data, "usage") {
-		if u := gjson.Get(bstr(data), "usage"); u.IsObject() {
+		if u := memberOf(data, "usage"); len(u) > 0 {
 			t.usage = openAIUsage(u)
 		}
 	}
@@ -85,7 +85,7 @@ func (t *identity) openAIChatEvent(data []byte) {
 func (t *identity) responsesEvent(ev sse.Event) {
 	switch eventType(ev) {
 	case "response.completed", "response.incomplete", "response.failed":
-		if u := gjson.Get(bstr(ev.Data), "response.usage"); u.IsObject() {
+		if u := memberOf(memberOf(ev.Data, "response"), "usage"); len(u) > 0 {
 			t.usage = responsesUsage(u)
 		}
 	case "response.output_text.delta", "response.refusal.delta",
@@ -100,10 +100,10 @@ func (t *identity) responsesEvent(ev sse.Event) {
 func (t *identity) anthropicEvent(ev sse.Event) {
 	switch eventType(ev) {
 	case "message_start":
-		t.ac.update(gjson.Get(bstr(ev.Data), "message.usage"))
+		t.ac.update(memberOf(memberOf(ev.Data, "message"), "usage"))
 		t.usage = t.ac.usage()
 	case "message_delta":
-		t.ac.update(gjson.Get(bstr(ev.Data), "usage"))
+		t.ac.update(memberOf(ev.Data, "usage"))
 		t.usage = t.ac.usage()
 	case "content_block_delta":
 		t.first = true
@@ -177,40 +177,48 @@ var (
 	responsesUsageKeys = usageKeys{"input_tokens", "output_tokens", "total_tokens", "input_tokens_details", "cache_write_tokens", "output_tokens_details"}
 )
 
-// openAIUsage reads an OpenAI Chat or Embeddings usage object.
-func openAIUsage(u gjson.Result) Usage { return readUsage(u, &chatUsageKeys) }
+// openAIUsage reads an OpenAI Chat or Embeddings usage object (raw JSON).
+func openAIUsage(raw []byte) Usage { return readUsage(raw, &chatUsageKeys) }
 
-// responsesUsage reads an OpenAI Responses API usage object.
-func responsesUsage(u gjson.Result) Usage { return readUsage(u, &responsesUsageKeys) }
+// responsesUsage reads an OpenAI Responses API usage object (raw JSON).
+func responsesUsage(raw []byte) Usage { return readUsage(raw, &responsesUsageKeys) }
 
-func readUsage(u gjson.Result, k *usageKeys) Usage {
-	var r Usage
-	u.ForEach(func(key, v gjson.Result) bool {
-		switch key.Str {
-		case k.prompt:
-			r.PromptTokens = v.Int()
-		case k.completion:
-			r.CompletionTokens = v.Int()
-		case k.total:
-			r.TotalTokens = v.Int()
-		case k.promptDetails:
-			r.CacheReadTokens = v.Get("cached_tokens").Int()
-			if c := v.Get(k.cacheWrite).Int(); c > 0 {
-				r.CacheCreationTokens = c
+// readUsage walks the usage object once with a jsonReader: every response
+// pays for it, and gjson's ForEach with its callback costs several times
+// more in Wasm.
+func readUsage(raw []byte, k *usageKeys) Usage {
+	var u Usage
+	r := jsonReader{b: raw}
+	if r.enter('{') {
+		for r.more('}') {
+			switch key := r.key(); {
+			case string(key) == k.prompt:
+				u.PromptTokens = rawInt(r.raw())
+			case string(key) == k.completion:
+				u.CompletionTokens = rawInt(r.raw())
+			case string(key) == k.total:
+				u.TotalTokens = rawInt(r.raw())
+			case string(key) == k.promptDetails:
+				d := r.raw()
+				u.CacheReadTokens = rawInt(memberOf(d, "cached_tokens"))
+				if c := rawInt(memberOf(d, k.cacheWrite)); c > 0 {
+					u.CacheCreationTokens = c
+				}
+			case string(key) == "prompt_cache_hit_tokens": // DeepSeek
+				if v := rawInt(r.raw()); u.CacheReadTokens == 0 {
+					u.CacheReadTokens = v
+				}
+			case string(key) == k.completionDetails:
+				u.ReasoningTokens = rawInt(memberOf(r.raw(), "reasoning_tokens"))
+			default:
+				r.skip()
 			}
-		case "prompt_cache_hit_tokens": // DeepSeek
-			if r.CacheReadTokens == 0 {
-				r.CacheReadTokens = v.Int()
-			}
-		case k.completionDetails:
-			r.ReasoningTokens = v.Get("reasoning_tokens").Int()
 		}
-		return true
-	})
-	if r.TotalTokens == 0 {
-		r.TotalTokens = r.PromptTokens + r.CompletionTokens
 	}
-	return r
+	if u.TotalTokens == 0 {
+		u.TotalTokens = u.PromptTokens + u.CompletionTokens
+	}
+	return u
 }
 
 // anthropicCounts keeps Anthropic's separate counters. In a stream they
@@ -220,23 +228,30 @@ type anthropicCounts struct {
 	input, cacheRead, cacheCreation, output int64
 }
 
-func (c *anthropicCounts) update(u gjson.Result) {
-	u.ForEach(func(k, v gjson.Result) bool {
-		if v.Type != gjson.Number {
-			return true
+// update reads a raw Anthropic usage object; members that are not
+// numbers (null, say) leave their counter as it was.
+func (c *anthropicCounts) update(raw []byte) {
+	r := jsonReader{b: raw}
+	if !r.enter('{') {
+		return
+	}
+	for r.more('}') {
+		k := r.key()
+		v := r.raw()
+		if !isNumber(v) {
+			continue
 		}
-		switch k.Str {
+		switch string(k) {
 		case "input_tokens":
-			c.input = v.Int()
+			c.input = rawInt(v)
 		case "cache_read_input_tokens":
-			c.cacheRead = v.Int()
+			c.cacheRead = rawInt(v)
 		case "cache_creation_input_tokens":
-			c.cacheCreation = v.Int()
+			c.cacheCreation = rawInt(v)
 		case "output_tokens":
-			c.output = v.Int()
+			c.output = rawInt(v)
 		}
-		return true
-	})
+	}
 }
 
 // usage converts to the OpenAI sense: Anthropic's input_tokens excludes

@@ -232,3 +232,25 @@ func chunkings(rng *rand.Rand, in []byte) [][][]byte {
 	}
 	return out
 }
+
+// BenchmarkIdentityResponse reads the usage of a small chat completion:
+// the work every non-streamed OpenAI response costs.
+func BenchmarkIdentityResponse(b *testing.B) {
+	body := []byte(`{"id":"c","object":"chat.completion","model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":1,"total_tokens":10,"prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}}`)
+	tr, _ := New(OpenAIChat, OpenAIChat)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := tr.Response(body); err != nil || tr.Usage().TotalTokens != 10 {
+			b.Fatal(err, tr.Usage())
+		}
+	}
+}
+
+func BenchmarkMemberOfUsage(b *testing.B) {
+	body := []byte(`{"id":"c","object":"chat.completion","model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":1,"total_tokens":10,"prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}}`)
+	for i := 0; i < b.N; i++ {
+		if len(memberOf(body, "usage")) == 0 {
+			b.Fatal()
+		}
+	}
+}

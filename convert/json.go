@@ -415,6 +415,44 @@ func skipContainer(b []byte, i int) int {
 
 // Helpers over raw values returned by jsonReader.
 
+// rawInt reads a raw JSON number as an integer, like gjson's Int: a
+// fraction or exponent goes through float64 and is truncated. Anything
+// that is not a number is 0.
+func rawInt(raw []byte) int64 {
+	var n int64
+	i, neg := 0, false
+	if len(raw) > 0 && raw[0] == '-' {
+		i, neg = 1, true
+	}
+	if i == len(raw) || raw[i] < '0' || raw[i] > '9' {
+		return 0 // missing, null, a string…: not a number
+	}
+	if len(raw) > 18 {
+		return slowInt(raw)
+	}
+	for ; i < len(raw); i++ {
+		c := raw[i]
+		if c < '0' || c > '9' {
+			return slowInt(raw)
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		return -n
+	}
+	return n
+}
+
+func slowInt(raw []byte) int64 {
+	if n, err := strconv.ParseInt(bstr(raw), 10, 64); err == nil {
+		return n
+	}
+	if f, err := strconv.ParseFloat(bstr(raw), 64); err == nil && f >= -1<<63 && f < 1<<63 {
+		return int64(f)
+	}
+	return 0
+}
+
 // rawString reports whether raw is a JSON string.
 func rawString(raw []byte) bool { return len(raw) >= 2 && raw[0] == '"' }
 

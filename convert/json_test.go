@@ -166,3 +166,17 @@ func TestJSONReaderMember(t *testing.T) {
 		t.Errorf("member: %s, then the reader is at %d", v, r.i)
 	}
 }
+
+func TestRawInt(t *testing.T) {
+	for _, tc := range []struct {
+		raw  string
+		want int64
+	}{
+		{"0", 0}, {"12", 12}, {"-7", -7}, {"9.9", 9}, {"1e3", 1000}, {"-2.5e1", -25},
+		{"9223372036854775807", 9223372036854775807}, {"", 0}, {"-", 0}, {"null", 0}, {`"5"`, 0}, {"true", 0},
+	} {
+		if got := rawInt([]byte(tc.raw)); got != tc.want {
+			t.Errorf("rawInt(%q) = %d, want %d", tc.raw, got, tc.want)
+		}
+	}
+}

@@ -621,7 +621,7 @@ func (t *openAIToAnthropic) Response(body []byte) ([]byte, error) {
 		case "stop_reason":
 			stop = r.str()
 		case "usage":
-			t.counts.update(gjson.Parse(bstr(r.raw())))
+			t.counts.update(r.raw())
 		case "error":
 			if v := r.raw(); len(v) > 0 && v[0] == '{' {
 				return nil, errors.New("convert: upstream returned an error in a 200 response: " + gjson.Get(bstr(v), "message").String())
@@ -766,7 +766,7 @@ func (t *openAIToAnthropic) event(ev sse.Event) {
 	}
 	switch string(name) {
 	case "message_start":
-		t.counts.update(gjson.Parse(bstr(e.usage)))
+		t.counts.update(e.usage)
 		id, model := cmp.Or(bstr(e.id), `"chatcmpl-gateway"`), cmp.Or(bstr(e.model), `""`)
 		t.head = append(make([]byte, 0, 80+len(id)+len(model)), "data: "...)
 		t.head = appendChatHead(t.head, "chat.completion.chunk", id, model, unixNow())
@@ -804,7 +804,7 @@ func (t *openAIToAnthropic) event(ev sse.Event) {
 		if rawString(e.stopReason) {
 			t.stopReason = unquote(e.stopReason)
 		}
-		t.counts.update(gjson.Parse(bstr(e.usage)))
+		t.counts.update(e.usage)
 	case "message_stop":
 		if t.started {
 			t.end()

@@ -82,6 +82,10 @@ var (
 	roots   = map[uint32]*root{}
 	streams = map[uint32]*stream{}
 	free    []*stream // deleted streams, up to maxFree
+	// recent caches streams by id modulo its size in front of the map:
+	// the callbacks of one request (eight or so) find their stream without
+	// hashing. Host context ids grow by one per context.
+	recent [256]*stream
 
 	// Buffers for what the core reads and drops within one callback:
 	// reused by every stream of the VM.
@@ -115,6 +119,15 @@ func proxyOnContextCreate(id, parent uint32) {
 		s.core = r.plugin.NewStream(s)
 	}
 	streams[id] = s
+	recent[id%uint32(len(recent))] = s
+}
+
+// lookup finds a live stream context.
+func lookup(id uint32) *stream {
+	if s := recent[id%uint32(len(recent))]; s != nil && s.id == id {
+		return s
+	}
+	return streams[id]
 }
 
 //go:wasmexport proxy_on_vm_start
@@ -158,7 +171,7 @@ func probe() core.Caps {
 
 //go:wasmexport proxy_on_request_headers
 func proxyOnRequestHeaders(id uint32, _ uint32, eos bool) uint32 {
-	s := streams[id]
+	s := lookup(id)
 	if s == nil {
 		return uint32(core.Continue)
 	}
@@ -167,7 +180,7 @@ func proxyOnRequestHeaders(id uint32, _ uint32, eos bool) uint32 {
 
 //go:wasmexport proxy_on_request_body
 func proxyOnRequestBody(id uint32, size uint32, eos bool) uint32 {
-	s := streams[id]
+	s := lookup(id)
 	if s == nil {
 		return uint32(core.Continue)
 	}
@@ -176,7 +189,7 @@ func proxyOnRequestBody(id uint32, size uint32, eos bool) uint32 {
 
 //go:wasmexport proxy_on_response_headers
 func proxyOnResponseHeaders(id uint32, _ uint32, _ bool) uint32 {
-	s := streams[id]
+	s := lookup(id)
 	if s == nil || !s.core.Observing() {
 		return uint32(core.Continue)
 	}
@@ -185,7 +198,7 @@ func proxyOnResponseHeaders(id uint32, _ uint32, _ bool) uint32 {
 
 //go:wasmexport proxy_on_response_body
 func proxyOnResponseBody(id uint32, size uint32, eos bool) uint32 {
-	s := streams[id]
+	s := lookup(id)
 	if s == nil || !s.core.Observing() {
 		return uint32(core.Continue)
 	}
@@ -200,7 +213,7 @@ func proxyOnHTTPCallResponse(rootID, callID, numHeaders, bodySize, _ uint32) {
 	}
 	sid, ok := r.calls[callID]
 	delete(r.calls, callID)
-	s := streams[sid]
+	s := lookup(sid)
 	if !ok || s == nil {
 		return // the stream ended before its callout answered
 	}
@@ -221,14 +234,14 @@ func proxyOnTick(id uint32) {
 
 //go:wasmexport proxy_on_log
 func proxyOnLog(id uint32) {
-	if s := streams[id]; s != nil {
+	if s := lookup(id); s != nil {
 		s.core.OnDone()
 	}
 }
 
 //go:wasmexport proxy_on_done
 func proxyOnDone(id uint32) bool {
-	if s := streams[id]; s != nil {
+	if s := lookup(id); s != nil {
 		s.core.OnDone()
 	}
 	return true
@@ -236,13 +249,18 @@ func proxyOnDone(id uint32) bool {
 
 //go:wasmexport proxy_on_delete
 func proxyOnDelete(id uint32) {
-	if s := streams[id]; s != nil {
-		for cid, sid := range s.root.calls {
-			if sid == id {
-				delete(s.root.calls, cid)
+	if s := lookup(id); s != nil {
+		if len(s.root.calls) > 0 {
+			for cid, sid := range s.root.calls {
+				if sid == id {
+					delete(s.root.calls, cid)
+				}
 			}
 		}
 		delete(streams, id)
+		if slot := &recent[id%uint32(len(recent))]; *slot == s {
+			*slot = nil
+		}
 		if len(free) < maxFree {
 			s.root = nil
 			if cap(s.reqHeaders) > maxReused/16 {

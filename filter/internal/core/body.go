@@ -101,7 +101,8 @@ var otherAlias = map[string]string{"max_tokens": "max_completion_tokens", "max_c
 // then the request_body deep merge. It returns body itself when nothing
 // changes, so an untouched body is never copied.
 func (p *Plugin) rewriteBody(t *target, body []byte, obj *jsonobj.Object, stream bool) ([]byte, error) {
-	e := edits{obj: obj, sets: make([]jsonobj.Set, 0, len(p.options)+4)}
+	e := edits{obj: obj, sets: p.sets[:0], dels: p.dels[:0]}
+	defer func() { p.sets, p.dels = e.sets[:0], e.dels[:0] }() // reused by the next request
 	for _, o := range p.options {
 		e.set(o.key, o.raw)
 	}
@@ -115,8 +116,8 @@ func (p *Plugin) rewriteBody(t *target, body []byte, obj *jsonobj.Object, stream
 			}
 		}
 	case p.cfg.Model != "":
-		if cur, _ := obj.Get("model"); string(cur) != p.modelJSON {
-			e.set("model", []byte(p.modelJSON))
+		if cur, _ := obj.Get("model"); string(cur) != string(p.modelJSON) {
+			e.set("model", p.modelJSON)
 		}
 	}
 	if stream && t.upstream == convert.OpenAIChat {
@@ -146,7 +147,7 @@ func (p *Plugin) rewriteBody(t *target, body []byte, obj *jsonobj.Object, stream
 	nested := false
 	if p.cfg.MaxTokens > 0 && t.maxTokens != "" {
 		if strings.IndexByte(t.maxTokens, '.') < 0 {
-			e.set(t.maxTokens, []byte(p.maxTokensJSON))
+			e.set(t.maxTokens, p.maxTokensJSON)
 		} else {
 			nested = true
 		}
@@ -181,7 +182,7 @@ func (p *Plugin) rewriteBody(t *target, body []byte, obj *jsonobj.Object, stream
 	}
 	if nested {
 		// A field inside an object (Bedrock's inferenceConfig.maxTokens).
-		return sjson.SetRawBytes(out, t.maxTokens, []byte(p.maxTokensJSON))
+		return sjson.SetRawBytes(out, t.maxTokens, p.maxTokensJSON)
 	}
 	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/filter/internal/jsonobj"
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/gcpauth"
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/sigv4"
 )
@@ -18,8 +19,8 @@ type Plugin struct {
 	targets map[convert.Protocol]*target
 
 	options       []option
-	modelJSON     string
-	maxTokensJSON string
+	modelJSON     []byte // options.model as a JSON string
+	maxTokensJSON []byte
 	timeoutHeader string
 	authNames     map[string]bool       // headers the operator's auth sets
 	byModel       map[string]*metricSet // see metricsFor
@@ -27,6 +28,8 @@ type Plugin struct {
 	num           []byte        // formats numbers for properties
 	signer        *sigv4.Signer // bedrock: keeps the derived key for the day
 	scratch       []byte        // rewritten bodies, valid until handed to the host
+	sets          []jsonobj.Set // rewriteBody's edits, reused
+	dels          []string
 
 	root                              RootHost
 	store                             gcpauth.Store // GCP token cache (nil: no GCP auth)
@@ -39,9 +42,9 @@ type Plugin struct {
 func NewPlugin(cfg *Config, caps Caps, root RootHost) *Plugin {
 	p := &Plugin{cfg: cfg, caps: caps, root: root, targets: buildTargets(cfg), options: parseOptions(cfg.Options)}
 	if cfg.Model != "" {
-		p.modelJSON = string(appendJSONString(nil, cfg.Model))
+		p.modelJSON = appendJSONString(nil, cfg.Model)
 	}
-	p.maxTokensJSON = strconv.FormatInt(cfg.MaxTokens, 10)
+	p.maxTokensJSON = strconv.AppendInt(nil, cfg.MaxTokens, 10)
 	p.timeoutHeader = strconv.FormatInt(cfg.TimeoutMS, 10)
 	p.byModel, p.byLabel = map[string]*metricSet{}, map[string]*metricSet{}
 	p.initGCP()
