@@ -133,21 +133,21 @@ type Translator interface {
 	FirstToken() bool
 }
 
-// factories holds the constructors registered by each direction's file.
-var factories = map[[2]Protocol]func() Translator{}
+// factories holds the constructors registered by each direction's file,
+// indexed [client][upstream]: New runs once per request.
+var factories [len(protocolNames)][len(protocolNames)]func() Translator
 
 func register(client, upstream Protocol, f func() Translator) {
-	factories[[2]Protocol{client, upstream}] = f
+	factories[client][upstream] = f
 }
 
 // New returns a fresh Translator for one exchange, or false when the
 // direction is not supported.
 func New(client, upstream Protocol) (Translator, bool) {
-	f, ok := factories[[2]Protocol{client, upstream}]
-	if !ok {
+	if int(client) >= len(factories) || int(upstream) >= len(factories) || factories[client][upstream] == nil {
 		return nil, false
 	}
-	return f(), true
+	return factories[client][upstream](), true
 }
 
 // sseOut is the output state of the translators that convert a stream

@@ -4,7 +4,6 @@ package main
 
 import (
 	"syscall"
-	"time"
 	"unsafe"
 
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/filter/internal/core"
@@ -64,7 +63,7 @@ func (r *root) SetTickPeriod(ms uint32) {
 	proxySetTickPeriodMilliseconds(ms)
 }
 
-func (r *root) NowNanos() int64 { return time.Now().UnixNano() }
+func (r *root) NowNanos() int64 { return nowNanos() }
 
 // stream is a stream context and the core.Host it gives its core.Stream.
 // Deleted streams are kept for reuse with their buffers: the request
@@ -286,7 +285,7 @@ func (s *stream) ReplaceResponseBody(b []byte) bool { return replaceBuffer(buffe
 func (s *stream) ContinueRequest()                  { proxyContinueStream(streamRequest) }
 func (s *stream) Activate()                         { proxySetEffectiveContext(s.id) }
 func (s *stream) Log(level core.Level, msg string)  { logMsg(uint32(level), msg) }
-func (s *stream) NowNanos() int64                   { return time.Now().UnixNano() }
+func (s *stream) NowNanos() int64                   { return nowNanos() }
 
 func (s *stream) SetProperty(k, v string) {
 	proxySetProperty(strPtr(k), uint32(len(k)), strPtr(v), uint32(len(v)))

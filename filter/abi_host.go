@@ -49,6 +49,17 @@ func hostBytes(raw *byte, n uint32) []byte {
 	return unsafe.Slice(raw, n)
 }
 
+// nowNanos is the wall clock in one WASI call; time.Now makes two (wall
+// and monotonic), and the filter needs only the wall clock.
+func nowNanos() int64 {
+	if clockTimeGet(0, 1000, &clockNow) != 0 {
+		return 0
+	}
+	return int64(clockNow)
+}
+
+var clockNow uint64 // a global: a local passed to an import escapes
+
 func logMsg(level uint32, msg string) {
 	proxyLog(level, strPtr(msg), uint32(len(msg)))
 }
@@ -56,6 +67,8 @@ func logMsg(level uint32, msg string) {
 // ret and retLen receive the address and length of what a host call
 // returns. They are globals so that no call allocates its result slots
 // (a pointer passed to an import escapes); the VM is single-threaded.
+// Each call zeroes them first: the host writes 4 bytes into ret, and may
+// write nothing when there is nothing to return.
 var (
 	ret    *byte
 	retLen uint32
@@ -85,6 +98,7 @@ func getBuffer(bt uint32, size int, dst *[]byte) []byte {
 		return nil
 	}
 	arm(dst)
+	ret, retLen = nil, 0 // a host that returns nothing may leave them be
 	st := proxyGetBufferBytes(bt, 0, uint32(size), unsafe.Pointer(&ret), &retLen)
 	allocInto = nil
 	if st != statusOK {
@@ -105,6 +119,7 @@ func replaceBuffer(bt uint32, b []byte) bool {
 // getBuffer: the strings point into *dst, the result reuses *pairs.
 func getPairs(mt uint32, dst *[]byte, pairs *[][2]string) [][2]string {
 	arm(dst)
+	ret, retLen = nil, 0
 	st := proxyGetHeaderMapPairs(mt, unsafe.Pointer(&ret), &retLen)
 	allocInto = nil
 	if st != statusOK {

@@ -15,6 +15,12 @@ import "unsafe"
 // first three (or declares the last with another signature), and Wasm resolves
 // every import at load time, so importing one would stop the module loading.
 
+// clock_time_get is the WASI import the Go runtime already uses, so
+// declaring it here adds no import a host could lack.
+//
+//go:wasmimport wasi_snapshot_preview1 clock_time_get
+func clockTimeGet(clockID uint32, precision uint64, t *uint64) uint32
+
 //go:wasmimport env proxy_log
 func proxyLog(level uint32, msg unsafe.Pointer, msgLen uint32) uint32
 

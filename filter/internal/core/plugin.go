@@ -16,7 +16,7 @@ import (
 type Plugin struct {
 	cfg     *Config
 	caps    Caps
-	targets map[convert.Protocol]*target
+	targets *targets
 
 	options       []option
 	modelJSON     []byte // options.model as a JSON string
@@ -105,17 +105,21 @@ func (p *Plugin) cluster(t *target) string {
 // dropRequestHeader lists client headers that never reach the provider:
 // credentials (the operator's auth replaces them), hop-by-hop headers, and
 // the ones the gateway recomputes.
-var dropRequestHeader = map[string]bool{
-	"authorization": true, "x-api-key": true, "api-key": true, "proxy-authorization": true,
-	"x-goog-api-key": true, "x-amz-security-token": true, "x-amz-date": true, "x-amz-content-sha256": true,
-	"connection": true, "keep-alive": true, "proxy-connection": true, "transfer-encoding": true,
-	"upgrade": true, "te": true, "trailer": true, "content-length": true, "accept-encoding": true,
-	"x-envoy-upstream-rq-timeout-ms": true,
+func dropRequestHeader(name string) bool {
+	switch name {
+	case "authorization", "x-api-key", "api-key", "proxy-authorization",
+		"x-goog-api-key", "x-amz-security-token", "x-amz-date", "x-amz-content-sha256",
+		"connection", "keep-alive", "proxy-connection", "transfer-encoding",
+		"upgrade", "te", "trailer", "content-length", "accept-encoding",
+		"x-envoy-upstream-rq-timeout-ms":
+		return true
+	}
+	return false
 }
 
 // keepHeader reports whether a client header is forwarded to the provider.
 func keepHeader(name string, client, upstream convert.Protocol) bool {
-	if name == "" || name[0] == ':' || dropRequestHeader[name] {
+	if name == "" || name[0] == ':' || dropRequestHeader(name) {
 		return false
 	}
 	if strings.HasPrefix(name, "anthropic-") && upstream != convert.AnthropicMessages {

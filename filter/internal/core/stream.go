@@ -134,11 +134,12 @@ func (s *Stream) OnRequestHeaders(headers [][2]string, eos bool) Action {
 // passthrough sends a bodiless request (GET /v1/models, say) to the
 // provider with the operator's credentials, path unchanged.
 func (s *Stream) passthrough(headers [][2]string) Action {
-	t, ok := s.p.targets[convert.OpenAIChat]
-	if !ok {
-		for _, t = range s.p.targets {
+	t, ok := s.p.targets.get(convert.OpenAIChat)
+	for _, other := range s.p.targets {
+		if ok {
 			break
 		}
+		t, ok = other, other != nil
 	}
 	if t == nil {
 		return Continue
@@ -152,7 +153,7 @@ func (s *Stream) passthrough(headers [][2]string) Action {
 // selectTarget resolves where the client's protocol goes, answering 400
 // when the provider cannot serve it.
 func (s *Stream) selectTarget() bool {
-	t, ok := s.p.targets[s.client]
+	t, ok := s.p.targets.get(s.client)
 	if !ok {
 		s.fail(400, "provider "+strconv.Quote(s.p.cfg.Provider.Name)+" does not serve "+s.client.String()+" requests")
 		return false
@@ -304,7 +305,7 @@ func (s *Stream) buildRequest(body []byte) ([]byte, string, bool) {
 			return nil, "", false
 		}
 		if detected != s.client {
-			if nt, ok := s.p.targets[detected]; ok && s.mode == modeInline && nt.path != s.t.path {
+			if nt, ok := s.p.targets.get(detected); ok && s.mode == modeInline && nt.path != s.t.path {
 				s.fail(400, "this route's path does not name the endpoint, and "+detected.String()+" requests need another upstream path; use a route path ending in /embeddings or /chat/completions")
 				return nil, "", false
 			}

@@ -40,9 +40,21 @@ func upstreamFromPath(path string, up convert.Protocol) convert.Protocol {
 }
 
 // buildTargets resolves every client protocol the provider serves.
-func buildTargets(c *Config) map[convert.Protocol]*target {
+// targets maps a client protocol to where its requests go: an array, as
+// every request looks it up.
+type targets [8]*target
+
+// get returns the target for client requests, if the provider serves them.
+func (ts *targets) get(client convert.Protocol) (*target, bool) {
+	if int(client) < len(ts) && ts[client] != nil {
+		return ts[client], true
+	}
+	return nil, false
+}
+
+func buildTargets(c *Config) *targets {
 	p := c.Provider
-	out := map[convert.Protocol]*target{}
+	out := &targets{}
 	for _, client := range []convert.Protocol{convert.OpenAIChat, convert.OpenAIResponses, convert.OpenAIEmbeddings, convert.AnthropicMessages, convert.BedrockConverse} {
 		ep, ok := p.Endpoint(client)
 		if !ok {

@@ -395,6 +395,15 @@ func (p *parser) str(i int) (int, error) {
 	b := p.b
 	i++
 	for {
+		// Four words per turn cut the loop's branches: long prompt text
+		// is most of a large body.
+		for i+32 <= len(b) {
+			w := (*[4]uint64)(unsafe.Pointer(&b[i]))
+			if special(w[0])|special(w[1])|special(w[2])|special(w[3]) != 0 {
+				break
+			}
+			i += 32
+		}
 		for i+8 <= len(b) && special(*(*uint64)(unsafe.Pointer(&b[i]))) == 0 {
 			i += 8
 		}
