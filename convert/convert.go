@@ -150,6 +150,18 @@ func New(client, upstream Protocol) (Translator, bool) {
 	return factories[client][upstream](), true
 }
 
+// Renew is New for a caller that is done with old: when old serves the
+// same direction and can be reset, it is returned ready for a new exchange
+// with its buffers kept. Only the pass-through translator, the one most
+// requests use, is recycled; old may be nil.
+func Renew(old Translator, client, upstream Protocol) (Translator, bool) {
+	if t, ok := old.(*identity); ok && client == upstream && t.proto == client {
+		t.reset()
+		return t, true
+	}
+	return New(client, upstream)
+}
+
 // sseOut is the output state of the translators that convert a stream
 // into text/event-stream: a buffer reused across Stream calls (see
 // Translator.Stream) and how the stream ended.

@@ -25,6 +25,12 @@ type identity struct {
 	first  bool
 }
 
+// reset readies t for a new exchange, keeping the parser's buffers.
+func (t *identity) reset() {
+	t.parser.Reset()
+	*t = identity{proto: t.proto, parser: t.parser}
+}
+
 func (t *identity) Request(body []byte) ([]byte, error) { return body, nil }
 
 func (t *identity) Response(body []byte) ([]byte, error) {

@@ -78,7 +78,7 @@ func (s *Stream) Reuse(p *Plugin, h Host) {
 	if cap(buf) > maxKeptBuffer {
 		buf = nil
 	}
-	*s = Stream{p: p, h: h, obj: s.obj, respBuf: buf}
+	*s = Stream{p: p, h: h, obj: s.obj, respBuf: buf, old: s.tr}
 }
 
 // maxKeptBuffer bounds what a recycled stream keeps of its buffers, so one

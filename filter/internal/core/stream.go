@@ -40,7 +40,8 @@ type Stream struct {
 	client   convert.Protocol
 	t        *target
 	tr       convert.Translator
-	surePath bool // the path named the client protocol
+	old      convert.Translator // left by Reuse for selectTarget to recycle
+	surePath bool               // the path named the client protocol
 
 	obj      jsonobj.Object // the request body's top level, indexed once
 	headers  [][2]string    // the client's request headers
@@ -158,7 +159,12 @@ func (s *Stream) selectTarget() bool {
 		s.fail(400, "provider "+strconv.Quote(s.p.cfg.Provider.Name)+" does not serve "+s.client.String()+" requests")
 		return false
 	}
-	tr, ok := convert.New(s.client, t.upstream)
+	old := s.old // the translator of the stream's previous request, if any
+	if old == nil {
+		old = s.tr
+	}
+	s.old = nil
+	tr, ok := convert.Renew(old, s.client, t.upstream)
 	if !ok {
 		s.fail(400, "cannot convert "+s.client.String()+" requests to "+t.upstream.String())
 		return false
@@ -198,7 +204,8 @@ func (s *Stream) upstreamHeaders(path string, extra [][2]string) [][2]string {
 func (s *Stream) writeHeaders(path string, extra [][2]string) {
 	t, h := s.t, s.h
 	for _, kv := range s.headers {
-		if kv[0] != "" && kv[0][0] != ':' && !keepHeader(kv[0], s.client, t.upstream) {
+		// A header the operator's auth sets is replaced below anyway.
+		if kv[0] != "" && kv[0][0] != ':' && !keepHeader(kv[0], s.client, t.upstream) && !s.p.authNames[kv[0]] {
 			h.RemoveRequestHeader(kv[0])
 		}
 	}

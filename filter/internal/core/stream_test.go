@@ -540,3 +540,42 @@ func TestHoldModeSignsAndStripsClientCredentials(t *testing.T) {
 		t.Errorf("stream left in a Converse body: %s", h.reqBody)
 	}
 }
+
+// A recycled stream (Reuse) starts clean: nothing of the previous request,
+// an unfinished SSE event included, leaks into the next one, and the
+// pass-through translator is reused rather than reallocated.
+func TestReusedStreamStartsClean(t *testing.T) {
+	s, h := newStream(t, openaiConf, envoyCaps, clientHeaders("/v1/chat/completions"))
+	sendRequest(t, s, h, `{"model":"a","messages":[{"role":"user","content":"hi"}],"stream":true}`)
+	s.OnResponseHeaders([][2]string{{":status", "200"}, {"content-type", "text/event-stream"}})
+	for _, ev := range []string{
+		`data: {"id":"1","choices":[{"index":0,"delta":{"content":"x"}}],"usage":null}` + "\n\n",
+		`data: {"id":"1","choices":[],"usage":{"prompt_tokens":50,"completion_tokens":60,"total_tokens":110}}` + "\n\ndata: {\"usage\":{\"prompt_to",
+	} {
+		h.respBody = []byte(ev)
+		s.OnResponseBody(len(ev), false)
+	}
+	s.OnDone()
+	first := s.tr
+
+	h2 := newFakeHost(clientHeaders("/v1/chat/completions")...)
+	s.Reuse(s.p, h2)
+	if s.tr != nil || s.stream || s.reqModel != "" || s.finished {
+		t.Fatalf("state survived Reuse: tr %v stream %v model %q finished %v", s.tr, s.stream, s.reqModel, s.finished)
+	}
+	sendRequest(t, s, h2, `{"model":"b","messages":[{"role":"user","content":"hi"}],"stream":true}`)
+	if s.tr != first {
+		t.Error("the pass-through translator was not recycled")
+	}
+	s.OnResponseHeaders([][2]string{{":status", "200"}, {"content-type", "text/event-stream"}})
+	// Were the old partial line kept, this event would continue it.
+	body := `data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}` + "\n\ndata: [DONE]\n\n"
+	h2.respBody = []byte(body)
+	s.OnResponseBody(len(body), true)
+	for k, v := range map[string]string{"request_type": "ai_stream", "request_llm_model": "b", "llm_prompt_tokens": "3",
+		"llm_completion_tokens": "4", "llm_total_tokens": "7"} {
+		if h2.props[k] != v {
+			t.Errorf("property %s = %q, want %q", k, h2.props[k], v)
+		}
+	}
+}
