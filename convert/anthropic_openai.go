@@ -1,7 +1,6 @@
 package convert
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -877,7 +876,7 @@ func (t *anthropicToOpenAI) event(ev sse.Event) {
 	// with the bytes the last one had before "choices" is read from there:
 	// reading those members again would change nothing.
 	start := 0
-	if len(t.seen) > 0 && bytes.HasPrefix(data, t.seen) {
+	if len(t.seen) > 0 && hasPrefix(data, t.seen) {
 		start = len(t.seen)
 	}
 	c := chatCompletion{calls: t.calls}

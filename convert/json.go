@@ -415,6 +415,27 @@ func skipContainer(b []byte, i int) int {
 
 // Helpers over raw values returned by jsonReader.
 
+// hasPrefix is bytes.HasPrefix eight bytes at a time: in Wasm the
+// runtime's memequal compares byte by byte, and a stream compares a chunk
+// head of ~200 bytes per event.
+func hasPrefix(b, prefix []byte) bool {
+	if len(b) < len(prefix) {
+		return false
+	}
+	i := 0
+	for ; i+8 <= len(prefix); i += 8 {
+		if binary.LittleEndian.Uint64(b[i:]) != binary.LittleEndian.Uint64(prefix[i:]) {
+			return false
+		}
+	}
+	for ; i < len(prefix); i++ {
+		if b[i] != prefix[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // rawInt reads a raw JSON number as an integer, like gjson's Int: a
 // fraction or exponent goes through float64 and is truncated. Anything
 // that is not a number is 0.

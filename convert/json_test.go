@@ -180,3 +180,19 @@ func TestRawInt(t *testing.T) {
 		}
 	}
 }
+
+func TestHasPrefix(t *testing.T) {
+	for _, tc := range []struct {
+		b, p string
+		want bool
+	}{
+		{"", "", true}, {"abc", "", true}, {"abc", "abc", true}, {"ab", "abc", false},
+		{"0123456789abcdefXYZ", "0123456789abcdef", true}, {"0123456789abcdefXYZ", "0123456789abcdefXY", true},
+		{"0123456789abcdefXYZ", "0123456789abcdeg", false}, {"0123456789abcdefXYZ", "0123456789abcdefXZ", false},
+		{"0123456x", "01234567", false},
+	} {
+		if got := hasPrefix([]byte(tc.b), []byte(tc.p)); got != tc.want {
+			t.Errorf("hasPrefix(%q, %q) = %v", tc.b, tc.p, got)
+		}
+	}
+}
