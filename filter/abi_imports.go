@@ -51,9 +51,6 @@ func proxyReplaceHeaderMapValue(mt uint32, key unsafe.Pointer, keyLen uint32, va
 //go:wasmimport env proxy_remove_header_map_value
 func proxyRemoveHeaderMapValue(mt uint32, key unsafe.Pointer, keyLen uint32) uint32
 
-//go:wasmimport env proxy_set_header_map_pairs
-func proxySetHeaderMapPairs(mt uint32, pairs unsafe.Pointer, pairsLen uint32) uint32
-
 //go:wasmimport env proxy_continue_stream
 func proxyContinueStream(streamType uint32) uint32
 
