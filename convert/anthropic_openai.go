@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"slices"
-	"strconv"
 
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert/sse"
 	"github.com/tidwall/gjson"
@@ -987,8 +986,8 @@ func (t *anthropicToOpenAI) delta(kind blockKind, startJSON, deltaPrefix string,
 // one after another.
 func (t *anthropicToOpenAI) toolDelta(tc toolCall) {
 	idx := int64(len(t.toolsSeen))
-	if n, err := strconv.ParseInt(bstr(tc.index), 10, 64); err == nil {
-		idx = n
+	if isNumber(tc.index) {
+		idx = rawInt(tc.index)
 	} else if t.block == toolBlock {
 		idx = t.tool
 	}
