@@ -64,8 +64,6 @@ const maxLogLines = 8192
 
 type vmKey struct{}
 
-var PerExport map[string]time.Duration
-
 // Restriction modes for V8's restricted callbacks (proxy-wasm-abi.md B.2).
 const (
 	restrictNone = iota
@@ -323,14 +321,9 @@ func (vm *VM) invoke(c *vmContext, f api.Function, args ...uint64) (uint64, erro
 		vm.attrib = c.s
 	}
 	copy(vm.stack[:], args)
-	h0, a0 := vm.hostTime, vm.allocTime
 	start := time.Now()
 	err := f.CallWithStack(vm.ctx, vm.stack[:])
-	d := time.Since(start)
-	vm.callTime += d
-	if PerExport != nil {
-		PerExport[f.Definition().Name()] += d - (vm.hostTime - h0) + (vm.allocTime - a0)
-	}
+	vm.callTime += time.Since(start)
 	vm.cur, vm.eff, vm.attrib = prevCur, prevEff, prevAttr
 	if err != nil {
 		vm.kill(fmt.Errorf("%s: %w", f.Definition().Name(), err))
