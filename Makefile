@@ -9,7 +9,7 @@ HOST_PROFILE ?= envoy-fixed
 WORKERS   ?= 2
 BENCHCOUNT ?= 10
 
-.PHONY: build run test bench vet clean
+.PHONY: build run test check bench vet clean
 
 build: $(WASM)
 
@@ -22,9 +22,15 @@ run: $(WASM)
 	$(GO) run ./e2e/cmd/gateway -wasm $(WASM) -listen $(LISTEN) -config $(CONFIG) -profile $(HOST_PROFILE) -workers $(WORKERS)
 
 # e2e tests load $(WASM) through AI_PROXY_WASM; without it they build it.
-test: $(WASM)
+test: check $(WASM)
 	$(GO) vet ./...
 	AI_PROXY_WASM=$(CURDIR)/$(WASM) $(GO) test -count=1 ./...
+
+# check fails when a Go file is not gofmt'ed or go.mod/go.sum are not tidy.
+GOFILES = $(shell find . -name '*.go' -not -path './.cache/*' -not -path './dist/*' 2>/dev/null)
+check:
+	@bad=$$(gofmt -l $(GOFILES)); if [ -n "$$bad" ]; then echo "gofmt -l reports:"; echo "$$bad"; exit 1; fi
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 
 bench: $(WASM)
 	AI_PROXY_WASM=$(CURDIR)/$(WASM) $(GO) run ./e2e/cmd/bench -count $(BENCHCOUNT)

@@ -4,13 +4,14 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"github.com/ai-proxy-wasm/ai-proxy-wasm/e2e/host/hosttest"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/e2e/host/hosttest"
 )
 
 // abiRow is one line of shared/reference/proxy-wasm-abi.tsv.

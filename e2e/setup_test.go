@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"github.com/ai-proxy-wasm/ai-proxy-wasm/e2e/host/hosttest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/e2e/gateway"
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/e2e/host"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/e2e/host/hosttest"
 )
 
 // profiles are the hosts every e2e test runs under unless it says why not.

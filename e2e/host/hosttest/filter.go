@@ -2,11 +2,11 @@ package hosttest
 
 import (
 	"os"
-
-	"github.com/ai-proxy-wasm/ai-proxy-wasm/e2e/host"
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/e2e/host"
 )
 
 var (
