@@ -15,7 +15,7 @@ func init() {
 }
 
 // anthropicToOpenAI serves an Anthropic Messages client from an OpenAI Chat
-// Completions upstream (protocols.md §c.1, c.3–c.6).
+// Completions upstream (docs/protocol-mapping.md#anthropic-to-openai).
 type anthropicToOpenAI struct {
 	names             toolNames
 	usage             Usage

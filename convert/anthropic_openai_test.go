@@ -31,7 +31,7 @@ var removed = &struct{ removed bool }{true}
 func TestAnthropicToOpenAIRequestGolden(t *testing.T) {
 	pairs := []envoyPair{
 		{"anthropic/messages-request-full.json", "mapping/anthropic-to-openai/request-full.openai.json", map[string]any{
-			// APISIX maps these; Envoy ignores them (protocols.md §c.1).
+			// APISIX maps these; Envoy ignores them (docs/protocol-mapping.md#anthropic-to-openai).
 			"parallel_tool_calls": false,
 			"user":                "user-1234",
 		}},
@@ -223,7 +223,7 @@ func TestAnthropicToOpenAIStreamFixtures(t *testing.T) {
 }
 
 // TestAnthropicToOpenAIStreamEdges covers what real OpenAI-compatible
-// upstreams do besides the recorded fixtures (user-asks.md §3).
+// upstreams do besides the recorded fixtures (docs/protocol-mapping.md#upstream-quirks).
 func TestAnthropicToOpenAIStreamEdges(t *testing.T) {
 	const (
 		role  = `data: {"id":"c1","model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}],"usage":null}` + "\n\n"

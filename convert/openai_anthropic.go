@@ -24,7 +24,7 @@ const DefaultAnthropicMaxTokens = 4096
 var unixNow = func() int64 { return time.Now().Unix() }
 
 // openAIToAnthropic serves an OpenAI Chat Completions client from the
-// Anthropic Messages API (protocols.md §c.2–c.6).
+// Anthropic Messages API (docs/protocol-mapping.md#openai-to-anthropic).
 type openAIToAnthropic struct {
 	includeUsage bool // the client asked for stream_options.include_usage
 	counts       anthropicCounts

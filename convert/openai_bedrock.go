@@ -23,7 +23,7 @@ func init() {
 }
 
 // openAIToBedrock serves an OpenAI Chat Completions client from Bedrock
-// Converse / ConverseStream (protocols.md d.5).
+// Converse / ConverseStream (docs/protocol-mapping.md#openai-to-bedrock-converse).
 //
 // Bedrock responses carry neither an id nor a model: the id is generated
 // per exchange and the model is the one the client asked for.
@@ -540,7 +540,7 @@ func readConverseBlock(r *jsonReader) block {
 }
 
 // converseFinishReason maps a Converse stopReason to an OpenAI
-// finish_reason (protocols.md d.5).
+// finish_reason (docs/protocol-mapping.md#openai-to-bedrock-converse).
 func converseFinishReason(stopReason string) string {
 	switch stopReason {
 	case "max_tokens", "model_context_window_exceeded":

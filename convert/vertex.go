@@ -14,7 +14,7 @@ func init() {
 }
 
 // openAIToVertex serves an OpenAI Embeddings client from a Vertex AI
-// text-embedding model's :predict method (protocols.md f.5).
+// text-embedding model's :predict method (docs/protocol-mapping.md#vertex-embeddings).
 type openAIToVertex struct {
 	model  string // echoed in the response: Vertex does not return it
 	base64 bool   // encoding_format "base64": Vertex returns floats only

@@ -14,14 +14,14 @@ import (
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/e2e/host/hosttest"
 )
 
-// abiRow is one line of shared/reference/proxy-wasm-abi.tsv.
+// abiRow is one line of testdata/proxy-wasm-abi.tsv.
 type abiRow struct{ params, results string }
 
 func readABITable(t *testing.T) (imports, exports map[string]abiRow) {
 	t.Helper()
-	f, err := os.Open("../../shared/reference/proxy-wasm-abi.tsv")
+	f, err := os.Open("testdata/proxy-wasm-abi.tsv")
 	if err != nil {
-		t.Fatalf("the ABI table is part of the shared reference: %v", err)
+		t.Fatalf("reading the ABI table: %v", err)
 	}
 	defer f.Close()
 	imports, exports = map[string]abiRow{}, map[string]abiRow{}
@@ -54,7 +54,7 @@ func sig(types []api.ValueType) string {
 }
 
 // notOnAPISIX are env imports that wasm-nginx-module does not provide or
-// declares with another signature (hosts.md (c), proxy-wasm-abi.tsv header).
+// declares with another signature (testdata/proxy-wasm-abi.tsv, docs/host-behaviours.md#apisix).
 // One such import and APISIX cannot load the module at all.
 var notOnAPISIX = map[string]bool{
 	"env.proxy_get_log_level": true, "env.proxy_get_header_map_size": true,
@@ -62,7 +62,7 @@ var notOnAPISIX = map[string]bool{
 }
 
 // envoy133WASI is what cpp-host c4d7bb0 (Envoy 1.33–1.38) registers; any
-// other WASI import fails to link there (proxy-wasm-abi.md B.2).
+// other WASI import fails to link there (docs/proxy-wasm-abi.md#wasi).
 var envoy133WASI = map[string]bool{}
 
 func init() {
@@ -92,7 +92,7 @@ func abiProblems(t *testing.T, wasm []byte) []string {
 		key := m + "." + name
 		want, ok := imports[key]
 		if !ok {
-			bad("import %s is not in proxy-wasm-abi.tsv", key)
+			bad("import %s is not in the ABI table", key)
 			continue
 		}
 		if got := (abiRow{sig(f.ParamTypes()), sig(f.ResultTypes())}); got != want {
@@ -111,7 +111,7 @@ func abiProblems(t *testing.T, wasm []byte) []string {
 		}
 		want, ok := exports[name]
 		if !ok {
-			bad("export %s is not in proxy-wasm-abi.tsv", name)
+			bad("export %s is not in the ABI table", name)
 			continue
 		}
 		if got := (abiRow{sig(f.ParamTypes()), sig(f.ResultTypes())}); got != want {

@@ -9,7 +9,7 @@ import (
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/filter/internal/core"
 )
 
-// Callbacks of proxy-wasm ABI v0.2.1 (proxy-wasm-abi.md A.1). The module
+// Callbacks of proxy-wasm ABI v0.2.1 (docs/proxy-wasm-abi.md#lifecycle). The module
 // declares 0_2_1: every host we target accepts it, and Envoy clears the route
 // cache automatically when an ABI ≤ 0.2.1 module changes request headers.
 

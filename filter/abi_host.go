@@ -7,7 +7,7 @@ import (
 	"unsafe"
 )
 
-// proxy-wasm enums (proxy-wasm-abi.md A.8).
+// proxy-wasm enums (docs/proxy-wasm-abi.md#enums).
 const (
 	statusOK            = 0
 	statusNotFound      = 1

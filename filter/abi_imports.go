@@ -5,7 +5,7 @@ package main
 import "unsafe"
 
 // Host functions of proxy-wasm ABI v0.2.1 (module "env"), as listed in
-// shared/reference/proxy-wasm-abi.tsv. Only fixed-width integer types and
+// e2e/testdata/proxy-wasm-abi.tsv. Only fixed-width integer types and
 // unsafe.Pointer cross the boundary: Go rejects int, **T and slices in
 // wasmimport signatures. Out-params are pointers to zero-initialised Go
 // variables because the host writes only 4 bytes into 8-byte Go pointers.

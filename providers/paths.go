@@ -37,7 +37,7 @@ func appendPathSegment(b []byte, s string) []byte {
 }
 
 // VertexHost returns the Vertex AI API host for a location: the global
-// location has no regional prefix (protocols.md f.4).
+// location has no regional prefix (docs/protocol-mapping.md#vertex-ai-endpoints).
 func VertexHost(region string) string {
 	if region == "global" {
 		return "aiplatform.googleapis.com"

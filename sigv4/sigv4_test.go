@@ -19,8 +19,8 @@ import (
 )
 
 // vectors.json: 28 AWS SigV4 test-suite cases, 1 derived, 7 Bedrock cases
-// computed with botocore and checked against aws-sdk-go-v2 (copied from the
-// project fixtures; see the "description" field for provenance).
+// computed with botocore and checked against aws-sdk-go-v2 (provenance in
+// testdata/README.md and in each vector's "source" field).
 const vectorsFile = "testdata/vectors.json"
 
 type vector struct {

@@ -1,6 +1,6 @@
 package host
 
-// proxy_status_t (proxy-wasm-abi.md A.8).
+// proxy_status_t (docs/proxy-wasm-abi.md#enums).
 const (
 	stOK                   = 0
 	stNotFound             = 1
@@ -55,7 +55,7 @@ const (
 )
 
 // Actions returned by proxy_on_*_headers / body as Envoy maps them
-// (proxy-wasm-abi.md A.3: CPPSDK FilterHeadersStatus / FilterDataStatus).
+// (docs/proxy-wasm-abi.md#actions: CPPSDK FilterHeadersStatus / FilterDataStatus).
 const (
 	hdrContinue                = 0
 	hdrStopIteration           = 1
@@ -67,7 +67,7 @@ const (
 	dataStopIterationNoBuffer  = 3
 )
 
-// ABI version markers (proxy-wasm-abi.md A.1).
+// ABI version markers (docs/proxy-wasm-abi.md#lifecycle).
 const (
 	abiNone = iota
 	abi010

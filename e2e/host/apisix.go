@@ -50,7 +50,7 @@ type apisixCall struct {
 
 // apisixVars are the nginx variables APISIX declares with `set $x ”`:
 // only those can be written with proxy_set_property
-// (envoy-apisix-integration.md §9.2(c); APISIX 3.14 and 3.18 ngx_tpl.lua).
+// (docs/host-behaviours.md#apisix-variables; APISIX 3.14 and 3.18 ngx_tpl.lua).
 var apisixVars = map[string]bool{
 	"llm_model": true, "request_llm_model": true, "llm_prompt_tokens": true, "llm_completion_tokens": true,
 	"llm_total_tokens": true, "llm_time_to_first_token": true, "request_type": true, "llm_content_risk_level": true,
@@ -76,7 +76,7 @@ func (vm *VM) apisixReq() *stream {
 }
 
 // apisixEnv is wasm-nginx-module's "env" (NGX src/http/ngx_http_wasm_api.c;
-// hosts.md (c); envoy-apisix-integration.md §9). It lacks
+// docs/host-behaviours.md#apisix). It lacks
 // proxy_get_log_level, proxy_get_header_map_size and
 // proxy_get_buffer_status, and declares proxy_get_metric as (i32,i64).
 func apisixEnv() []hostFunc {
@@ -337,7 +337,7 @@ func (st *stream) apisixEdit(t uint32, key, val string, override, remove bool) u
 // apisixSendLocalResponse records code and body for apisix/wasm.lua to
 // send with ngx.exit after the callback, and applies the headers at once
 // (NGX proxy_send_http_response). Only request-phase callbacks and the
-// call response honour it (envoy-apisix-integration.md §9.2(b)).
+// call response honour it (docs/host-behaviours.md#apisix-local-replies).
 func apisixSendLocalResponse(vm *VM, s []uint64) uint32 {
 	st := vm.apisixReq()
 	if st == nil {
@@ -361,7 +361,7 @@ func apisixSendLocalResponse(vm *VM, s []uint64) uint32 {
 }
 
 // apisixHTTPCall registers the request's one callout; apisix/wasm.lua runs
-// it after the callback returns (envoy-apisix-integration.md §9.1).
+// it after the callback returns (docs/host-behaviours.md#apisix-callouts).
 func apisixHTTPCall(vm *VM, s []uint64) uint32 {
 	st := vm.apisixReq()
 	if st == nil {
@@ -528,7 +528,7 @@ func ngxHeaderVar(h headerMap, name string) (string, bool) {
 // ---- the exchange ----
 
 // runAPISIX drives a request like apisix/wasm.lua and lua/resty/proxy-wasm
-// (envoy-apisix-integration.md §9): headers callbacks get num_headers 0
+// (docs/host-behaviours.md#apisix): headers callbacks get num_headers 0
 // and end_of_stream 1; the request body is delivered once, whole, only if
 // wasm_process_req_body was set; the response body per chunk only if
 // wasm_process_resp_body was set; return values decide what happens next.
@@ -635,9 +635,9 @@ func (s *stream) apisixRequestCallback(ctx context.Context, f api.Function, a, b
 		case called || rv == 0:
 			return false, nil
 		case rv == 1:
-			return true, errors.New("host: apisix: a request callback returned 1 (Pause) without dispatching an http call: wasm-nginx-module dereferences a NULL callout (worker crash, envoy-apisix-integration.md §9.1)")
+			return true, errors.New("host: apisix: a request callback returned 1 (Pause) without dispatching an http call: wasm-nginx-module dereferences a NULL callout (worker crash, docs/host-behaviours.md#apisix-callouts)")
 		default:
-			return true, fmt.Errorf("host: apisix: a request callback returned %d: on_http_request loops forever on it (envoy-apisix-integration.md §9.1)", rv)
+			return true, fmt.Errorf("host: apisix: a request callback returned %d: on_http_request loops forever on it (docs/host-behaviours.md#apisix-callouts)", rv)
 		}
 	}
 }
@@ -681,7 +681,7 @@ func (s *stream) apisixResponse(ctx context.Context, src *bodySource) error {
 // request_uri: URL (:scheme or http)://upstream:path, :authority → Host,
 // default GET, trailers ignored, the whole body buffered; the headers come
 // back lower-cased with :status last; any transport failure is nil
-// (envoy-apisix-integration.md §9.1).
+// (docs/host-behaviours.md#apisix-callouts).
 func (vm *VM) apisixCallout(ctx context.Context, c *apisixCall) *callResult {
 	base, ok := vm.cfg.Clusters(c.upstream)
 	if !ok {
@@ -717,7 +717,7 @@ func (vm *VM) apisixCallout(ctx context.Context, c *apisixCall) *callResult {
 // the guest receives in proxy_on_configure: a string conf as is, an object
 // JSON-encoded the way APISIX's cjson does it (since 3.6.0): keys in no
 // particular order (here sorted), empty arrays as {}, "/" escaped, numbers
-// with 14 significant digits (envoy-apisix-integration.md §9.3). Input
+// with 14 significant digits (docs/host-behaviours.md#apisix-conf). Input
 // that is not such an object is returned unchanged.
 func APISIXConf(raw []byte) []byte {
 	var wrap map[string]json.RawMessage

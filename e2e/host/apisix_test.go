@@ -14,7 +14,7 @@ func apisix(t *testing.T, script string) *host.Plugin {
 // TestAPISIXCallbacks: headers callbacks get num_headers 0 and
 // end_of_stream 1; the request body comes once, whole, only after
 // wasm_process_req_body was set; the response body per chunk only after
-// wasm_process_resp_body (envoy-apisix-integration.md §9.2(a)).
+// wasm_process_resp_body (docs/host-behaviours.md#apisix-bodies).
 func TestAPISIXCallbacks(t *testing.T) {
 	script := `
 request_headers args
@@ -73,7 +73,7 @@ response_body set_body 1 0 0 x
 }
 
 // TestAPISIXReturnValues: only 0, or 1 with a dispatched call, are safe
-// from a request callback (envoy-apisix-integration.md §9.1).
+// from a request callback (docs/host-behaviours.md#apisix-callouts).
 func TestAPISIXReturnValues(t *testing.T) {
 	for _, tc := range []struct{ ret, want string }{{"1", "NULL"}, {"2", "loops forever"}, {"4", "loops forever"}} {
 		_, err := apisix(t, "request_headers return "+tc.ret).Do(ctxT(t), &host.Request{}, host.Options{Upstream: (&recorder{}).upstream})

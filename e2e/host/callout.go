@@ -14,7 +14,7 @@ import (
 )
 
 // maxCalloutBody is Envoy's AsyncClient response buffer limit
-// (kBufferLimitForResponse, envoy-apisix-integration.md §8).
+// (kBufferLimitForResponse, docs/host-behaviours.md#callouts).
 const maxCalloutBody = 32 << 20
 
 // connectFailure is the body of Envoy's reply to a connection failure.
@@ -36,7 +36,7 @@ type callResult struct {
 }
 
 // envoyHTTPCall is proxy_http_call on Envoy (ENVOY Context::httpCall,
-// proxy-wasm-abi.md A.5, envoy-apisix-integration.md §8).
+// docs/proxy-wasm-abi.md#callouts, docs/host-behaviours.md#callouts).
 func envoyHTTPCall(vm *VM, s []uint64) uint32 {
 	target, ok1 := vm.readString(uint32(s[0]), uint32(s[1]))
 	hb, ok2 := vm.read(uint32(s[2]), uint32(s[3]))
@@ -68,7 +68,7 @@ func envoyHTTPCall(vm *VM, s []uint64) uint32 {
 	}
 	vm.nextCall += 4
 	co := &callout{id: vm.nextCall, p: c.p, s: c.s}
-	// timeout_ms 0 sets no timeout at all (envoy-apisix-integration.md §3).
+	// timeout_ms 0 sets no timeout at all (docs/host-behaviours.md#timeouts).
 	var ctx context.Context
 	if timeout > 0 {
 		ctx, co.cancel = context.WithTimeout(context.Background(), time.Duration(timeout)*time.Millisecond)
@@ -93,7 +93,7 @@ type calloutRequest struct {
 // any HTTP response (4xx/5xx too) with its headers; a timeout as a
 // synthetic 504; a connection failure as a synthetic 503; a reset after
 // headers or a body over 32 MiB as num_headers=0 with proxy_get_status 11
-// "reset" (envoy-apisix-integration.md §8, §11).
+// "reset" (docs/host-behaviours.md#callouts).
 func (vm *VM) runEnvoyCallout(ctx context.Context, co *callout, req calloutRequest) {
 	defer co.cancel()
 	res, failed := vm.performCallout(ctx, req)

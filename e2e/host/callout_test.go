@@ -63,7 +63,7 @@ func closedPort(t *testing.T) string {
 // TestEnvoyHTTPCall covers proxy_http_call on Envoy: the cluster must be
 // known and the headers must carry :method, :path and :authority; the
 // response reaches the root context, and outcomes map as in
-// envoy-apisix-integration.md §8 (timeout → 504, connect failure → 503,
+// docs/host-behaviours.md#callouts (timeout → 504, connect failure → 503,
 // reset or > 32 MiB → no headers and status 11 "reset").
 func TestEnvoyHTTPCall(t *testing.T) {
 	srv := backend(t)
@@ -206,7 +206,7 @@ func match(got, want string) bool {
 // TestAPISIXHTTPCall covers wasm-nginx-module's proxy_http_call: host:port
 // upstreams, one call per request, request phases only, run after the
 // callback with the response on the plugin id, :status last, a transport
-// failure as zero headers (envoy-apisix-integration.md §9.1).
+// failure as zero headers (docs/host-behaviours.md#apisix-callouts).
 func TestAPISIXHTTPCall(t *testing.T) {
 	srv := backend(t)
 	hostport := strings.TrimPrefix(srv.URL, "http://")

@@ -11,7 +11,7 @@
 // queues and stats.
 //
 // Three profiles imitate three hosts, and every place they differ is
-// commented with the reference (shared/reference/*.md) that documents it:
+// commented with the document (docs/*.md) or source that documents it:
 //
 //   - Envoy: Envoy 1.33–1.38, proxy-wasm-cpp-host c4d7bb0. Its 18 WASI
 //     functions answer poll_oneoff with ENOSYS, which kills a Go guest
@@ -26,9 +26,13 @@
 //     request, no body rewrite, synchronous one-per-request callouts, nginx
 //     variables as properties, no ticks, no shared data.
 //
+// Sources named in comments: HOST is github.com/proxy-wasm/proxy-wasm-cpp-host,
+// ENVOY is github.com/envoyproxy/envoy, NGX is github.com/api7/wasm-nginx-module
+// and CPPSDK is github.com/proxy-wasm/proxy-wasm-cpp-sdk.
+//
 // Concurrency: VM entry points are serialised by the VM's mutex, like a
 // single-threaded worker; exchanges on one VM interleave while a stream is
 // paused or waits for upstream I/O. HTTP callouts run on goroutines and
 // are delivered to the root context under the mutex. Guests get a real
-// clock and crypto/rand (perf.md §0.6).
+// clock and crypto/rand (docs/host-behaviours.md#harness).
 package host

@@ -9,7 +9,7 @@ import (
 // envoyEnv is the "env" module of proxy-wasm-cpp-host as Envoy registers it
 // for a 0.2.x module (HOST src/wasm.cc registerCallbacks, src/exports.cc;
 // ENVOY source/extensions/common/wasm/context.cc). Status codes follow
-// proxy-wasm-abi.md A.2 and envoy-apisix-integration.md.
+// docs/proxy-wasm-abi.md#host-functions and docs/host-behaviours.md.
 func envoyEnv(abi int) []hostFunc {
 	fs := []hostFunc{
 		{"proxy_log", i32s(3), ret32, func(vm *VM, s []uint64) uint32 {
@@ -130,7 +130,7 @@ func envoyEnv(abi int) []hostFunc {
 		{"proxy_send_local_response", i32s(8), ret32, envoySendLocalResponse},
 		{"proxy_http_call", i32s(10), ret32, envoyHTTPCall},
 		// gRPC is not emulated: every service looks unknown, which Envoy
-		// answers with PARSE_FAILURE (proxy-wasm-abi.md A.2).
+		// answers with PARSE_FAILURE (docs/proxy-wasm-abi.md#host-functions).
 		{"proxy_grpc_call", i32s(12), ret32, answer(stParseFailure)},
 		{"proxy_grpc_stream", i32s(9), ret32, answer(stParseFailure)},
 		{"proxy_grpc_send", i32s(4), ret32, answer(stBadArgument)},
@@ -218,7 +218,7 @@ func envoyEnv(abi int) []hostFunc {
 			}
 			// Context::setProperty: request filter state "wasm."+path; no
 			// stream (root context) → NOT_FOUND
-			// (envoy-apisix-integration.md §5.1).
+			// (docs/host-behaviours.md#properties-and-filter-state).
 			c := vm.effective()
 			if c == nil || c.s == nil {
 				return stNotFound
@@ -262,7 +262,7 @@ func envoyEnv(abi int) []hostFunc {
 // envoyMap returns the header map a hostcall addresses in the effective
 // context, or nil where Envoy's getMap (mutable) / getConstMap return
 // nullptr. Request headers are gone once proxy_on_request_headers returned
-// Continue (envoy-apisix-integration.md §0.1); response headers likewise.
+// Continue (docs/host-behaviours.md#request-headers-after-continue); response headers likewise.
 func (vm *VM) envoyMap(t uint32, mutable bool) *headerMap {
 	c := vm.effective()
 	if c == nil {
@@ -471,7 +471,7 @@ func envoyCloseStream(vm *VM, s []uint64) uint32 {
 	return stOK
 }
 
-// ---- metrics (Context::defineMetric & co., envoy-apisix-integration.md §6) ----
+// ---- metrics (Context::defineMetric & co., docs/host-behaviours.md#metrics) ----
 
 func envoyDefineMetric(vm *VM, s []uint64) uint32 {
 	t := uint32(s[0])

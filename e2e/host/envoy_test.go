@@ -92,7 +92,7 @@ func TestEnvoyHeaderMaps(t *testing.T) {
 
 // TestEnvoyRequestHeadersGoneAfterContinue: Context::decodeHeaders drops
 // the request headers when proxy_on_request_headers returns Continue; later
-// reads fail and writes are BAD_ARGUMENT (envoy-apisix-integration.md §0.1).
+// reads fail and writes are BAD_ARGUMENT (docs/host-behaviours.md#request-headers-after-continue).
 // With allow_on_headers_stop_iteration (envoy-fixed) a Pause holds them and
 // the body still flows (§0.2, §1.3 row 2).
 func TestEnvoyRequestHeadersGoneAfterContinue(t *testing.T) {
@@ -175,7 +175,7 @@ request_body if_not_eos return 1
 
 // TestEnvoyBodyBuffering: returning 1 is StopIterationAndBuffer and each
 // later call gets the total buffered size; the body is rewritten at
-// end_of_stream (proxy-wasm-abi.md A.3).
+// end_of_stream (docs/proxy-wasm-abi.md#actions).
 func TestEnvoyBodyBuffering(t *testing.T) {
 	script := `
 request_headers remove 0 content-length
@@ -293,7 +293,7 @@ request_body buffer_status 0
 
 // TestEnvoyStaleContentLength: Envoy never fixes content-length, so a
 // rewritten body under the old length mis-frames the message
-// (envoy-apisix-integration.md §7); Do reports it.
+// (docs/host-behaviours.md#local-replies-and-content-length); Do reports it.
 func TestEnvoyStaleContentLength(t *testing.T) {
 	for _, side := range []struct{ name, script string }{
 		{"request", "request_body if_not_eos return 1\nrequest_body if_eos set_body 0 0 0 longer-"},
@@ -311,7 +311,7 @@ func TestEnvoyStaleContentLength(t *testing.T) {
 // TestEnvoyBufferLimit: over the buffer limit a buffering request gets a
 // 413 local reply through the filter; a buffering response gets a direct
 // 500 while its headers are held, a reset once they went out
-// (envoy-apisix-integration.md §4, §11).
+// (docs/host-behaviours.md#buffer-limits).
 func TestEnvoyBufferLimit(t *testing.T) {
 	t.Run("request", func(t *testing.T) {
 		plugin := newEcho(t, host.VMConfig{Profile: host.Envoy, BufferLimit: 8},
@@ -363,7 +363,7 @@ func TestEnvoyBufferLimit(t *testing.T) {
 // result overridden, sent through the filter's own encoder callbacks before
 // the response started (envoyproxy/envoy PR #36809 discussion in
 // proxy-wasm/spec#73), directly once upstream headers arrived, a reset
-// after they went out (envoy-apisix-integration.md §7).
+// after they went out (docs/host-behaviours.md#local-replies-and-content-length).
 func TestEnvoyLocalResponse(t *testing.T) {
 	t.Run("request headers", func(t *testing.T) {
 		plugin := newEcho(t, host.VMConfig{Profile: host.Envoy},

@@ -13,7 +13,7 @@ import (
 // TestGoRuntimeNeedsPollOneoff is the test that proves the profiles bite:
 // a Go guest that allocates, yields and sleeps in its callbacks dies on
 // Envoy 1.33–1.38, whose WASI poll_oneoff answers ENOSYS, and lives with
-// cpp-host #533 or on APISIX (proxy-wasm-abi.md B.2, golang/go#78513).
+// cpp-host #533 or on APISIX (docs/proxy-wasm-abi.md#poll_oneoff, golang/go#78513).
 func TestGoRuntimeNeedsPollOneoff(t *testing.T) {
 	m, err := host.Compile(context.Background(), hosttest.BuildGuest(t, "../testdata/gcbomb"))
 	if err != nil {

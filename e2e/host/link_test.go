@@ -22,7 +22,7 @@ func TestParseProfile(t *testing.T) {
 }
 
 // TestLink checks that a module is refused exactly where the real host
-// refuses to load it (proxy-wasm-abi.md A.1, A.2, B.2; hosts.md (c)).
+// refuses to load it (docs/proxy-wasm-abi.md#host-functions, #wasi; docs/host-behaviours.md#apisix).
 func TestLink(t *testing.T) {
 	imp := func(module, name, params, results string) wfn {
 		return wfn{module: module, name: name, params: params, results: results}
@@ -132,7 +132,7 @@ func TestLink(t *testing.T) {
 
 // TestRestrictedCallbacks checks V8's restricted mode: during _initialize
 // and inside the allocator only allow-listed host functions may run
-// (proxy-wasm-abi.md B.2); APISIX has no such mechanism.
+// (docs/proxy-wasm-abi.md#restricted-callbacks); APISIX has no such mechanism.
 func TestRestrictedCallbacks(t *testing.T) {
 	pollOneoff := wfn{module: "wasi_snapshot_preview1", name: "poll_oneoff", params: "i32,i32,i32,i32", results: "i32"}
 	schedYield := wfn{module: "wasi_snapshot_preview1", name: "sched_yield", results: "i32"}

@@ -56,7 +56,7 @@ func hostModules(p Profile, abi int) []hostModule {
 		return []hostModule{{name: "env", funcs: apisixEnv()}, {name: "wasi_snapshot_preview1", funcs: rt.wasi, wazeroWASI: true}}
 	default:
 		// HOST registers every WASI function under both module names
-		// (src/wasm.cc registerCallbacks, proxy-wasm-abi.md B.2).
+		// (src/wasm.cc registerCallbacks, docs/proxy-wasm-abi.md#wasi).
 		return []hostModule{
 			{name: "env", funcs: envoyEnv(abi)},
 			{name: "wasi_snapshot_preview1", aliases: []string{"wasi_unstable"}, funcs: envoyWASI(p)},
@@ -68,7 +68,7 @@ func hostModules(p Profile, abi int) []hostModule {
 // on the Envoy profiles: during _initialize only the startVm allow-list
 // may be called, during the allocator only the allocMemory allow-list; any
 // other call traps with "restricted_callback" and fails the VM
-// (proxy-wasm-abi.md B.2, HOST src/v8/v8.cc).
+// (docs/proxy-wasm-abi.md#restricted-callbacks, HOST src/v8/v8.cc).
 func wrapHostFunc(p Profile, module string, h hostFunc) api.GoModuleFunc {
 	okInit, okAlloc := true, true
 	if p.isEnvoy() {
@@ -81,11 +81,11 @@ func wrapHostFunc(p Profile, module string, h hostFunc) api.GoModuleFunc {
 		switch vm.restrict {
 		case restrictInit:
 			if !okInit {
-				panic(fmt.Errorf("restricted_callback: %s called during _initialize (not on the startVm allow-list, proxy-wasm-abi.md B.2)", name))
+				panic(fmt.Errorf("restricted_callback: %s called during _initialize (not on the startVm allow-list, docs/proxy-wasm-abi.md#restricted-callbacks)", name))
 			}
 		case restrictAlloc:
 			if !okAlloc {
-				panic(fmt.Errorf("restricted_callback: %s called inside the allocator (not on the allocMemory allow-list, proxy-wasm-abi.md B.2)", name))
+				panic(fmt.Errorf("restricted_callback: %s called inside the allocator (not on the allocMemory allow-list, docs/proxy-wasm-abi.md#restricted-callbacks)", name))
 			}
 		}
 		start := time.Now()
@@ -182,8 +182,8 @@ func (vm *VM) copyOut(data []byte, pp, sp uint32) uint32 {
 }
 
 // copyOutPairs serializes h into the VM's scratch buffer and copies it out.
-// HOST getPairs answers an empty map with ptr 0, len 0 (proxy-wasm-abi.md
-// A.4); the APISIX profile serializes it too.
+// HOST getPairs answers an empty map with ptr 0, len 0
+// (docs/proxy-wasm-abi.md#pairs); the APISIX profile serializes it too.
 func (vm *VM) copyOutPairs(h [][2]string, pp, sp uint32) uint32 {
 	if len(h) == 0 && vm.p.isEnvoy() {
 		return vm.copyOut(nil, pp, sp)

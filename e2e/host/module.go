@@ -15,7 +15,7 @@ import (
 )
 
 // maxMemoryPages caps guest memory at 1 GiB like cpp-host
-// (PROXY_WASM_HOST_MAX_WASM_MEMORY_SIZE_BYTES, proxy-wasm-abi.md C).
+// (PROXY_WASM_HOST_MAX_WASM_MEMORY_SIZE_BYTES, docs/proxy-wasm-abi.md#memory).
 const maxMemoryPages = 1 << 30 / 65536
 
 // The process-wide runtime: one wazero.Runtime with one compilation cache,
@@ -43,7 +43,7 @@ func theRuntime() (wazero.Runtime, error) {
 		ctx := context.Background()
 		cfg := wazero.NewRuntimeConfig().WithMemoryLimitPages(maxMemoryPages)
 		// A directory cache keeps the 0.5–1.5 s cold compile of the filter
-		// out of every test process after the first (perf.md §3.2, §4.1).
+		// out of every test process after the first (docs/host-behaviours.md#harness).
 		if dir, err := os.UserCacheDir(); err == nil {
 			if c, err := wazero.NewCompilationCacheWithDir(filepath.Join(dir, "ai-proxy-wasm", "wazero")); err == nil {
 				cfg = cfg.WithCompilationCache(c)
@@ -155,13 +155,13 @@ func (m *Module) link(p Profile) error {
 func linkNote(p Profile, f Func) string {
 	switch {
 	case p == APISIX && f.Module == "env":
-		return "hosts.md (c): wasm-nginx-module lacks proxy_get_log_level, proxy_get_header_map_size, proxy_get_buffer_status"
+		return "docs/host-behaviours.md#apisix: wasm-nginx-module lacks proxy_get_log_level, proxy_get_header_map_size, proxy_get_buffer_status"
 	case p == Envoy && f.Module != "env":
-		return "proxy-wasm-abi.md B.2: cpp-host c4d7bb0 (Envoy 1.33–1.38) registers 18 WASI functions"
+		return "docs/proxy-wasm-abi.md#wasi: cpp-host c4d7bb0 (Envoy 1.33–1.38) registers 18 WASI functions"
 	case p.isEnvoy() && f.Name == "proxy_get_log_level":
-		return "proxy-wasm-abi.md A.2: registered only for modules exporting proxy_abi_version_0_2_1"
+		return "docs/proxy-wasm-abi.md#lifecycle: registered only for modules exporting proxy_abi_version_0_2_1"
 	}
-	return "see proxy-wasm-abi.tsv"
+	return "see e2e/testdata/proxy-wasm-abi.tsv"
 }
 
 // hostInstances returns the instantiated host modules for (p, abi) by the

@@ -7,13 +7,13 @@ import (
 )
 
 // Limits of HOST PairsUtil::toPairs (include/proxy-wasm/limits.h): larger
-// inputs parse as an empty map (proxy-wasm-abi.md A.4).
+// inputs parse as an empty map (docs/proxy-wasm-abi.md#pairs).
 const (
 	maxPairsBytes = 1 << 20
 	maxPairsCount = 1024
 )
 
-// appendPairs serializes h as proxy-wasm pairs (proxy-wasm-abi.md A.4):
+// appendPairs serializes h as proxy-wasm pairs (docs/proxy-wasm-abi.md#pairs):
 // u32 N, N×(u32 klen, u32 vlen), N×(key NUL value NUL), little-endian.
 func appendPairs(dst []byte, h [][2]string) []byte {
 	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(h)))
@@ -70,7 +70,7 @@ func lower(s string) string {
 }
 
 // get returns the first value for key (Envoy returns only the first of a
-// repeated header, proxy-wasm-abi.md A.2).
+// repeated header, docs/proxy-wasm-abi.md#host-functions).
 func (h headerMap) get(key string) (string, bool) {
 	key = lower(key)
 	for _, kv := range h {

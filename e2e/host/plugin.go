@@ -45,7 +45,7 @@ func (vm *VM) NewPlugin(config []byte) (*Plugin, error) {
 		return nil, err
 	}
 	// HOST ContextBase::onStart runs proxy_on_vm_start for the root that
-	// starts the VM; later roots only get onConfigure (proxy-wasm-abi.md A.1).
+	// starts the VM; later roots only get onConfigure (docs/proxy-wasm-abi.md#lifecycle).
 	if vm.p.isEnvoy() && !vm.vmStarted {
 		vm.vmStarted = true
 		ok, err := vm.invokeBool(p.c, vm.fn.vmStart, true, uint64(p.id), uint64(len(vm.cfg.VMConfiguration)))

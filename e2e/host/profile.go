@@ -11,20 +11,20 @@ import (
 
 // Profile selects which real host a VM imitates. Every behaviour that
 // differs between profiles is marked in the code with the reference that
-// documents it (files under shared/reference/).
+// documents it (docs/*.md, or the public source).
 type Profile int
 
 const (
 	// Envoy is Envoy 1.33–1.38: proxy-wasm-cpp-host c4d7bb0 (#427), whose
 	// WASI poll_oneoff answers ENOSYS, and without
-	// allow_on_headers_stop_iteration (proxy-wasm-abi.md B.2, A.3).
+	// allow_on_headers_stop_iteration (docs/proxy-wasm-abi.md#wasi, #actions).
 	Envoy Profile = iota
 	// EnvoyFixed is Envoy with cpp-host #533 (poll_oneoff succeeds, wider
 	// allow-lists) and the plugin setting allow_on_headers_stop_iteration:
-	// true (proxy-wasm-abi.md B.2; envoy-apisix-integration.md §0.2, §1.3).
+	// true (docs/proxy-wasm-abi.md#wasi; docs/host-behaviours.md#holding-headers).
 	EnvoyFixed
 	// APISIX is api7/wasm-nginx-module @0b4b31d with wasmtime's full WASI
-	// (hosts.md (c); envoy-apisix-integration.md §9).
+	// (docs/host-behaviours.md#apisix).
 	APISIX
 )
 
@@ -90,7 +90,7 @@ func sigString(ts []api.ValueType) string {
 	return s
 }
 
-// LogLevel is proxy_log_level_t (proxy-wasm-abi.md A.8).
+// LogLevel is proxy_log_level_t (docs/proxy-wasm-abi.md#enums).
 type LogLevel uint32
 
 const (

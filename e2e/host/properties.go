@@ -9,8 +9,8 @@ import (
 	"time"
 )
 
-// envoyProperty is Context::getProperty (proxy-wasm-abi.md A.6,
-// envoy-apisix-integration.md §5.1): path segments are NUL-separated; the
+// envoyProperty is Context::getProperty (docs/proxy-wasm-abi.md#properties,
+// docs/host-behaviours.md#properties-and-filter-state): path segments are NUL-separated; the
 // first names a CEL attribute (request, response, source, destination,
 // connection, filter_state) or plugin_name / plugin_root_id /
 // plugin_vm_id / connection_id, else the filter-state object

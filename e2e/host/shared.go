@@ -5,7 +5,7 @@ import "sync"
 // Shared is the state one host process shares between its VMs: shared
 // data and queues (scoped by vm_id, HOST src/shared_data.cc,
 // shared_queue.cc) and the stats store (metric ids are per VM, stats are
-// process-wide, envoy-apisix-integration.md §6).
+// process-wide, docs/host-behaviours.md#metrics).
 type Shared struct {
 	mu     sync.Mutex
 	data   map[[2]string]sharedValue // (vm_id, key) → value
@@ -60,7 +60,7 @@ func (s *Shared) getData(vmID, key string) ([]byte, uint32, bool) {
 
 // setData: cas 0 sets unconditionally; a non-zero cas must match the
 // stored one (CAS_MISMATCH otherwise); an absent key is created whatever
-// the cas; every set assigns a new cas (proxy-wasm-abi.md A.2).
+// the cas; every set assigns a new cas (docs/proxy-wasm-abi.md#host-functions).
 func (s *Shared) setData(vmID, key string, value []byte, cas uint32) uint32 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -140,7 +140,7 @@ type Metric struct {
 }
 
 // stat returns the process-wide stat called name, creating it; defining a
-// name again returns the same stat (envoy-apisix-integration.md §6).
+// name again returns the same stat (docs/host-behaviours.md#metrics).
 func (s *Shared) stat(name string, t MetricType) *Metric {
 	s.metricsMu.Lock()
 	defer s.metricsMu.Unlock()

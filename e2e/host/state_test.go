@@ -79,7 +79,7 @@ func casOf(t *testing.T, logs []host.LogLine) string {
 
 // TestMetrics: stats are process-wide under "wasmcustom.", ids per VM,
 // counters reject delta <= 0, histograms reject increment
-// (envoy-apisix-integration.md §6); no-ops on APISIX.
+// (docs/host-behaviours.md#metrics); no-ops on APISIX.
 func TestMetrics(t *testing.T) {
 	shared := host.NewShared()
 	script := `
@@ -150,8 +150,8 @@ request_headers metric_get latency_ms
 }
 
 // TestEnvoyProperties: CEL attributes, plugin_* names, and filter state
-// "wasm.<name>" written by proxy_set_property (envoy-apisix-integration.md
-// §5.1, proxy-wasm-abi.md A.6).
+// "wasm.<name>" written by proxy_set_property
+// (docs/host-behaviours.md#properties-and-filter-state).
 func TestEnvoyProperties(t *testing.T) {
 	script := `
 configure setprop early x

@@ -215,7 +215,7 @@ func (p *Plugin) Do(ctx context.Context, req *Request, opt Options) (*Response, 
 
 // finish ends the stream like Envoy: access log (proxy_on_log), then filter
 // destruction (proxy_on_done, proxy_on_delete). APISIX never calls
-// proxy_on_log (hosts.md (c)).
+// proxy_on_log (docs/host-behaviours.md#apisix).
 func (s *stream) finish() {
 	vm := s.vm
 	s.reqHOpen, s.respHOpen = false, false
@@ -322,9 +322,9 @@ func requestChunks(req *Request) [][]byte {
 
 // headersState maps a headers callback result like HOST
 // convertVmCallResultToFilterHeadersStatus and ENVOY
-// convertFilterHeadersStatus (proxy-wasm-abi.md A.3): 1 (Pause) becomes
+// convertFilterHeadersStatus (docs/proxy-wasm-abi.md#actions): 1 (Pause) becomes
 // StopAllIterationAndWatermark unless allow_on_headers_stop_iteration is
-// set (EnvoyFixed, envoy-apisix-integration.md §0.2); 2 has no Envoy
+// set (EnvoyFixed, docs/host-behaviours.md#holding-headers); 2 has no Envoy
 // equivalent and continues; 3 buffers under the limit; 4 and above stop
 // all with watermarks.
 func (s *stream) headersState(f *flow, act uint32) {
@@ -356,7 +356,7 @@ func (s *stream) runEnvoy(ctx context.Context) error {
 	s.headersState(rq, act)
 	if rq.hdr == flowContinue {
 		// Context::decodeHeaders drops request_headers_ on Continue
-		// (envoy-apisix-integration.md §0.1).
+		// (docs/host-behaviours.md#request-headers-after-continue).
 		s.reqHOpen = false
 	}
 	next := 0
@@ -403,7 +403,7 @@ func (s *stream) runEnvoy(ctx context.Context) error {
 // encodeData): with StopIterationAndBuffer pending, the frame joins the
 // buffer and the filter sees the total; over the limit the host answers
 // 413 (request) or 500 / reset (response) instead of calling the VM
-// (envoy-apisix-integration.md §4).
+// (docs/host-behaviours.md#buffer-limits).
 func (s *stream) body(ctx context.Context, d int, data []byte, eos bool) {
 	vm := s.vm
 	f := &s.dir[d]
@@ -532,7 +532,7 @@ func (s *stream) wait(ctx context.Context, d int) error {
 // a 503 local reply (details wasm_fail_stream), or a reset once headers
 // went out; the VM is not called again (ENVOY Context::failStream).
 // apisix/wasm.lua answers 503 too ("failed to run wasm plugin",
-// envoy-apisix-integration.md §9.1).
+// docs/host-behaviours.md#apisix-callouts).
 func (s *stream) failClosed(err error) error {
 	if s.headersSent {
 		return fmt.Errorf("%w after a VM failure: %w", ErrReset, err)
@@ -551,7 +551,7 @@ func (s *stream) hostLocalReply(ctx context.Context, status int, body, details s
 }
 
 // localReply sends a pending local reply as FilterManager::sendLocalReply
-// does (envoy-apisix-integration.md §7): through the encoder filters,
+// does (docs/host-behaviours.md#local-replies-and-content-length): through the encoder filters,
 // including this one, if the response has not started; straight to the
 // client if upstream headers arrived but were not sent; a reset after.
 func (s *stream) localReply(ctx context.Context) error {
@@ -618,7 +618,7 @@ func (s *stream) toUpstream(ctx context.Context) error {
 	}
 	s.resp.Upstream = u
 	// Envoy never recomputes content-length: the HTTP/1 codec frames the
-	// body by a stale one (envoy-apisix-integration.md §7).
+	// body by a stale one (docs/host-behaviours.md#local-replies-and-content-length).
 	if n, present, valid := s.reqH.contentLength(); present && (!valid || n != int64(len(u.Body))) {
 		return fmt.Errorf("host: the request goes upstream with content-length %q but %d body bytes: the filter changed the body and left content-length stale (remove it, or set it while the headers are held)",
 			headerValue(s.reqH, "content-length"), len(u.Body))
@@ -727,7 +727,7 @@ func (s *stream) checkFraming() error {
 		return nil
 	}
 	if !valid || n != int64(len(s.resp.Body)) {
-		return fmt.Errorf("host: the response went downstream with content-length %q but %d body bytes: the filter changed the body and left content-length stale (envoy-apisix-integration.md §7)",
+		return fmt.Errorf("host: the response went downstream with content-length %q but %d body bytes: the filter changed the body and left content-length stale (see docs/host-behaviours.md#local-replies-and-content-length)",
 			headerValue(h, "content-length"), len(s.resp.Body))
 	}
 	return nil

@@ -53,7 +53,7 @@ type VMConfig struct {
 	LogLevel LogLevel
 	// BufferLimit is the stream buffer limit in bytes; 0 means 1 MiB, the
 	// default per_connection_buffer_limit_bytes
-	// (envoy-apisix-integration.md §4).
+	// (docs/host-behaviours.md#buffer-limits).
 	BufferLimit int
 	// Log, if set, receives every captured log line as well.
 	Log func(level LogLevel, msg string)
@@ -64,7 +64,7 @@ const maxLogLines = 8192
 
 type vmKey struct{}
 
-// Restriction modes for V8's restricted callbacks (proxy-wasm-abi.md B.2).
+// Restriction modes for V8's restricted callbacks (docs/proxy-wasm-abi.md#restricted-callbacks).
 const (
 	restrictNone = iota
 	restrictInit
@@ -163,7 +163,7 @@ func (m *Module) NewVM(ctx context.Context, cfg VMConfig) (*VM, error) {
 		WithSysNanotime().WithSysWalltime().WithSysNanosleep().WithRandSource(rand.Reader)
 	if p == APISIX {
 		// wasmtime with wasi_config_inherit_env/stdout/stderr: full WASI
-		// (proxy-wasm-abi.md B.3).
+		// (docs/proxy-wasm-abi.md#wasi).
 		mc = mc.WithStdout(logWriter{vm, LogInfo}).WithStderr(logWriter{vm, LogError})
 		for _, k := range slices.Sorted(maps.Keys(cfg.Env)) {
 			mc = mc.WithEnv(k, cfg.Env[k])
@@ -188,7 +188,7 @@ func (vm *VM) bindExports() {
 	f := vm.inst.ExportedFunction
 	if vm.p.isEnvoy() {
 		// HOST getFunctions: "malloc" first, then proxy_on_memory_allocate
-		// (proxy-wasm-abi.md A.1).
+		// (docs/proxy-wasm-abi.md#lifecycle).
 		vm.fn.malloc = f("malloc")
 		if vm.fn.malloc == nil {
 			vm.fn.malloc = f("proxy_on_memory_allocate")
@@ -218,7 +218,7 @@ func (vm *VM) bindExports() {
 // start runs the module's start functions in the host's order. Envoy
 // (HOST WasmBase::startVm): _initialize, then main(0,0) or __main_void if
 // exported, else _start — under the startVm allow-list. NGX: _start if
-// exported, else _initialize (proxy-wasm-abi.md A.1, B.2).
+// exported, else _initialize (docs/proxy-wasm-abi.md#lifecycle).
 func (vm *VM) start() error {
 	f := vm.inst.ExportedFunction
 	var seq []string
@@ -253,7 +253,7 @@ func (vm *VM) start() error {
 }
 
 // exportSigs are the callbacks the hosts look up, with the signature V8
-// insists on (proxy-wasm-abi.md A.1, proxy-wasm-abi.tsv).
+// insists on (docs/proxy-wasm-abi.md#lifecycle, e2e/testdata/proxy-wasm-abi.tsv).
 var exportSigs = map[string]string{
 	"_initialize": "/", "_start": "/", "main": "i32,i32/i32", "__main_void": "/i32",
 	"malloc": "i32/i32", "proxy_on_memory_allocate": "i32/i32",
@@ -268,7 +268,7 @@ var exportSigs = map[string]string{
 
 func (m *Module) checkExports(p Profile) error {
 	if _, ok := m.compiled.ExportedMemories()["memory"]; !ok {
-		return errors.New("host: the module does not export its memory as \"memory\" (proxy-wasm-abi.md A.1)")
+		return errors.New("host: the module does not export its memory as \"memory\" (docs/proxy-wasm-abi.md#lifecycle)")
 	}
 	for _, f := range m.exports {
 		want, ok := exportSigs[f.Name]
@@ -471,7 +471,7 @@ func (vm *VM) Close() {
 
 // Tick fires proxy_on_tick for every root whose tick period has elapsed at
 // now. APISIX never ticks (proxy_set_tick_period_milliseconds is
-// UNIMPLEMENTED there, hosts.md (c)).
+// UNIMPLEMENTED there, docs/host-behaviours.md#apisix).
 func (vm *VM) Tick(now time.Time) {
 	if vm.p == APISIX {
 		return
@@ -501,7 +501,7 @@ func (vm *VM) ticking() bool {
 
 // allocID returns a fresh context id. Envoy counts up and never reuses an
 // id in use (HOST allocContextId); wasm-nginx-module reuses freed ids
-// (proxy-wasm-abi.md A.1).
+// (docs/proxy-wasm-abi.md#lifecycle).
 func (vm *VM) allocID() uint32 {
 	if vm.p == APISIX && len(vm.free) > 0 {
 		id := vm.free[len(vm.free)-1]

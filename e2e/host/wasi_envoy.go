@@ -11,7 +11,7 @@ import (
 )
 
 // envoyWASI is proxy-wasm-cpp-host's hand-written wasi_snapshot_preview1
-// (HOST src/exports.cc, proxy-wasm-abi.md B.2): the 18 functions of
+// (HOST src/exports.cc, docs/proxy-wasm-abi.md#wasi): the 18 functions of
 // c4d7bb0 (#427) for Envoy 1.33–1.38, plus the stubs of 94091cd (#533)
 // for EnvoyFixed. A module importing anything else fails to link.
 func envoyWASI(p Profile) []hostFunc {

@@ -21,7 +21,7 @@ import (
 	"github.com/tidwall/gjson"
 )
 
-const fixtures = "/work/shared/fixtures"
+const fixtures = "testdata"
 
 // The encoder reproduces every fixture body byte for byte, and the decoder
 // reads every fixture back into the documented frames.

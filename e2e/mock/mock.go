@@ -4,7 +4,7 @@
 // Each constructor (NewOpenAI, NewAnthropic, NewBedrock, NewGCP) starts one
 // HTTP server on 127.0.0.1:0 that answers on the provider's real paths, checks
 // auth the way the provider does and replies with bodies shaped like the
-// recorded fixtures in /work/shared/fixtures. Every request is recorded.
+// published examples (see testdata/README.md). Every request is recorded.
 //
 // Answers are deterministic so tests can assert them:
 //   - the reply text is "You said: <text of the last user message>", or

@@ -3,7 +3,7 @@ package main
 import "unsafe"
 
 // Host functions every host provides. Out-pointers to pointers are
-// unsafe.Pointer to a zero-initialised *byte (proxy-wasm-abi.md C).
+// unsafe.Pointer to a zero-initialised *byte (docs/proxy-wasm-abi.md#memory).
 
 //go:wasmimport env proxy_log
 func proxyLog(level uint32, msg *byte, size int32) uint32

@@ -3,7 +3,7 @@
 package main
 
 // Host functions wasm-nginx-module lacks or declares differently: built
-// out with -tags apisix (proxy-wasm-abi.tsv header).
+// out with -tags apisix (e2e/testdata/proxy-wasm-abi.tsv).
 
 //go:wasmimport env proxy_get_log_level
 func proxyGetLogLevel(ret *uint32) uint32

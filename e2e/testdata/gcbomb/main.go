@@ -1,6 +1,6 @@
 // Command gcbomb is a test guest whose request-headers callback allocates,
 // yields and sleeps: the Go runtime then needs WASI poll_oneoff, which
-// Envoy 1.33–1.38 answers with ENOSYS (proxy-wasm-abi.md B.2). Built with
+// Envoy 1.33–1.38 answers with ENOSYS (docs/proxy-wasm-abi.md#poll_oneoff). Built with
 // GOOS=wasip1 GOARCH=wasm -buildmode=c-shared by the host tests.
 package main
 

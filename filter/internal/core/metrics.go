@@ -2,8 +2,8 @@ package core
 
 // Metrics go through the proxy-wasm metrics ABI, which has no labels:
 // labels are encoded in the name as .<label>.<value> pairs, which Envoy's
-// stats_tags regexes turn into Prometheus labels (envoy-apisix-integration.md
-// §6). Envoy prefixes every name with "wasmcustom.". Example:
+// stats_tags regexes turn into Prometheus labels
+// (docs/host-behaviours.md#metrics). Envoy prefixes every name with "wasmcustom.". Example:
 //
 //	llm_requests_total.provider.openai.model.gpt-4o-mini.status.2xx
 //
