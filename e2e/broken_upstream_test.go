@@ -137,7 +137,7 @@ func checkBroken(t *testing.T, setup brokenSetup, path string, o outcome) {
 // Broken 200s from the upstream on a non-streaming request.
 func TestBrokenUpstreamAnswerIsNotA200(t *testing.T) {
 	bodies := []struct {
-		name             string
+		name              string
 		openai, anthropic string // raw responses by upstream protocol
 	}{
 		{"not JSON", reply("text/html", "<html><body>upstream maintenance</body></html>"), reply("text/html", "<html><body>upstream maintenance</body></html>")},
@@ -166,7 +166,7 @@ func TestBrokenUpstreamAnswerIsNotA200(t *testing.T) {
 				for _, rt := range convertingRoutes {
 					t.Run(b.name+"/"+rt.name, func(t *testing.T) {
 						o := post(base+rt.path, rt.request)
-									checkBroken(t, setup, rt.path, o)
+						checkBroken(t, setup, rt.path, o)
 					})
 				}
 			}
