@@ -145,6 +145,7 @@ func TestBrokenUpstreamAnswerIsNotA200(t *testing.T) {
 			reply("application/json", `{"id":"chatcmpl-1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"Hel`),
 			reply("application/json", `{"id":"msg_1","type":"message","role":"assistant","content":[{"type":"text","text":"Hel`)},
 		{"empty", reply("application/json", ""), reply("application/json", "")},
+		{"empty stream", reply("text/event-stream", ""), reply("text/event-stream", "")},
 		{"SSE without content type",
 			reply("", "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\ndata: [DONE]\n\n"),
 			reply("", "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"model\":\"x\",\"usage\":{\"input_tokens\":1}}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n")},
