@@ -605,12 +605,18 @@ func (s *Stream) OnResponseBody(size int, eos bool) Action {
 	}
 	// A converted answer is kept here, not in the host's buffer: Envoy's
 	// per_connection_buffer_limit_bytes (1 MiB by default) would cut it.
+	body := s.respBuf
 	if size > 0 {
 		chunk := s.h.ResponseBody(size)
 		if s.wrapError {
 			chunk = chunk[:min(len(chunk), max(maxErrorText-len(s.respBuf), 0))]
 		}
-		s.respBuf = append(s.respBuf, chunk...)
+		if eos && len(s.respBuf) == 0 {
+			body = chunk // in one piece: converted where it lies
+		} else {
+			s.respBuf = append(s.respBuf, chunk...)
+			body = s.respBuf
+		}
 	}
 	if limit := s.convertLimit(); s.respBytes > limit && !s.wrapError {
 		s.respBuf = s.respBuf[:0]
@@ -620,7 +626,7 @@ func (s *Stream) OnResponseBody(size int, eos bool) Action {
 	if !eos {
 		return Consume
 	}
-	out, ok := s.responseBody(s.respBuf, true)
+	out, ok := s.responseBody(body, true)
 	s.respBuf = s.respBuf[:0]
 	if !ok {
 		// Held headers give way to a 502 with the error; headers that went
