@@ -187,12 +187,12 @@ func proxyOnRequestBody(id uint32, size uint32, eos bool) uint32 {
 }
 
 //go:wasmexport proxy_on_response_headers
-func proxyOnResponseHeaders(id uint32, _ uint32, _ bool) uint32 {
+func proxyOnResponseHeaders(id uint32, _ uint32, eos bool) uint32 {
 	s := lookup(id)
 	if s == nil || !s.core.Observing() {
 		return uint32(core.Continue)
 	}
-	return uint32(s.core.OnResponseHeaders(getPairs(mapResponseHeaders, &respHeaders, &respPairs)))
+	return uint32(s.core.OnResponseHeaders(getPairs(mapResponseHeaders, &respHeaders, &respPairs), eos))
 }
 
 //go:wasmexport proxy_on_response_body

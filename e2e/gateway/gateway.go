@@ -243,13 +243,17 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := wk.plugins[ri].Do(r.Context(), req, opt)
 	if err != nil {
-		if !wrote {
-			status := http.StatusBadGateway
-			if errors.Is(err, context.DeadlineExceeded) {
-				status = http.StatusGatewayTimeout
-			}
-			jsonError(w, status, err.Error())
+		if wrote {
+			// The answer broke after its headers (host.ErrReset and the
+			// like): reset the client connection as Envoy resets the
+			// stream, so the client cannot take a cut body for a whole one.
+			panic(http.ErrAbortHandler)
 		}
+		status := http.StatusBadGateway
+		if errors.Is(err, context.DeadlineExceeded) {
+			status = http.StatusGatewayTimeout
+		}
+		jsonError(w, status, err.Error())
 		return
 	}
 	if !wrote {

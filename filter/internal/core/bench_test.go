@@ -30,7 +30,7 @@ func benchRequest(b *testing.B, size int) {
 		s.OnRequestHeaders(hdrs, false)
 		h.reqBody = body
 		s.OnRequestBody(len(body), true)
-		s.OnResponseHeaders([][2]string{{":status", "200"}, {"content-type", "application/json"}})
+		s.OnResponseHeaders([][2]string{{":status", "200"}, {"content-type", "application/json"}}, false)
 		h.respBody = resp
 		s.OnResponseBody(len(resp), true)
 		s.OnDone()

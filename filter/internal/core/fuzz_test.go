@@ -36,12 +36,12 @@ func FuzzStream(f *testing.F) {
 		if h.call != nil {
 			s.OnCallResponse([][2]string{{":status", "200"}, {"content-type", "text/event-stream"}}, resp, true)
 		}
-		s.OnResponseHeaders([][2]string{{":status", "200"}, {"content-type", "text/event-stream"}})
+		s.OnResponseHeaders([][2]string{{":status", "200"}, {"content-type", "text/event-stream"}}, false)
 		for i := 0; i < len(resp); i += 7 {
 			h.respBody = resp[i:min(i+7, len(resp))]
 			s.OnResponseBody(len(h.respBody), i+7 >= len(resp))
 		}
-		s.OnResponseHeaders([][2]string{{":status", "500"}, {"content-type", "application/json"}})
+		s.OnResponseHeaders([][2]string{{":status", "500"}, {"content-type", "application/json"}}, false)
 		h.respBody = resp
 		s.OnResponseBody(len(resp), true)
 		s.OnDone()

@@ -13,6 +13,11 @@ const (
 	// Pause holds headers (StopIteration) or buffers data
 	// (StopIterationAndBuffer) until the stream is continued.
 	Pause Action = 1
+	// Consume, from a body callback only, says the filter took the chunk
+	// (StopIterationNoBuffer): the host neither forwards nor buffers it,
+	// so its buffer limit does not apply. Continue on a later chunk sends
+	// that chunk's (replaced) bytes and releases held headers.
+	Consume Action = 3
 )
 
 // Level is a proxy-wasm log level.

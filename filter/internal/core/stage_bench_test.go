@@ -27,7 +27,7 @@ func BenchmarkStages(b *testing.B) {
 					s.OnRequestBody(len(body), true)
 				}
 				if stage >= 3 {
-					s.OnResponseHeaders([][2]string{{":status", "200"}, {"content-type", "application/json"}})
+					s.OnResponseHeaders([][2]string{{":status", "200"}, {"content-type", "application/json"}}, false)
 					h.respBody = resp
 					s.OnResponseBody(len(resp), true)
 				}

@@ -56,6 +56,7 @@ type Stream struct {
 	translate  bool // response bytes are rewritten
 	respBuf    []byte
 	wrapError  bool // a non-JSON error body becomes an error JSON
+	held       bool // response headers wait for the converted body
 	respBytes  int64
 	aborted    bool
 
@@ -456,11 +457,19 @@ func (s *Stream) OnCallResponse(headers [][2]string, body []byte, ok bool) {
 	}
 	s.respStream = isStreamType(ctype)
 	s.noteFirstByte()
-	out := s.responseBody(body, true)
+	if s.translating() {
+		ctype = "application/json"
+	}
+	s.answer(ctype, body)
+}
+
+// answer sends the converted (or observed) complete upstream body as the
+// filter's own response: the callout's answer, or an upstream response
+// that ended with its headers.
+func (s *Stream) answer(ctype string, body []byte) {
+	out, _ := s.responseBody(body, true)
 	if s.respStream && s.status < 400 {
 		ctype = s.tr.StreamContentType()
-	} else if s.translating() {
-		ctype = "application/json"
 	}
 	s.local = true
 	s.h.SendLocal(s.status, [][2]string{{"content-type", ctype}}, out)
@@ -479,8 +488,9 @@ func isStreamType(ctype string) bool {
 // untouched, so the shell need not even read their headers.
 func (s *Stream) Observing() bool { return s.ai && !s.local }
 
-// OnResponseHeaders sees the upstream's response headers.
-func (s *Stream) OnResponseHeaders(headers [][2]string) Action {
+// OnResponseHeaders sees the upstream's response headers; eos means no
+// body follows.
+func (s *Stream) OnResponseHeaders(headers [][2]string, eos bool) Action {
 	if s.local || s.t == nil {
 		return Continue
 	}
@@ -503,22 +513,44 @@ func (s *Stream) OnResponseHeaders(headers [][2]string) Action {
 		s.respStream = false
 		s.translate = true
 	}
-	if s.translate {
-		s.h.RemoveResponseHeader("content-length")
-		if s.respStream && s.status < 400 {
-			s.h.SetResponseHeader("content-type", s.tr.StreamContentType())
-		} else {
-			s.h.SetResponseHeader("content-type", "application/json")
+	if !s.translate {
+		if s.p.caps.ExplicitBody {
+			s.h.SetProperty("wasm_process_resp_body", "1")
 		}
+		return Continue
+	}
+	if eos {
+		// No body callback follows (an empty 200, a bodiless error): the
+		// converted answer, an error for an empty success, goes out as a
+		// local reply, which replaces headers that have not left yet.
+		s.answer("application/json", nil)
+		return Pause
+	}
+	s.h.RemoveResponseHeader("content-length")
+	if s.streaming() {
+		s.h.SetResponseHeader("content-type", s.tr.StreamContentType())
+	} else {
+		s.h.SetResponseHeader("content-type", "application/json")
 	}
 	if s.p.caps.ExplicitBody {
 		s.h.SetProperty("wasm_process_resp_body", "1")
 	}
+	if !s.streaming() && s.p.cfg.AllowHeadersHold {
+		// Whether the answer is a success or a 502 is known only at its
+		// end: the headers wait for it (StopIteration, as Envoy treats a
+		// Pause with allow_on_headers_stop_iteration; the body keeps
+		// coming).
+		s.held = true
+		return Pause
+	}
 	return Continue
 }
 
+// streaming reports whether the response is converted event by event.
+func (s *Stream) streaming() bool { return s.respStream && s.status < 400 }
+
 // OnResponseBody sees upstream body bytes: the current chunk when earlier
-// calls returned Continue, the whole buffered body at eos otherwise.
+// calls returned Continue or Consume.
 func (s *Stream) OnResponseBody(size int, eos bool) Action {
 	if s.local || s.t == nil {
 		return Continue
@@ -528,7 +560,7 @@ func (s *Stream) OnResponseBody(size int, eos bool) Action {
 		return Continue
 	}
 	s.respBytes += int64(size)
-	if s.respStream && s.status < 400 {
+	if s.streaming() {
 		chunk := s.h.ResponseBody(size)
 		s.noteFirstByte()
 		out, err := s.tr.Stream(chunk, eos)
@@ -571,10 +603,45 @@ func (s *Stream) OnResponseBody(size int, eos bool) Action {
 		}
 		return Continue
 	}
+	// A converted answer is kept here, not in the host's buffer: Envoy's
+	// per_connection_buffer_limit_bytes (1 MiB by default) would cut it.
+	body := s.respBuf
+	if size > 0 {
+		chunk := s.h.ResponseBody(size)
+		if s.wrapError {
+			chunk = chunk[:min(len(chunk), max(maxErrorText-len(s.respBuf), 0))]
+		}
+		if eos && len(s.respBuf) == 0 {
+			body = chunk // in one piece: converted where it lies
+		} else {
+			s.respBuf = append(s.respBuf, chunk...)
+			body = s.respBuf
+		}
+	}
+	if limit := s.convertLimit(); s.respBytes > limit && !s.wrapError {
+		s.respBuf = s.respBuf[:0]
+		return s.fail(502, "upstream "+s.t.authority+" answered more than "+strconv.FormatInt(limit, 10)+
+			" bytes, the most the gateway converts (max_response_bytes)")
+	}
 	if !eos {
+		return Consume
+	}
+	out, ok := s.responseBody(body, true)
+	s.respBuf = s.respBuf[:0]
+	if !ok {
+		// Held headers give way to a 502 with the error; headers that went
+		// out already make Envoy reset the stream instead, which a client
+		// tells from a complete answer (FilterManager::sendLocalReply,
+		// https://github.com/envoyproxy/envoy/blob/main/source/common/http/filter_manager.cc).
+		s.status = 502
+		s.local = true
+		s.h.SendLocal(502, [][2]string{{"content-type", "application/json"}}, out)
+		s.finish()
 		return Pause
 	}
-	out := s.responseBody(s.h.ResponseBody(size), true)
+	if s.held {
+		s.h.SetResponseHeader("content-length", strconv.Itoa(len(out)))
+	}
 	s.h.ReplaceResponseBody(out)
 	s.finish()
 	return Continue
@@ -583,17 +650,34 @@ func (s *Stream) OnResponseBody(size int, eos bool) Action {
 // maxObserved caps the copy of an untranslated response kept for usage.
 const maxObserved = 8 << 20
 
-// responseBody converts (or observes) a complete response body.
-func (s *Stream) responseBody(body []byte, replace bool) []byte {
+// maxConverted is the most of a non-streaming answer the filter buffers to
+// convert it, unless max_response_bytes says otherwise.
+const maxConverted = 8 << 20
+
+// maxErrorText is the most of a non-JSON error body that is kept for the
+// error message.
+const maxErrorText = 512
+
+func (s *Stream) convertLimit() int64 {
+	if n := s.p.cfg.MaxResponseBytes; n > 0 {
+		return n
+	}
+	return maxConverted
+}
+
+// responseBody converts (or observes) a complete response body. With
+// replace, an answer that cannot be converted gives ok false, the client's
+// error body and status 502.
+func (s *Stream) responseBody(body []byte, replace bool) (out []byte, ok bool) {
 	if s.wrapError {
-		msg := strings.TrimSpace(string(body[:min(len(body), 512)]))
+		msg := strings.TrimSpace(string(body[:min(len(body), maxErrorText)]))
 		if msg == "" {
 			msg = "upstream answered " + strconv.Itoa(s.status) + " without a body"
 		}
-		return convert.ErrorBody(s.client, s.status, "upstream "+s.t.authority+": "+msg)
+		return convert.ErrorBody(s.client, s.status, "upstream "+s.t.authority+": "+msg), true
 	}
 	if s.status >= 400 {
-		return s.tr.Error(s.status, body)
+		return s.tr.Error(s.status, body), true
 	}
 	if s.respStream {
 		out, err := s.tr.Stream(body, true)
@@ -603,24 +687,24 @@ func (s *Stream) responseBody(body []byte, replace bool) []byte {
 				// Buffered (callout) answers can still say so with a status.
 				s.status = 502
 				s.respStream = false
-				return convert.ErrorBody(s.client, 502, "upstream "+s.t.authority+" streamed no message")
+				return convert.ErrorBody(s.client, 502, "upstream "+s.t.authority+" streamed no message"), false
 			}
 		}
-		return out
+		return out, true
 	}
 	out, err := s.tr.Response(body)
 	if err != nil {
 		s.h.Log(LevelWarn, "ai-proxy: upstream response from "+s.t.authority+": "+err.Error())
 		if replace {
 			s.status = 502
-			return convert.ErrorBody(s.client, 502, "upstream response could not be read: "+err.Error())
+			return convert.ErrorBody(s.client, 502, "upstream response could not be read: "+err.Error()), false
 		}
-		return body
+		return body, true
 	}
 	if s.p.cfg.LogPayloads {
 		s.h.Log(LevelInfo, "ai-proxy response payload: "+string(out))
 	}
-	return out
+	return out, true
 }
 
 func (s *Stream) noteFirstByte() {

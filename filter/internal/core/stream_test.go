@@ -1,6 +1,7 @@
 package core
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -341,7 +342,7 @@ func TestStreamPassthrough(t *testing.T) {
 	s, h := newStream(t, openaiConf, envoyCaps, clientHeaders("/v1/chat/completions"))
 	sendRequest(t, s, h, `{"messages":[{"role":"user","content":"hi"}],"stream":true}`)
 	h.respHeaders = [][2]string{{":status", "200"}, {"content-type", "text/event-stream"}}
-	if s.OnResponseHeaders(append([][2]string(nil), h.respHeaders...)) != Continue {
+	if s.OnResponseHeaders(append([][2]string(nil), h.respHeaders...), false) != Continue {
 		t.Fatal("response headers held")
 	}
 	events := []string{
@@ -375,7 +376,7 @@ func TestStreamSafeguards(t *testing.T) {
 	conf := `{"provider":"openai","auth":{"header":{"a":"b"}},"max_response_bytes":100}`
 	s, h := newStream(t, conf, envoyCaps, clientHeaders("/v1/chat/completions"))
 	sendRequest(t, s, h, `{"messages":[{"role":"user","content":"hi"}],"stream":true}`)
-	s.OnResponseHeaders([][2]string{{":status", "200"}, {"content-type", "text/event-stream"}})
+	s.OnResponseHeaders([][2]string{{":status", "200"}, {"content-type", "text/event-stream"}}, false)
 	ev := `data: {"id":"1","choices":[{"index":0,"delta":{"content":"Hello there"}}]}` + "\n\n"
 	h.respBody = []byte(ev)
 	s.OnResponseBody(len(ev), false)
@@ -398,7 +399,7 @@ func TestJSONResponseUsage(t *testing.T) {
 	s, h := newStream(t, openaiConf, envoyCaps, clientHeaders("/v1/embeddings"))
 	sendRequest(t, s, h, `{"input":"hello","model":"text-embedding-3-small"}`)
 	h.respHeaders = [][2]string{{":status", "200"}, {"content-type", "application/json"}, {"content-length", "99"}}
-	s.OnResponseHeaders(append([][2]string(nil), h.respHeaders...))
+	s.OnResponseHeaders(append([][2]string(nil), h.respHeaders...), false)
 	body := `{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.1]}],"model":"text-embedding-3-small","usage":{"prompt_tokens":1,"total_tokens":1}}`
 	for i, part := range []string{body[:40], body[40:]} {
 		h.respBody = []byte(part)
@@ -420,7 +421,7 @@ func TestNonJSONErrorsBecomeJSON(t *testing.T) {
 	s, h := newStream(t, openaiConf, envoyCaps, clientHeaders("/v1/chat/completions"))
 	sendRequest(t, s, h, `{"messages":[{"role":"user","content":"hi"}]}`)
 	h.respHeaders = [][2]string{{":status", "503"}, {"content-type", "text/plain"}, {"content-length", "91"}}
-	s.OnResponseHeaders(append([][2]string(nil), h.respHeaders...))
+	s.OnResponseHeaders(append([][2]string(nil), h.respHeaders...), false)
 	if ct, _ := get(h.respHeaders, "content-type"); ct != "application/json" {
 		t.Fatalf("content-type %q", ct)
 	}
@@ -429,11 +430,11 @@ func TestNonJSONErrorsBecomeJSON(t *testing.T) {
 	}
 	msg := "upstream connect error or disconnect/reset before headers. reset reason: connection failure"
 	h.respBody = []byte(msg[:20])
-	if s.OnResponseBody(20, false) != Pause {
-		t.Fatal("the error body must be buffered to be rewritten")
+	if s.OnResponseBody(20, false) != Consume {
+		t.Fatal("the error body must be kept by the filter to be rewritten")
 	}
-	h.respBody = []byte(msg)
-	s.OnResponseBody(len(msg), true)
+	h.respBody = []byte(msg[20:])
+	s.OnResponseBody(len(msg)-20, true)
 	e := gjson.ParseBytes(h.respBody)
 	if !strings.Contains(e.Get("error.message").Str, "connection failure") || e.Get("error.type").Str != "server_error" {
 		t.Fatalf("body %s", h.respBody)
@@ -452,7 +453,7 @@ func TestMetricsAreBounded(t *testing.T) {
 		s := p.NewStream(h)
 		sendRequest(t, s, h, `{"model":"m.`+strconv.Itoa(i)+`","messages":[{"role":"user","content":"hi"}]}`)
 		h.respBody = []byte(`{"usage":{"prompt_tokens":2,"completion_tokens":3,"total_tokens":5}}`)
-		s.OnResponseHeaders([][2]string{{":status", "200"}, {"content-type", "application/json"}})
+		s.OnResponseHeaders([][2]string{{":status", "200"}, {"content-type", "application/json"}}, false)
 		s.OnResponseBody(len(h.respBody), true)
 		h.frozen = false
 	}
@@ -547,7 +548,7 @@ func TestHoldModeSignsAndStripsClientCredentials(t *testing.T) {
 func TestReusedStreamStartsClean(t *testing.T) {
 	s, h := newStream(t, openaiConf, envoyCaps, clientHeaders("/v1/chat/completions"))
 	sendRequest(t, s, h, `{"model":"a","messages":[{"role":"user","content":"hi"}],"stream":true}`)
-	s.OnResponseHeaders([][2]string{{":status", "200"}, {"content-type", "text/event-stream"}})
+	s.OnResponseHeaders([][2]string{{":status", "200"}, {"content-type", "text/event-stream"}}, false)
 	for _, ev := range []string{
 		`data: {"id":"1","choices":[{"index":0,"delta":{"content":"x"}}],"usage":null}` + "\n\n",
 		`data: {"id":"1","choices":[],"usage":{"prompt_tokens":50,"completion_tokens":60,"total_tokens":110}}` + "\n\ndata: {\"usage\":{\"prompt_to",
@@ -567,7 +568,7 @@ func TestReusedStreamStartsClean(t *testing.T) {
 	if s.tr != first {
 		t.Error("the pass-through translator was not recycled")
 	}
-	s.OnResponseHeaders([][2]string{{":status", "200"}, {"content-type", "text/event-stream"}})
+	s.OnResponseHeaders([][2]string{{":status", "200"}, {"content-type", "text/event-stream"}}, false)
 	// Were the old partial line kept, this event would continue it.
 	body := `data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}` + "\n\ndata: [DONE]\n\n"
 	h2.respBody = []byte(body)
@@ -577,5 +578,100 @@ func TestReusedStreamStartsClean(t *testing.T) {
 		if h2.props[k] != v {
 			t.Errorf("property %s = %q, want %q", k, h2.props[k], v)
 		}
+	}
+}
+
+// A converted, non-streaming answer is kept by the filter chunk by chunk
+// (Consume: the host's buffer limit does not apply) and sent at its end.
+// With allow_on_headers_stop_iteration its headers wait for it, so a
+// broken answer becomes a 502 with the client's error object; without
+// it the headers are gone and the local reply makes Envoy reset the
+// stream. An answer that ends with its headers is answered at once.
+func TestConvertedAnswerWaitsForItsBody(t *testing.T) {
+	const conf = `{"provider":"openai","auth":{"header":{"Authorization":"Bearer k"}}%s}`
+	good := `{"id":"c","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"Hello"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`
+	tests := []struct {
+		name     string
+		extra    string // configuration fields
+		chunks   []string
+		noBody   bool // the headers carry end of stream
+		wantHold bool
+		status   int // 0: the converted body passes on
+		want     string
+	}{
+		{"held, converted", `,"allow_on_headers_stop_iteration":true`, []string{good[:50], good[50:]}, false, true, 0, `"text":"Hello"`},
+		{"held, truncated", `,"allow_on_headers_stop_iteration":true`, []string{good[:50], good[50:90]}, false, true, 502, "could not be read"},
+		{"held, not JSON", `,"allow_on_headers_stop_iteration":true`, []string{"<html>maintenance</html>"}, false, true, 502, "could not be read"},
+		{"held, too large", `,"allow_on_headers_stop_iteration":true,"max_response_bytes":100`, []string{good[:60], good[60:]}, false, true, 502, "more than 100 bytes"},
+		{"not held, converted", "", []string{good[:50], good[50:]}, false, false, 0, `"text":"Hello"`},
+		{"not held, truncated", "", []string{good[:50], good[50:90]}, false, false, 502, "could not be read"},
+		{"empty", "", nil, true, false, 502, "could not be read"},
+		{"held, empty", `,"allow_on_headers_stop_iteration":true`, nil, true, false, 502, "could not be read"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, h := newStream(t, fmt.Sprintf(conf, tc.extra), envoyCaps, clientHeaders("/v1/messages"))
+			sendRequest(t, s, h, `{"model":"claude","max_tokens":50,"messages":[{"role":"user","content":"hi"}]}`)
+			h.respHeaders = [][2]string{{":status", "200"}, {"content-type", "application/json"}, {"content-length", "999"}}
+			a := s.OnResponseHeaders(append([][2]string(nil), h.respHeaders...), tc.noBody)
+			if held := a == Pause && h.local == nil; held != tc.wantHold {
+				t.Fatalf("headers held: %v, want %v", held, tc.wantHold)
+			}
+			for i, c := range tc.chunks {
+				h.respBody = []byte(c)
+				last := i == len(tc.chunks)-1
+				a := s.OnResponseBody(len(c), last)
+				if h.local != nil {
+					break
+				}
+				if !last && a != Consume {
+					t.Fatalf("chunk %d: %v, want Consume", i, a)
+				}
+				if last && a != Continue {
+					t.Fatalf("last chunk: %v, want Continue", a)
+				}
+			}
+			if tc.status == 0 {
+				if h.local != nil {
+					t.Fatalf("local reply %d %s", h.local.status, h.local.body)
+				}
+				if !strings.Contains(string(h.respBody), tc.want) || gjson.GetBytes(h.respBody, "type").Str != "message" {
+					t.Fatalf("body %s", h.respBody)
+				}
+				cl, ok := get(h.respHeaders, "content-length")
+				if tc.wantHold && cl != strconv.Itoa(len(h.respBody)) || !tc.wantHold && ok {
+					t.Fatalf("content-length %q with %d body bytes", cl, len(h.respBody))
+				}
+				return
+			}
+			if h.local == nil || h.local.status != tc.status || !strings.Contains(string(h.local.body), tc.want) ||
+				gjson.GetBytes(h.local.body, "type").Str != "error" {
+				t.Fatalf("local reply %+v", h.local)
+			}
+			if ct, _ := get(h.local.headers, "content-type"); ct != "application/json" {
+				t.Fatalf("content-type %q", ct)
+			}
+		})
+	}
+}
+
+// A converted answer larger than the host's 1 MiB buffer still converts:
+// the host is never asked to buffer it.
+func TestConvertedAnswerBeyondHostBuffer(t *testing.T) {
+	s, h := newStream(t, `{"provider":"openai","auth":{"header":{"a":"b"}}}`, envoyCaps, clientHeaders("/v1/messages"))
+	sendRequest(t, s, h, `{"model":"claude","max_tokens":50,"messages":[{"role":"user","content":"hi"}]}`)
+	s.OnResponseHeaders([][2]string{{":status", "200"}, {"content-type", "application/json"}}, false)
+	text := strings.Repeat("a", 3<<20)
+	body := `{"id":"c","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"` + text + `"},"finish_reason":"stop"}]}`
+	for off := 0; off < len(body); off += 64 << 10 {
+		c := body[off:min(off+64<<10, len(body))]
+		h.respBody = []byte(c)
+		eos := off+len(c) == len(body)
+		if a := s.OnResponseBody(len(c), eos); eos && a != Continue || !eos && a != Consume {
+			t.Fatalf("chunk at %d: %v", off, a)
+		}
+	}
+	if h.local != nil || gjson.GetBytes(h.respBody, "content.0.text").Str != text {
+		t.Fatalf("local %+v, body %.200s", h.local, h.respBody)
 	}
 }
