@@ -10,7 +10,6 @@ import (
 // proxy-wasm enums (proxy-wasm-abi.md A.8).
 const (
 	statusOK            = 0
-	statusNotFound      = 1
 	statusUnimplemented = 12
 
 	bufferRequestBody      = 0

@@ -59,9 +59,6 @@ func NewPlugin(cfg *Config, caps Caps, root RootHost) *Plugin {
 	return p
 }
 
-// Config returns the plugin's configuration.
-func (p *Plugin) Config() *Config { return p.cfg }
-
 // NewStream starts the state of one HTTP request.
 func (p *Plugin) NewStream(h Host) *Stream {
 	return &Stream{p: p, h: h}
