@@ -1,11 +1,13 @@
 package core
 
 import (
+	"os"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
 )
 
 var envoyCaps = Caps{BodyRewrite: true, SharedData: true, Ticks: true}
@@ -576,6 +578,34 @@ func TestReusedStreamStartsClean(t *testing.T) {
 		"llm_completion_tokens": "4", "llm_total_tokens": "7"} {
 		if h2.props[k] != v {
 			t.Errorf("property %s = %q, want %q", k, h2.props[k], v)
+		}
+	}
+}
+
+// The token exchange of a service account dials the cluster of its
+// token_uri, like any callout; an IPv6 literal keeps its brackets.
+func TestTokenCalloutCluster(t *testing.T) {
+	sa, err := os.ReadFile("testdata/service-account.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ tokenURI, cluster, authority string }{
+		{"https://oauth2.googleapis.com/token", "oauth2.googleapis.com:443", "oauth2.googleapis.com"},
+		{"http://127.0.0.1:8080/token", "127.0.0.1:8080", "127.0.0.1:8080"},
+		{"http://[::1]:8080/token", "[::1]:8080", "[::1]:8080"},
+		{"https://[2001:db8::1]/token", "[2001:db8::1]:443", "[2001:db8::1]"},
+		{"http://[2001:db8::1]/token", "[2001:db8::1]:80", "[2001:db8::1]"},
+	}
+	for _, tc := range tests {
+		acct, _ := sjson.SetBytes(sa, "token_uri", tc.tokenURI)
+		conf, _ := sjson.Set(`{"provider":"vertex-ai","provider_conf":{"project_id":"p","region":"us-central1"}}`, "auth.gcp.service_account_json", string(acct))
+		s, h := newStream(t, conf, envoyCaps, clientHeaders("/v1/chat/completions"))
+		if a := s.OnRequestHeaders(append([][2]string(nil), h.reqHeaders...), false); a != Pause || h.call == nil {
+			t.Fatalf("%s: headers %v, call %+v", tc.tokenURI, a, h.call)
+		}
+		authority, _ := get(h.call.headers, ":authority")
+		if h.call.cluster != tc.cluster || authority != tc.authority {
+			t.Errorf("%s: token callout to cluster %q authority %q, want %q %q", tc.tokenURI, h.call.cluster, authority, tc.cluster, tc.authority)
 		}
 	}
 }
