@@ -233,11 +233,11 @@ func TestAnthropicToOpenAIStreamEdges(t *testing.T) {
 		done  = "data: [DONE]\n\n"
 	)
 	tests := []struct {
-		name    string
-		stream  string
-		want    string // compact summary of the event sequence
-		err     error  // want errors.Is (or a *StreamError when errStream)
-		stream2 bool   // want a *StreamError
+		name      string
+		stream    string
+		want      string // compact summary of the event sequence
+		err       error  // want errors.Is
+		streamErr bool   // want a *StreamError
 	}{
 		{
 			name:   "usage chunk after finish: message_delta waits for it",
@@ -296,10 +296,10 @@ func TestAnthropicToOpenAIStreamEdges(t *testing.T) {
 			want:   "message_start message_delta:end_turn:6/2/4/0 message_stop",
 		},
 		{
-			name:    "mid-stream error becomes an Anthropic error event",
-			stream:  hello + `data: {"error":{"message":"boom","type":"server_error","param":null,"code":null}}` + "\n\n" + stop,
-			want:    "message_start cbs0:text cbd0:Hello error:api_error:boom",
-			stream2: true,
+			name:      "mid-stream error becomes an Anthropic error event",
+			stream:    hello + `data: {"error":{"message":"boom","type":"server_error","param":null,"code":null}}` + "\n\n" + stop,
+			want:      "message_start cbs0:text cbd0:Hello error:api_error:boom",
+			streamErr: true,
 		},
 		{
 			name:   "a stream that produced nothing is an error",
@@ -320,10 +320,10 @@ func TestAnthropicToOpenAIStreamEdges(t *testing.T) {
 			err:    ErrEmptyStream,
 		},
 		{
-			name:    "a cut stream (no finish, no [DONE]) is an error",
-			stream:  hello,
-			want:    "message_start cbs0:text cbd0:Hello error:api_error:upstream stream ended before the message was complete",
-			stream2: true,
+			name:      "a cut stream (no finish, no [DONE]) is an error",
+			stream:    hello,
+			want:      "message_start cbs0:text cbd0:Hello error:api_error:upstream stream ended before the message was complete",
+			streamErr: true,
 		},
 	}
 	rng := rand.New(rand.NewSource(11))
@@ -337,7 +337,7 @@ func TestAnthropicToOpenAIStreamEdges(t *testing.T) {
 					if !errors.Is(err, tc.err) {
 						t.Fatalf("err = %v, want %v", err, tc.err)
 					}
-				case tc.stream2:
+				case tc.streamErr:
 					var se *StreamError
 					if !errors.As(err, &se) {
 						t.Fatalf("err = %v, want a *StreamError", err)

@@ -18,11 +18,10 @@ func init() {
 // Bedrock upstream (APISIX provider "bedrock"): bodies, streams and errors
 // pass unchanged, and it only reads the usage and the first-token time.
 type bedrockPassthrough struct {
-	dec       eventstream.Decoder
-	usage     Usage
-	first     bool
-	exception string // an in-stream exception, "type: message"
-	lost      bool   // the stream's framing was lost: stop decoding
+	dec   eventstream.Decoder
+	usage Usage
+	first bool
+	lost  bool // the stream's framing was lost: stop decoding
 }
 
 func (t *bedrockPassthrough) Request(body []byte) ([]byte, error) { return body, nil }
@@ -36,9 +35,9 @@ func (t *bedrockPassthrough) Error(status int, body []byte) []byte { return body
 
 // Stream returns chunk itself. It decodes the event stream only to read
 // the usage (metadata event) and note the first contentBlockDelta. An
-// exception the upstream sends in the stream reaches the client as it is;
-// Stream reports no error for it (see StreamException). A stream whose
-// framing is broken, or that ends inside a message, gives an error once.
+// exception the upstream sends in the stream reaches the client as it is,
+// so Stream reports no error for it. A stream whose framing is broken, or
+// that ends inside a message, gives an error once.
 func (t *bedrockPassthrough) Stream(chunk []byte, eos bool) ([]byte, error) {
 	if t.lost {
 		return chunk, nil
@@ -46,17 +45,14 @@ func (t *bedrockPassthrough) Stream(chunk []byte, eos bool) ([]byte, error) {
 	msgs, err := t.dec.Feed(chunk)
 	for i := range msgs {
 		m := &msgs[i]
-		switch m.Header(":message-type") {
-		case "event":
-			switch m.Header(":event-type") {
-			case "contentBlockDelta":
-				t.first = true
-			case "metadata":
-				t.usage.Merge(converseUsage(gjson.Get(bstr(m.Payload), "usage")))
-			}
-		case "exception", "error":
-			typ, msg := streamException(m)
-			t.exception = typ + ": " + msg
+		if m.Header(":message-type") != "event" {
+			continue
+		}
+		switch m.Header(":event-type") {
+		case "contentBlockDelta":
+			t.first = true
+		case "metadata":
+			t.usage.Merge(converseUsage(gjson.Get(bstr(m.Payload), "usage")))
 		}
 	}
 	if err == nil && eos && t.dec.Pending() > 0 {
@@ -68,12 +64,6 @@ func (t *bedrockPassthrough) Stream(chunk []byte, eos bool) ([]byte, error) {
 	}
 	return chunk, nil
 }
-
-// StreamException reports the exception the upstream sent inside the
-// stream ("throttlingException: Too many requests..."), or "" when there
-// was none. The client receives the exception natively, so Stream does not
-// return it as an error; callers that log failures can read it here.
-func (t *bedrockPassthrough) StreamException() string { return t.exception }
 
 func (t *bedrockPassthrough) StreamContentType() string { return BedrockStreamContentType }
 func (t *bedrockPassthrough) Usage() Usage              { return t.usage }

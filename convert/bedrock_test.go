@@ -88,9 +88,6 @@ func TestBedrockPassthroughStream(t *testing.T) {
 			if tr.FirstToken() != fx.first {
 				t.Fatalf("%s: FirstToken() = %v, want %v", fx.name, tr.FirstToken(), fx.first)
 			}
-			if e := tr.(*bedrockPassthrough).StreamException(); e != fx.exception {
-				t.Fatalf("%s: StreamException() = %q, want %q", fx.name, e, fx.exception)
-			}
 		}
 	}
 }

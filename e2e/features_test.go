@@ -20,12 +20,10 @@ func TestEmbeddingsAndResponsesWithOfficialClient(t *testing.T) {
 		t.Run(profile.String(), func(t *testing.T) {
 			m := mock.NewOpenAI(mock.WithAPIKey("operator-key"))
 			defer m.Close()
-			plugin := "provider: openai\nauth:\n  header:\n    Authorization: Bearer operator-key\n"
 			cfg := "routes:\n" +
 				"  - {id: e, uri: /v1/embeddings, plugins: {ai-proxy: {provider: openai, auth: {header: {Authorization: Bearer operator-key}}, options: {model: text-embedding-3-small}}}}\n" +
 				"  - {id: r, uri: /v1/responses, plugins: {ai-proxy: {provider: openai, auth: {header: {Authorization: Bearer operator-key}}}}}\n" +
 				"clusters:\n  api.openai.com: " + m.URL + "\n"
-			_ = plugin
 			base, _ := startGateway(t, profile, cfg)
 			c := client(base)
 			ctx := context.Background()

@@ -10,7 +10,6 @@ import (
 // proxy-wasm enums (docs/proxy-wasm-abi.md#enums).
 const (
 	statusOK            = 0
-	statusNotFound      = 1
 	statusUnimplemented = 12
 
 	bufferRequestBody      = 0

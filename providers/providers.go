@@ -107,7 +107,7 @@ var registry = []*Provider{
 	},
 	{
 		// Paths depend on provider_conf (project, region) and, for
-		// embeddings, on the model: see VertexPath.
+		// embeddings, on the model: see VertexChatPath and VertexPredictPath.
 		Name: "vertex-ai", Scheme: "https", Host: "aiplatform.googleapis.com", Auth: AuthGCP,
 		Endpoints: map[convert.Protocol]Endpoint{
 			convert.OpenAIChat:       chat("", "max_completion_tokens"),

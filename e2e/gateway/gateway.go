@@ -45,12 +45,18 @@ type worker struct {
 }
 
 // builtins are the mock providers a cluster can name as builtin:<name>.
+// They serve `make run` for as long as it runs, and nothing reads their
+// records, so they keep only the last few requests: a mock that recorded
+// every request grew by its headers and body each time (~3 KB).
 var builtins = map[string]func() *mock.Server{
-	"openai":    func() *mock.Server { return mock.NewOpenAI() },
-	"anthropic": func() *mock.Server { return mock.NewAnthropic() },
-	"bedrock":   func() *mock.Server { return mock.NewBedrock() },
-	"gcp":       func() *mock.Server { return mock.NewGCP() },
+	"openai":    func() *mock.Server { return mock.NewOpenAI(mock.WithRecordLimit(builtinRecords)) },
+	"anthropic": func() *mock.Server { return mock.NewAnthropic(mock.WithRecordLimit(builtinRecords)) },
+	"bedrock":   func() *mock.Server { return mock.NewBedrock(mock.WithRecordLimit(builtinRecords)) },
+	"gcp":       func() *mock.Server { return mock.NewGCP(mock.WithRecordLimit(builtinRecords)) },
 }
+
+// builtinRecords is how many requests a builtin mock keeps.
+const builtinRecords = 16
 
 // New loads wasm into opt.Workers VMs and configures every route's plugin
 // on each. A configuration the filter rejects is an error that carries the

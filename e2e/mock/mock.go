@@ -4,7 +4,8 @@
 // Each constructor (NewOpenAI, NewAnthropic, NewBedrock, NewGCP) starts one
 // HTTP server on 127.0.0.1:0 that answers on the provider's real paths, checks
 // auth the way the provider does and replies with bodies shaped like the
-// published examples (see testdata/README.md). Every request is recorded.
+// published examples (see testdata/README.md). Requests are recorded: all
+// of them, or the last n with WithRecordLimit.
 //
 // Answers are deterministic so tests can assert them:
 //   - the reply text is "You said: <text of the last user message>", or
@@ -79,7 +80,8 @@ type Server struct {
 	seq      atomic.Int64
 
 	mu     sync.Mutex
-	reqs   []Recorded
+	reqs   []Recorded           // the last cfg.keep requests when cfg.keep >= 0
+	seen   int                  // requests seen, recorded or not
 	tokens map[string]time.Time // GCP: issued access token → expiry
 }
 
@@ -105,6 +107,7 @@ type config struct {
 	tokenTTL    int
 	jwtKey      *rsa.PublicKey
 	respHeaders [][2]string
+	keep        int // requests kept for Requests and Last; < 0 = all
 }
 
 // WithAPIKey requires key where the provider expects it: OpenAI-compatible
@@ -190,12 +193,18 @@ func WithTokenTTL(secs int) Option { return func(c *config) { c.tokenTTL = secs 
 // now within [iat-5m, exp]).
 func WithJWTKey(pub *rsa.PublicKey) Option { return func(c *config) { c.jwtKey = pub } }
 
+// WithRecordLimit keeps only the last n requests (none when n is 0) for
+// Requests and Last; Count still counts every request. A long-running mock,
+// like the local gateway's, then holds bounded memory. By default a mock
+// keeps every request, for tests to inspect.
+func WithRecordLimit(n int) Option { return func(c *config) { c.keep = max(n, 0) } }
+
 // route serves one request once its body is read and recorded.
 type route func(s *Server, w http.ResponseWriter, r *http.Request, body []byte)
 
 func newServer(opts []Option, rt route) *Server {
 	s := &Server{closed: make(chan struct{}), tokens: map[string]time.Time{}}
-	s.cfg = config{errAfter: -1, cutAfter: -1, tokenTTL: 3599}
+	s.cfg = config{errAfter: -1, cutAfter: -1, tokenTTL: 3599, keep: -1}
 	for _, o := range opts {
 		o(&s.cfg)
 	}
@@ -221,17 +230,32 @@ func (s *Server) Close() {
 }
 
 func (s *Server) record(r *http.Request, body []byte) {
+	keep := s.cfg.keep
+	if keep == 0 {
+		s.mu.Lock()
+		s.seen++
+		s.mu.Unlock()
+		return
+	}
 	rec := Recorded{
 		Method: r.Method, Path: r.URL.Path, EscapedPath: r.URL.EscapedPath(),
 		RawQuery: r.URL.RawQuery, Host: r.Host, Header: r.Header.Clone(), Body: body,
 		Model: modelOf(r, body),
 	}
 	s.mu.Lock()
-	s.reqs = append(s.reqs, rec)
+	s.seen++
+	if keep > 0 && len(s.reqs) == keep {
+		// Drop the oldest; the slice never grows past keep.
+		copy(s.reqs, s.reqs[1:])
+		s.reqs[keep-1] = rec
+	} else {
+		s.reqs = append(s.reqs, rec)
+	}
 	s.mu.Unlock()
 }
 
-// Requests returns every request seen so far, oldest first.
+// Requests returns the recorded requests, oldest first: every request seen
+// so far, or the last ones under WithRecordLimit.
 func (s *Server) Requests() []Recorded {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -248,17 +272,18 @@ func (s *Server) Last() Recorded {
 	return s.reqs[len(s.reqs)-1]
 }
 
-// Count returns how many requests the server has seen.
+// Count returns how many requests the server has seen since it started or
+// was Reset, recorded or not.
 func (s *Server) Count() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.reqs)
+	return s.seen
 }
 
-// Reset forgets the recorded requests.
+// Reset forgets the recorded requests and the count.
 func (s *Server) Reset() {
 	s.mu.Lock()
-	s.reqs = nil
+	s.reqs, s.seen = nil, 0
 	s.mu.Unlock()
 }
 

@@ -374,3 +374,33 @@ func BenchmarkOpenAIChatStream(b *testing.B) {
 		resp.Body.Close()
 	}
 }
+
+// WithRecordLimit bounds what a mock keeps: the last n requests, oldest
+// first, while Count still counts them all.
+func TestRecordLimit(t *testing.T) {
+	for _, keep := range []int{0, 1, 3} {
+		s := NewOpenAI(WithRecordLimit(keep))
+		for i := range 5 {
+			body := fmt.Sprintf(`{"model":"m%d","messages":[{"role":"user","content":"hi"}]}`, i)
+			resp, err := http.Post(s.URL+"/v1/chat/completions", "application/json", strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		var models []string
+		for _, r := range s.Requests() {
+			models = append(models, r.Model)
+		}
+		want := []string{"m0", "m1", "m2", "m3", "m4"}[5-keep:]
+		wantLast := ""
+		if keep > 0 {
+			wantLast = "m4"
+		}
+		if s.Count() != 5 || strings.Join(models, ",") != strings.Join(want, ",") || s.Last().Model != wantLast {
+			t.Errorf("keep %d: Count() = %d, recorded %v, Last %q; want 5, %v", keep, s.Count(), models, s.Last().Model, want)
+		}
+		s.Close()
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/tidwall/gjson"
@@ -145,6 +146,9 @@ func ParseConfig(raw []byte, getenv func(string) string) (*Config, error) {
 		if c.Region, err = str(pc, "region", false); err != nil {
 			return nil, prefix("provider_conf.", err)
 		}
+		if usesRegionInHost(p) && !isRegion(c.Region) {
+			return nil, bad("provider_conf.region", "must be lower-case letters, digits and '-' (like us-east-1), as it becomes part of the host name")
+		}
 	}
 
 	if err := c.parseAuth(root.Get("auth"), getenv); err != nil {
@@ -270,6 +274,11 @@ func (c *Config) parseAuth(a gjson.Result, getenv func(string) string) error {
 			if err != nil {
 				return bad("auth.gcp.service_account_json", "is not a usable service account: %v", err)
 			}
+			// The token exchange goes to token_uri: its host and path
+			// become the callout's :authority and :path.
+			if _, err := parseURL(sa.TokenURI); err != nil {
+				return bad("auth.gcp.service_account_json", "has a token_uri that %s", err)
+			}
 			c.GCP.Account = sa
 		}
 	}
@@ -293,6 +302,16 @@ func (c *Config) parseAuth(a gjson.Result, getenv func(string) string) error {
 		if st := w.Get("session_token"); st.Exists() && c.AWS.SessionToken == "" {
 			return bad("auth.aws.session_token", "must not be empty when set")
 		}
+		// The key id goes into the Authorization header, the session token
+		// into X-Amz-Security-Token; the secret only keys the signature.
+		for _, f := range [...]struct{ field, v string }{
+			{"auth.aws.access_key_id", c.AWS.AccessKeyID},
+			{"auth.aws.session_token", c.AWS.SessionToken},
+		} {
+			if breaksHeader(f.v) {
+				return bad(f.field, "contains a CR, LF or NUL character")
+			}
+		}
 	}
 	return nil
 }
@@ -305,8 +324,14 @@ func (c *Config) parseOptions(o gjson.Result) error {
 		return bad("options", "must be an object")
 	}
 	if m := o.Get("model"); m.Exists() {
+		// Providers with the model in the path (Bedrock, Vertex AI
+		// embeddings) percent-encode it as one path segment, so any id, an
+		// ARN with '/' and ':' included, stays one segment.
 		if m.Type != gjson.String || m.Str == "" {
 			return bad("options.model", "must be a non-empty string")
+		}
+		if breaksHeader(m.Str) {
+			return bad("options.model", "contains a CR, LF or NUL character")
 		}
 		c.Model = m.Str
 	}
@@ -374,15 +399,43 @@ func parseEndpoint(e gjson.Result) (*Endpoint, error) {
 	if e.Type != gjson.String || e.Str == "" {
 		return nil, bad("override.endpoint", "must be a non-empty URL string")
 	}
-	u, err := url.Parse(e.Str)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.Fragment != "" {
-		return nil, bad("override.endpoint", "%q must be an absolute http(s) URL like https://host[:port][/path][?query]", e.Str)
+	// The URL may carry a credential in its query: errors never echo it.
+	u, err := parseURL(e.Str)
+	if err != nil {
+		return nil, bad("override.endpoint", "%s", err)
 	}
 	ep := &Endpoint{Scheme: u.Scheme, Host: u.Host, Query: u.Query()}
 	if u.EscapedPath() != "" && u.EscapedPath() != "/" {
 		ep.Path = u.EscapedPath()
 	}
 	return ep, nil
+}
+
+// parseURL parses an upstream URL: http or https, a host, a port in
+// 1..65535 if any, and nothing a proxy would not send (userinfo,
+// fragment). An empty port ("host:") means the default one. Its errors
+// say what is wrong and never quote the URL.
+func parseURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || !u.IsAbs() || u.Opaque != "":
+		return nil, errors.New("must be an absolute http(s) URL like https://host[:port][/path][?query]")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, errors.New("must use http or https")
+	case u.Host == "" || u.Hostname() == "":
+		return nil, errors.New("has no host")
+	case u.User != nil:
+		return nil, errors.New("must not contain userinfo (user:password@); use auth.header or auth.query for credentials")
+	case u.Fragment != "" || strings.Contains(s, "#"):
+		return nil, errors.New("must not contain a fragment (#...)")
+	}
+	u.Host = strings.TrimSuffix(u.Host, ":")
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return nil, errors.New("has a port outside 1..65535")
+		}
+	}
+	return u, nil
 }
 
 func prefix(p string, err error) error {
@@ -458,7 +511,11 @@ func integer(obj gjson.Result, key, field string, dst *int64, min, max int64) er
 	return nil
 }
 
-// stringMap reads an object of string values in document order.
+// stringMap reads auth.header or auth.query: an object of string values,
+// in document order. Names follow APISIX's schema (^[a-zA-Z0-9._-]+$), and
+// no value may end its header early (CR, LF) or be cut by the host (NUL):
+// Envoy's header map refuses such values, which would make every request
+// fail later. Errors name the key, never the value, which is a credential.
 func stringMap(obj gjson.Result, field string, lower bool) ([][2]string, error) {
 	if !obj.Exists() {
 		return nil, nil
@@ -469,8 +526,15 @@ func stringMap(obj gjson.Result, field string, lower bool) ([][2]string, error) 
 	var out [][2]string
 	var err error
 	obj.ForEach(func(k, v gjson.Result) bool {
-		if v.Type != gjson.String {
+		switch {
+		case !isName(k.Str):
+			err = bad(field, "name %q is not valid: use letters, digits, '.', '_' and '-' (APISIX: ^[a-zA-Z0-9._-]+$)", k.Str)
+		case v.Type != gjson.String:
 			err = bad(field+"."+k.Str, "must be a string")
+		case breaksHeader(v.Str):
+			err = bad(field, "%q value contains a CR, LF or NUL character", k.Str)
+		}
+		if err != nil {
 			return false
 		}
 		name := k.Str
@@ -481,4 +545,37 @@ func stringMap(obj gjson.Result, field string, lower bool) ([][2]string, error) 
 		return true
 	})
 	return out, err
+}
+
+// isName reports whether s matches ^[a-zA-Z0-9._-]+$, the names APISIX
+// accepts for auth.header and auth.query keys.
+func isName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// breaksHeader reports whether s holds a byte that would end a header
+// line (CR, LF) or a C string (NUL) if it were sent in a header.
+func breaksHeader(s string) bool { return strings.ContainsAny(s, "\r\n\x00") }
+
+// usesRegionInHost reports whether provider_conf.region becomes part of
+// the provider's host name (Bedrock, Vertex AI).
+func usesRegionInHost(p *providers.Provider) bool {
+	return strings.Contains(p.Host, "{region}") || p.Auth == providers.AuthGCP
+}
+
+// isRegion reports whether s is an AWS region or a Google Cloud location
+// name ("us-east-1", "europe-west4", "global"): lower-case letters, digits
+// and '-'.
+func isRegion(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tidwall/sjson"
+
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert"
 )
 
@@ -29,7 +31,7 @@ func TestParseConfigRejects(t *testing.T) {
 		{"keepalive_pool", `{"provider":"openai","auth":{"header":{"a":"b"}},"keepalive_pool":0}`, "keepalive_pool must be at least 1"},
 		{"ssl_verify type", `{"provider":"openai","auth":{"header":{"a":"b"}},"ssl_verify":"yes"}`, "ssl_verify must be true or false"},
 		{"endpoint not url", `{"provider":"openai","auth":{"header":{"a":"b"}},"override":{"endpoint":"api.example.com/v1"}}`, "override.endpoint"},
-		{"endpoint ftp", `{"provider":"openai","auth":{"header":{"a":"b"}},"override":{"endpoint":"ftp://x/y"}}`, "must be an absolute http(s) URL"},
+		{"endpoint ftp", `{"provider":"openai","auth":{"header":{"a":"b"}},"override":{"endpoint":"ftp://x/y"}}`, "override.endpoint must use http or https"},
 		{"unknown override key", `{"provider":"openai","auth":{"header":{"a":"b"}},"override":{"model":"x"}}`, "override.model is not a known field"},
 		{"unknown llm_options key", `{"provider":"openai","auth":{"header":{"a":"b"}},"override":{"llm_options":{"temperature":1}}}`, "override.llm_options.temperature is not a known field"},
 		{"max_tokens zero", `{"provider":"openai","auth":{"header":{"a":"b"}},"override":{"llm_options":{"max_tokens":0}}}`, "override.llm_options.max_tokens must be at least 1"},
@@ -54,6 +56,124 @@ func TestParseConfigRejects(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "ai-proxy: ") {
 				t.Fatalf("error %q does not say %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// Values that end up in a header, a path, a query or a host name are
+// refused at configure time when the proxy would refuse (or misroute) every
+// request built from them. Errors name the field, never the value: the
+// values are credentials, and "secret" must not appear in any error.
+func TestParseConfigRejectsUnsafeValues(t *testing.T) {
+	const aws = `"provider":"bedrock","provider_conf":{"region":"us-east-1"}`
+	tests := []struct {
+		name, conf, want string
+	}{
+		{"auth.header value with CR LF", `{"provider":"openai","auth":{"header":{"Authorization":"Bearer secret\r\nX-Injected: 1"}}}`,
+			`auth.header "Authorization" value contains a CR, LF or NUL character`},
+		{"auth.header value with LF", `{"provider":"openai","auth":{"header":{"X-Key":"secret\n"}}}`, `auth.header "X-Key" value contains a CR, LF`},
+		{"auth.header value with NUL", `{"provider":"openai","auth":{"header":{"X-Key":"sec\u0000ret"}}}`, `auth.header "X-Key" value contains a CR, LF or NUL`},
+		{"auth.header name with a space", `{"provider":"openai","auth":{"header":{"Bad Header Name":"secret"}}}`,
+			`auth.header name "Bad Header Name" is not valid`},
+		{"auth.header name with a colon", `{"provider":"openai","auth":{"header":{"X-A:b":"secret"}}}`, `auth.header name "X-A:b" is not valid`},
+		{"auth.header empty name", `{"provider":"openai","auth":{"header":{"":"secret"}}}`, `auth.header name "" is not valid`},
+		{"auth.header name with CR", `{"provider":"openai","auth":{"header":{"X\rY":"secret"}}}`, `auth.header name "X\rY" is not valid`},
+		{"auth.query value with LF", `{"provider":"gemini","auth":{"query":{"key":"secret\n"}}}`, `auth.query "key" value contains a CR, LF or NUL`},
+		{"auth.query name with &", `{"provider":"gemini","auth":{"query":{"key&x":"secret"}}}`, `auth.query name "key&x" is not valid`},
+		{"aws access key with LF", `{` + aws + `,"auth":{"aws":{"access_key_id":"AKIA\nsecret","secret_access_key":"s"}}}`,
+			"auth.aws.access_key_id contains a CR, LF or NUL"},
+		{"aws session token with CR", `{` + aws + `,"auth":{"aws":{"access_key_id":"AKIA","secret_access_key":"s","session_token":"secret\r"}}}`,
+			"auth.aws.session_token contains a CR, LF or NUL"},
+		{"bedrock region with a dot", `{"provider":"bedrock","provider_conf":{"region":"us-east-1.secret.example"},"auth":{"aws":{"access_key_id":"a","secret_access_key":"b"}}}`,
+			"provider_conf.region must be lower-case letters, digits and '-'"},
+		{"bedrock region with a slash", `{"provider":"bedrock","provider_conf":{"region":"secret/x"},"auth":{"aws":{"access_key_id":"a","secret_access_key":"b"}}}`,
+			"provider_conf.region must be"},
+		{"vertex region with a colon", `{"provider":"vertex-ai","provider_conf":{"project_id":"p","region":"secret:1"},"auth":{"header":{"authorization":"Bearer t"}}}`,
+			"provider_conf.region must be"},
+		{"model with LF", `{"provider":"openai","auth":{"header":{"a":"b"}},"options":{"model":"gpt\nsecret"}}`, "options.model contains a CR, LF or NUL"},
+		{"endpoint userinfo", `{"provider":"openai","auth":{"header":{"a":"b"}},"override":{"endpoint":"https://user:secret@api.example.com/v1"}}`,
+			"override.endpoint must not contain userinfo"},
+		{"endpoint fragment", `{"provider":"openai","auth":{"header":{"a":"b"}},"override":{"endpoint":"https://api.example.com/v1?key=secret#frag"}}`,
+			"override.endpoint must not contain a fragment"},
+		{"endpoint empty fragment", `{"provider":"openai","auth":{"header":{"a":"b"}},"override":{"endpoint":"https://api.example.com/v1?key=secret#"}}`,
+			"override.endpoint must not contain a fragment"},
+		{"endpoint without host", `{"provider":"openai","auth":{"header":{"a":"b"}},"override":{"endpoint":"https:///v1?key=secret"}}`, "override.endpoint has no host"},
+		{"endpoint relative", `{"provider":"openai","auth":{"header":{"a":"b"}},"override":{"endpoint":"/v1?key=secret"}}`, "override.endpoint must be an absolute http(s) URL"},
+		{"endpoint opaque", `{"provider":"openai","auth":{"header":{"a":"b"}},"override":{"endpoint":"https:secret"}}`, "override.endpoint must be an absolute http(s) URL"},
+		{"endpoint port out of range", `{"provider":"openai","auth":{"header":{"a":"b"}},"override":{"endpoint":"https://api.example.com:99999/v1?key=secret"}}`,
+			"override.endpoint has a port outside 1..65535"},
+		{"endpoint with a control character", `{"provider":"openai","auth":{"header":{"a":"b"}},"override":{"endpoint":"https://api.example.com/v1\r\n?key=secret"}}`,
+			"override.endpoint must be an absolute http(s) URL"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(tc.conf), nil)
+			if err == nil {
+				t.Fatalf("accepted %s", tc.conf)
+			}
+			if !strings.HasPrefix(err.Error(), "ai-proxy: ") || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q does not say %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "secret") {
+				t.Fatalf("error %q shows the value", err)
+			}
+		})
+	}
+}
+
+// A service account's token_uri is checked like override.endpoint, since the
+// token exchange is sent to it.
+func TestParseConfigRejectsBadTokenURI(t *testing.T) {
+	sa, err := os.ReadFile("testdata/service-account.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for uri, want := range map[string]string{
+		"ftp://oauth2.example.com/token":       "has a token_uri that must use http or https",
+		"https://u:p@oauth2.example.com/token": "has a token_uri that must not contain userinfo",
+		"oauth2.example.com/token":             "has a token_uri that must be an absolute http(s) URL",
+	} {
+		acct, _ := sjson.SetBytes(sa, "token_uri", uri)
+		conf, _ := sjson.Set(`{"provider":"vertex-ai","provider_conf":{"project_id":"p","region":"us-central1"}}`, "auth.gcp.service_account_json", string(acct))
+		_, err := ParseConfig([]byte(conf), nil)
+		if err == nil || !strings.Contains(err.Error(), "auth.gcp.service_account_json "+want) {
+			t.Errorf("token_uri %s: error %v, want %q", uri, err, want)
+		}
+	}
+}
+
+// Accepted edge values: names with every allowed character, ids with the
+// characters Bedrock model ids and ARNs use, IPv6 and empty-port endpoints.
+func TestParseConfigAcceptsEdgeValues(t *testing.T) {
+	tests := []struct {
+		name, conf string
+		check      func(*Config) bool
+	}{
+		{"names with . _ -", `{"provider":"openai","auth":{"header":{"X-Api.Key_1":"Bearer a:b/c=="},"query":{"api_key.v-2":"k"}}}`,
+			func(c *Config) bool {
+				return c.AuthHeaders[0][0] == "x-api.key_1" && c.AuthQuery[0][0] == "api_key.v-2"
+			}},
+		{"bedrock ARN model", `{"provider":"bedrock","provider_conf":{"region":"us-gov-west-1"},"auth":{"aws":{"access_key_id":"AKIA","secret_access_key":"s\nt"}},
+			"options":{"model":"arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc.1"}}`,
+			func(c *Config) bool { return c.Region == "us-gov-west-1" && strings.HasSuffix(c.Model, "/abc.1") }},
+		{"vertex global", `{"provider":"vertex-ai","provider_conf":{"project_id":"p","region":"global"},"auth":{"header":{"authorization":"Bearer t"}}}`,
+			func(c *Config) bool { return c.Region == "global" }},
+		{"region unused by the provider", `{"provider":"openai","provider_conf":{"region":"EU West"},"auth":{"header":{"a":"b"}}}`,
+			func(c *Config) bool { return c.Region == "EU West" }},
+		{"IPv6 endpoint", `{"provider":"openai-compatible","auth":{"header":{"a":"b"}},"override":{"endpoint":"http://[::1]:8080/v1/chat/completions"}}`,
+			func(c *Config) bool { return c.Endpoint.Host == "[::1]:8080" }},
+		{"empty port", `{"provider":"openai-compatible","auth":{"header":{"a":"b"}},"override":{"endpoint":"http://llm.local:/v1"}}`,
+			func(c *Config) bool { return c.Endpoint.Host == "llm.local" }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := ParseConfig([]byte(tc.conf), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.check(c) {
+				t.Fatalf("parsed %+v", c)
 			}
 		})
 	}

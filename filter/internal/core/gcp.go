@@ -3,10 +3,10 @@ package core
 import (
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/gcpauth"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/providers"
 )
 
 // GCP access tokens (Vertex AI). The token is cached in shared data so all
@@ -89,13 +89,7 @@ func (s *Stream) fetchToken(leased bool) {
 	if scheme == "" {
 		scheme = "https"
 	}
-	cluster := p.tokenHost
-	if strings.LastIndexByte(cluster, ':') < 0 {
-		cluster += ":443"
-		if scheme == "http" {
-			cluster = p.tokenHost + ":80"
-		}
-	}
+	cluster := providers.ClusterName(scheme, p.tokenHost)
 	h := [][2]string{{":method", "POST"}, {":scheme", scheme}, {":authority", p.tokenHost}, {":path", p.tokenPath},
 		{"content-type", "application/x-www-form-urlencoded"}}
 	s.tokenCall = true

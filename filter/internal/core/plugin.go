@@ -7,6 +7,7 @@ import (
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert"
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/filter/internal/jsonobj"
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/gcpauth"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/providers"
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/sigv4"
 )
 
@@ -59,9 +60,6 @@ func NewPlugin(cfg *Config, caps Caps, root RootHost) *Plugin {
 	return p
 }
 
-// Config returns the plugin's configuration.
-func (p *Plugin) Config() *Config { return p.cfg }
-
 // NewStream starts the state of one HTTP request.
 func (p *Plugin) NewStream(h Host) *Stream {
 	return &Stream{p: p, h: h}
@@ -86,20 +84,12 @@ func (s *Stream) Reuse(p *Plugin, h Host) {
 const maxKeptBuffer = 64 << 10
 
 // cluster is the callout target for authority: the operator's
-// upstream_cluster, else host:port (APISIX dials it; Envoy needs a cluster
-// of that name).
+// upstream_cluster, else host:port (see providers.ClusterName).
 func (p *Plugin) cluster(t *target) string {
 	if p.cfg.UpstreamCluster != "" {
 		return p.cfg.UpstreamCluster
 	}
-	a := t.authority
-	if strings.LastIndexByte(a, ':') > strings.LastIndexByte(a, ']') {
-		return a
-	}
-	if t.scheme == "http" {
-		return a + ":80"
-	}
-	return a + ":443"
+	return providers.ClusterName(t.scheme, t.authority)
 }
 
 // dropRequestHeader lists client headers that never reach the provider:

@@ -71,6 +71,9 @@ type Stream struct {
 	pendingPath string
 	ai          bool // the body was an AI request (else: traditional_http)
 	finished    bool
+	// clientClosed: the request ended before its response did, the way a
+	// client that disconnects ends it (see OnDone).
+	clientClosed bool
 }
 
 // OnRequestHeaders sees the client's headers; eos means no body follows
@@ -748,12 +751,28 @@ func (s *Stream) fail(status int, msg string) Action {
 }
 
 // OnDone ends the request (access-log phase or stream destruction).
+//
+// A request that is not finished by then was cut short: the host ends a
+// stream early when the client disconnects (Envoy destroys the filter
+// chain, nginx finalizes the request), with no further callback. The
+// filter cannot see why, so it reports the common cause, as client_closed:
+// before any response status (waiting for the upstream, a callout or a
+// token) or once the response body had begun. A response that ended in
+// its headers (no body) is not counted; an upstream reset in the middle
+// of a body is, since the filter sees it the same way.
 func (s *Stream) OnDone() {
 	if len(s.p.waiting) > 0 {
 		s.p.unwait(s)
 	}
+	if !s.finished && !s.local {
+		s.clientClosed = s.status == 0 || s.respStream || s.respBytes > 0
+	}
 	s.finish()
 }
+
+// statusClientClosed is nginx's 499 "client closed request": the status
+// logged for a request whose client left before any response status.
+const statusClientClosed = 499
 
 // finish publishes what the request did, once.
 func (s *Stream) finish() {
@@ -786,7 +805,10 @@ func (s *Stream) finish() {
 	s.setInt("llm_cache_creation_input_tokens", u.CacheCreationTokens)
 	s.setInt("llm_reasoning_tokens", u.ReasoningTokens)
 	status := s.status
-	if status == 0 {
+	switch {
+	case status == 0 && s.clientClosed:
+		status = statusClientClosed
+	case status == 0:
 		status = 200
 	}
 	durationMS := (s.h.NowNanos() - s.start) / 1e6
@@ -800,7 +822,9 @@ func (s *Stream) finish() {
 		b = append(b, `,"request_model":`...)
 		b = appendJSONString(b, s.reqModel)
 		b = append(b, `,"status":`...)
-		b = strconv.AppendInt(b, int64(s.status), 10)
+		b = strconv.AppendInt(b, int64(status), 10)
+		b = append(b, `,"client_closed":`...)
+		b = strconv.AppendBool(b, s.clientClosed)
 		b = append(b, `,"duration_ms":`...)
 		b = strconv.AppendInt(b, durationMS, 10)
 		b = append(b, `,"ttft_ms":`...)

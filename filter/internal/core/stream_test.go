@@ -2,11 +2,13 @@ package core
 
 import (
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
 )
 
 var envoyCaps = Caps{BodyRewrite: true, SharedData: true, Ticks: true}
@@ -673,5 +675,110 @@ func TestConvertedAnswerBeyondHostBuffer(t *testing.T) {
 	}
 	if h.local != nil || gjson.GetBytes(h.respBody, "content.0.text").Str != text {
 		t.Fatalf("local %+v, body %.200s", h.local, h.respBody)
+	}
+}
+
+// The token exchange of a service account dials the cluster of its
+// token_uri, like any callout; an IPv6 literal keeps its brackets.
+func TestTokenCalloutCluster(t *testing.T) {
+	sa, err := os.ReadFile("testdata/service-account.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ tokenURI, cluster, authority string }{
+		{"https://oauth2.googleapis.com/token", "oauth2.googleapis.com:443", "oauth2.googleapis.com"},
+		{"http://127.0.0.1:8080/token", "127.0.0.1:8080", "127.0.0.1:8080"},
+		{"http://[::1]:8080/token", "[::1]:8080", "[::1]:8080"},
+		{"https://[2001:db8::1]/token", "[2001:db8::1]:443", "[2001:db8::1]"},
+		{"http://[2001:db8::1]/token", "[2001:db8::1]:80", "[2001:db8::1]"},
+	}
+	for _, tc := range tests {
+		acct, _ := sjson.SetBytes(sa, "token_uri", tc.tokenURI)
+		conf, _ := sjson.Set(`{"provider":"vertex-ai","provider_conf":{"project_id":"p","region":"us-central1"}}`, "auth.gcp.service_account_json", string(acct))
+		s, h := newStream(t, conf, envoyCaps, clientHeaders("/v1/chat/completions"))
+		if a := s.OnRequestHeaders(append([][2]string(nil), h.reqHeaders...), false); a != Pause || h.call == nil {
+			t.Fatalf("%s: headers %v, call %+v", tc.tokenURI, a, h.call)
+		}
+		authority, _ := get(h.call.headers, ":authority")
+		if h.call.cluster != tc.cluster || authority != tc.authority {
+			t.Errorf("%s: token callout to cluster %q authority %q, want %q %q", tc.tokenURI, h.call.cluster, authority, tc.cluster, tc.authority)
+		}
+	}
+}
+
+// A request that ends before its response did, the way a client that
+// disconnects ends it, is logged as operators know it: 499 (nginx's
+// "client closed request") when no response status was seen, else the
+// status seen; client_closed in the summary; the tokens seen so far.
+func TestClientClosed(t *testing.T) {
+	const summaryConf = `{"provider":"openai","auth":{"header":{"Authorization":"Bearer k"}},"options":{"model":"gpt-4o"},"logging":{"summaries":true}}`
+	sse := func(s *Stream, h *fakeHost, events []string, eos bool) {
+		s.OnResponseHeaders([][2]string{{":status", "200"}, {"content-type", "text/event-stream"}}, false)
+		for i, ev := range events {
+			h.respBody = []byte(ev)
+			s.OnResponseBody(len(ev), eos && i == len(events)-1)
+		}
+	}
+	hello := `data: {"id":"1","choices":[{"index":0,"delta":{"content":"Hello"}}],"usage":null}` + "\n\n"
+	usage := `data: {"id":"1","choices":[],"usage":{"prompt_tokens":7,"completion_tokens":2,"total_tokens":9}}` + "\n\n"
+	tests := []struct {
+		name    string
+		caps    Caps
+		respond func(*Stream, *fakeHost) // after the request; OnDone follows
+		status  int64
+		closed  bool
+		prompt  int64
+		class   string // metric status class
+	}{
+		{"waiting for the upstream", envoyCaps, func(*Stream, *fakeHost) {}, 499, true, 0, "4xx"},
+		{"waiting for a callout", apisixCaps, func(*Stream, *fakeHost) {}, 499, true, 0, "4xx"},
+		{"after the response headers of a stream", envoyCaps, func(s *Stream, h *fakeHost) { sse(s, h, nil, false) }, 200, true, 0, "2xx"},
+		{"mid-stream", envoyCaps, func(s *Stream, h *fakeHost) { sse(s, h, []string{hello}, false) }, 200, true, 0, "2xx"},
+		{"after the usage, before [DONE]", envoyCaps, func(s *Stream, h *fakeHost) { sse(s, h, []string{hello, usage}, false) }, 200, true, 7, "2xx"},
+		{"after the last byte", envoyCaps, func(s *Stream, h *fakeHost) { sse(s, h, []string{hello, usage, "data: [DONE]\n\n"}, true) }, 200, false, 7, "2xx"},
+		{"response without a body", envoyCaps, func(s *Stream, h *fakeHost) {
+			s.OnResponseHeaders([][2]string{{":status", "204"}}, true)
+		}, 204, false, 0, "2xx"},
+		{"after a callout answered", apisixCaps, func(s *Stream, h *fakeHost) {
+			s.OnCallResponse([][2]string{{":status", "200"}, {"content-type", "text/event-stream"}}, []byte(hello+usage+"data: [DONE]\n\n"), true)
+		}, 200, false, 7, "2xx"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, h := newStream(t, summaryConf, tc.caps, clientHeaders("/v1/chat/completions"))
+			body := `{"messages":[{"role":"user","content":"hi"}],"stream":true}`
+			if tc.caps.ExplicitBody {
+				s.OnRequestHeaders(append([][2]string(nil), h.reqHeaders...), false)
+				h.reqBody = []byte(body)
+				if s.OnRequestBody(len(body), true) != Pause || h.call == nil {
+					t.Fatal("no callout")
+				}
+			} else {
+				sendRequest(t, s, h, body)
+			}
+			tc.respond(s, h)
+			s.OnDone()
+			s.OnDone() // Envoy calls proxy_on_log, then proxy_on_done
+			var summary string
+			for _, l := range h.logs {
+				if m, ok := strings.CutPrefix(l, "ai-proxy summary: "); ok {
+					if summary != "" {
+						t.Fatal("two summaries")
+					}
+					summary = m
+				}
+			}
+			g := gjson.Parse(summary)
+			if g.Get("status").Int() != tc.status || g.Get("client_closed").Type != gjson.True && tc.closed ||
+				g.Get("client_closed").Type != gjson.False && !tc.closed || g.Get("prompt_tokens").Int() != tc.prompt {
+				t.Fatalf("summary %s, want status %d client_closed %v prompt_tokens %d", summary, tc.status, tc.closed, tc.prompt)
+			}
+			if h.props["llm_prompt_tokens"] != strconv.FormatInt(tc.prompt, 10) {
+				t.Errorf("llm_prompt_tokens = %q", h.props["llm_prompt_tokens"])
+			}
+			if name := "llm_requests_total.provider.openai.model.gpt-4o.status." + tc.class; h.metrics[name] != 1 {
+				t.Errorf("metric %s not counted: %v", name, h.metrics)
+			}
+		})
 	}
 }
