@@ -142,9 +142,12 @@ func (s *Stream) OnRequestHeaders(headers [][2]string, eos bool) Action {
 // body names): POST. A read goes to the provider with the operator's
 // credentials, so no other read is let through: GET /v1/files or
 // /v1/responses/{id} would show the operator's data to any client. HEAD
-// and OPTIONS are refused too; CORS preflights are answered by the host's
-// CORS filter (Envoy's envoy.filters.http.cors, APISIX's cors plugin in
-// its rewrite phase), which runs before this filter.
+// and OPTIONS are refused too: CORS preflights belong to the host's CORS
+// filter, which answers them before this filter runs (Envoy:
+// https://www.envoyproxy.io/docs/envoy/latest/configuration/http/http_filters/cors_filter;
+// APISIX's cors plugin answers OPTIONS in its rewrite phase, before the
+// access phase of wasm plugins:
+// https://github.com/apache/apisix/blob/master/apisix/plugins/cors.lua).
 func allowedMethod(path string) string {
 	bare, _, _ := strings.Cut(path, "?")
 	bare = strings.TrimSuffix(bare, "/")
