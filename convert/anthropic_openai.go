@@ -225,7 +225,7 @@ func appendSystemMessage(b, system []byte) ([]byte, error) {
 	b = append(b, `{"role":"system","content":"`...)
 	start := len(b)
 	for i := 0; r.more(']'); i++ {
-		blk, err := readContentBlock(&r, item("system", i))
+		blk, err := readContentBlock(&r, at{name: "system"}.item(i))
 		if err == nil && blk.typ != `"text"` {
 			err = mustBe(item("system", i)+".type", `"text"`)
 		}
@@ -322,20 +322,19 @@ func (t *anthropicToOpenAI) tools(r *jsonReader, b []byte) ([]byte, error) {
 				r.skip()
 			}
 		}
-		field := item("tools", i)
 		switch {
 		case typ != nil && !rawString(typ):
-			return b, invalid(field+".type", "a string", typ)
+			return b, invalid(item("tools", i)+".type", "a string", typ)
 		case typ != nil && string(typ) != `"custom"`:
 			continue
 		case name == nil:
-			return b, missing(field+".name", "the name of the tool")
+			return b, missing(item("tools", i)+".name", "the name of the tool")
 		case !rawNonEmptyString(name):
-			return b, invalid(field+".name", "a non-empty string", name)
+			return b, invalid(item("tools", i)+".name", "a non-empty string", name)
 		case desc != nil && !rawString(desc):
-			return b, invalid(field+".description", "a string", desc)
+			return b, invalid(item("tools", i)+".description", "a string", desc)
 		case schema != nil && schema[0] != '{':
-			return b, invalid(field+".input_schema", "a JSON schema object", schema)
+			return b, invalid(item("tools", i)+".input_schema", "a JSON schema object", schema)
 		}
 		if len(b) > start {
 			b = append(b, ',')
@@ -421,37 +420,37 @@ func readBlock(r *jsonReader) block {
 // readContentBlock reads a request's content block (field names it in
 // errors), checking the members its type needs. Types the conversion
 // drops (thinking, server tool blocks) are not checked.
-func readContentBlock(r *jsonReader, field string) (block, error) {
+func readContentBlock(r *jsonReader, a at) (block, error) {
 	if r.kind() != '{' {
-		return block{}, invalid(field, "a content block object", r.raw())
+		return block{}, invalid(a.String(), "a content block object", r.raw())
 	}
 	blk := readBlock(r)
 	switch blk.typ {
 	case "":
-		return blk, mustBe(field+".type", `a string such as "text"`)
+		return blk, mustBe(a.String()+".type", `a string such as "text"`)
 	case `"text"`:
 		if blk.text == nil {
-			return blk, mustBe(field+".text", "a string")
+			return blk, mustBe(a.String()+".text", "a string")
 		}
 	case `"tool_use"`:
 		switch {
 		case !rawString(blk.id):
-			return blk, mustBe(field+".id", "a string")
+			return blk, mustBe(a.String()+".id", "a string")
 		case blk.name == nil:
-			return blk, mustBe(field+".name", "a string")
+			return blk, mustBe(a.String()+".name", "a string")
 		case len(blk.input) == 0 || blk.input[0] != '{':
-			return blk, mustBe(field+".input", "an object")
+			return blk, mustBe(a.String()+".input", "an object")
 		}
 	case `"tool_result"`:
 		switch c := blk.content; {
 		case !rawString(blk.toolUseID):
-			return blk, mustBe(field+".tool_use_id", "a string")
+			return blk, mustBe(a.String()+".tool_use_id", "a string")
 		case !absent(c) && c[0] != '"' && c[0] != '[':
-			return blk, invalid(field+".content", "a string or an array of content blocks", c)
+			return blk, invalid(a.String()+".content", "a string or an array of content blocks", c)
 		}
 	case `"image"`, `"document"`:
 		if len(blk.source) == 0 || blk.source[0] != '{' {
-			return blk, mustBe(field+".source", "an object")
+			return blk, mustBe(a.String()+".source", "an object")
 		}
 	}
 	return blk, nil
@@ -463,9 +462,9 @@ func readContentBlock(r *jsonReader, field string) (block, error) {
 // user message with the rest; an assistant turn becomes one message with
 // text and tool_calls.
 func (t *anthropicToOpenAI) message(r *jsonReader, b []byte, start, i int) ([]byte, error) {
-	field := item("messages", i)
+	msg := at{name: "messages"}.item(i)
 	if r.kind() != '{' {
-		return b, invalid(field, "a message object", r.raw())
+		return b, invalid(msg.String(), "a message object", r.raw())
 	}
 	r.enter('{')
 	var role, content []byte
@@ -480,7 +479,7 @@ func (t *anthropicToOpenAI) message(r *jsonReader, b []byte, start, i int) ([]by
 				content = r.raw()
 				continue
 			}
-			if b, err = t.content(r, role, b, start, field); err != nil {
+			if b, err = t.content(r, role, b, start, msg); err != nil {
 				return b, err
 			}
 			done = true
@@ -490,19 +489,19 @@ func (t *anthropicToOpenAI) message(r *jsonReader, b []byte, start, i int) ([]by
 	}
 	if !done {
 		if content == nil {
-			return b, missing(field+".content", "a string or an array of content blocks")
+			return b, missing(msg.String()+".content", "a string or an array of content blocks")
 		}
 		cr := jsonReader{b: content}
-		return t.content(&cr, role, b, start, field)
+		return t.content(&cr, role, b, start, msg)
 	}
 	return b, nil
 }
 
 // content converts a message's content, read from r.
-func (t *anthropicToOpenAI) content(r *jsonReader, role, b []byte, start int, field string) ([]byte, error) {
+func (t *anthropicToOpenAI) content(r *jsonReader, role, b []byte, start int, msg at) ([]byte, error) {
 	user := string(role) == `"user"`
 	if !user && string(role) != `"assistant"` {
-		return b, errors.New(field + `.role must be "user" or "assistant", got ` + cmp.Or(string(role), "none"))
+		return b, errors.New(msg.String() + `.role must be "user" or "assistant", got ` + cmp.Or(string(role), "none"))
 	}
 	if r.kind() == '"' {
 		b = appendSep(b, start)
@@ -512,13 +511,12 @@ func (t *anthropicToOpenAI) content(r *jsonReader, role, b []byte, start int, fi
 		b = append(b, r.str()...)
 		return append(b, '}'), nil
 	}
-	field += ".content"
 	if r.kind() != '[' {
-		return b, invalid(field, "a string or an array of content blocks", r.raw())
+		return b, invalid(msg.String()+".content", "a string or an array of content blocks", r.raw())
 	}
 	r.enter('[')
 	if user {
-		return t.userTurn(r, b, start, field)
+		return t.userTurn(r, b, start, msg)
 	}
 
 	// Assistant: joined text and tool calls. Thinking blocks are dropped:
@@ -527,7 +525,7 @@ func (t *anthropicToOpenAI) content(r *jsonReader, role, b []byte, start int, fi
 	calls := t.scratch2[:0]
 	nText := 0
 	for i := 0; r.more(']'); i++ {
-		blk, err := readContentBlock(r, item(field, i))
+		blk, err := readContentBlock(r, msg.item(i))
 		if err != nil {
 			return b, err
 		}
@@ -571,7 +569,7 @@ func (t *anthropicToOpenAI) content(r *jsonReader, role, b []byte, start int, fi
 // userTurn converts a user turn's blocks: tool results go out at once as
 // tool messages; text and media are gathered for one user message after
 // them, as a plain string when there is only text.
-func (t *anthropicToOpenAI) userTurn(cr *jsonReader, b []byte, start int, field string) ([]byte, error) {
+func (t *anthropicToOpenAI) userTurn(cr *jsonReader, b []byte, start int, msg at) ([]byte, error) {
 	texts := t.scratch[:0]  // joined text, for a string content
 	parts := t.scratch2[:0] // parts, for an array content
 	nText, media := 0, false
@@ -592,7 +590,7 @@ func (t *anthropicToOpenAI) userTurn(cr *jsonReader, b []byte, start int, field 
 		}
 	}
 	for i := 0; cr.more(']'); i++ {
-		blk, err := readContentBlock(cr, item(field, i))
+		blk, err := readContentBlock(cr, msg.item(i))
 		if err != nil {
 			return b, err
 		}
@@ -613,7 +611,7 @@ func (t *anthropicToOpenAI) userTurn(cr *jsonReader, b []byte, start int, field 
 				rr.enter('[')
 				n := 0
 				for j := 0; rr.more(']'); j++ {
-					p, err := readContentBlock(&rr, item(item(field, i)+".content", j))
+					p, err := readContentBlock(&rr, msg.item(i).item(j))
 					if err != nil {
 						return b, err
 					}

@@ -356,9 +356,9 @@ func (w *anthropicTurns) closeTools() {
 // message converts one OpenAI message. System and developer messages are
 // appended to system (comma-separated text blocks), which is returned.
 func (w *anthropicTurns) message(r *jsonReader, system []byte, i int) ([]byte, error) {
-	field := item("messages", i)
+	msg := at{name: "messages"}.item(i)
 	if r.kind() != '{' {
-		return system, invalid(field, "a message object", r.raw())
+		return system, invalid(msg.String(), "a message object", r.raw())
 	}
 	r.enter('{')
 	var role, content, calls, callID, name []byte
@@ -378,7 +378,7 @@ func (w *anthropicTurns) message(r *jsonReader, system []byte, i int) ([]byte, e
 			r.skip()
 		}
 	}
-	if err := checkOpenAIMessage(field, content, calls); err != nil {
+	if err := checkOpenAIMessage(msg, content, calls); err != nil {
 		return system, err
 	}
 	switch string(role) {

@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"cmp"
 	"errors"
 	"strconv"
 
@@ -55,6 +56,40 @@ func missing(field, want string) error {
 // item names the element i of an array member: tools[2].
 func item(field string, i int) string {
 	return field + "[" + strconv.Itoa(i) + "]"
+}
+
+// at locates a member nested in arrays for an error message, such as
+// messages[1].content[0]: a top-level member, up to three indexes, and
+// the member between them ("content" unless set). It is a value passed
+// down as the conversion descends; its text is made only for an error,
+// so a valid request allocates nothing for it.
+type at struct {
+	name, member string
+	n            int
+	idx          [3]int
+}
+
+// item is the location of element i of the array at a.
+func (a at) item(i int) at {
+	if a.n < len(a.idx) {
+		a.idx[a.n] = i
+		a.n++
+	}
+	return a
+}
+
+func (a at) String() string {
+	b := append([]byte(nil), a.name...)
+	for k := range a.n {
+		if k > 0 {
+			b = append(b, '.')
+			b = append(b, cmp.Or(a.member, "content")...)
+		}
+		b = append(b, '[')
+		b = strconv.AppendInt(b, int64(a.idx[k]), 10)
+		b = append(b, ']')
+	}
+	return string(b)
 }
 
 // checkNumber refuses a member that is present and not a number.
@@ -154,25 +189,25 @@ func checkOpenAIToolChoice(raw []byte) error {
 // its shape. Only function tools are checked further: the converters drop
 // or refuse the other types.
 func readOpenAITool(r *jsonReader, i int) (tool, error) {
-	field := item("tools", i)
+	a := at{name: "tools"}.item(i)
 	if r.kind() != '{' {
-		return tool{}, invalid(field, "a tool object", r.raw())
+		return tool{}, invalid(a.String(), "a tool object", r.raw())
 	}
 	t := readTool(r)
 	switch {
 	case t.typ == nil:
-		return t, mustBe(field+".type", `a string such as "function"`)
+		return t, mustBe(a.String()+".type", `a string such as "function"`)
 	case string(t.typ) != `"function"`:
 	case t.badFunction != nil:
-		return t, invalid(field+".function", "an object", t.badFunction)
+		return t, invalid(a.String()+".function", "an object", t.badFunction)
 	case t.name == nil:
-		return t, missing(field+".function.name", "the name of the function")
+		return t, missing(a.String()+".function.name", "the name of the function")
 	case !rawNonEmptyString(t.name):
-		return t, invalid(field+".function.name", "a non-empty string", t.name)
+		return t, invalid(a.String()+".function.name", "a non-empty string", t.name)
 	case t.desc != nil && !rawString(t.desc):
-		return t, invalid(field+".function.description", "a string", t.desc)
+		return t, invalid(a.String()+".function.description", "a string", t.desc)
 	case t.params != nil && t.params[0] != '{':
-		return t, invalid(field+".function.parameters", "a JSON schema object", t.params)
+		return t, invalid(a.String()+".function.parameters", "a JSON schema object", t.params)
 	}
 	return t, nil
 }
@@ -180,27 +215,28 @@ func readOpenAITool(r *jsonReader, i int) (tool, error) {
 // checkOpenAIMessage checks the members of messages[i] (field) that every
 // role shares: content is a string, an array of part objects or null;
 // tool_calls an array of objects.
-func checkOpenAIMessage(field string, content, calls []byte) error {
-	if err := checkObjects(field+".content", content, "a string or an array of content parts", "a content part object", true); err != nil {
+func checkOpenAIMessage(msg at, content, calls []byte) error {
+	if err := checkObjects(msg, "content", content, "a string or an array of content parts", "a content part object", true); err != nil {
 		return err
 	}
-	return checkObjects(field+".tool_calls", calls, "an array of tool calls", "a tool call object", false)
+	return checkObjects(msg, "tool_calls", calls, "an array of tool calls", "a tool call object", false)
 }
 
-// checkObjects refuses a member that is present and not an array of
-// objects (or, with orString, a string).
-func checkObjects(field string, raw []byte, want, wantItem string, orString bool) error {
+// checkObjects refuses the member of msg that is present and not an
+// array of objects (or, with orString, a string).
+func checkObjects(msg at, member string, raw []byte, want, wantItem string, orString bool) error {
 	if absent(raw) || orString && rawString(raw) {
 		return nil
 	}
 	r := jsonReader{b: raw}
 	if r.kind() != '[' {
-		return invalid(field, want, raw)
+		return invalid(msg.String()+"."+member, want, raw)
 	}
 	r.enter('[')
 	for i := 0; r.more(']'); i++ {
 		if r.kind() != '{' {
-			return invalid(item(field, i), wantItem, r.raw())
+			msg.member = member
+			return invalid(msg.item(i).String(), wantItem, r.raw())
 		}
 		r.skip()
 	}
