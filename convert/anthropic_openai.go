@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -65,7 +66,7 @@ func (t *anthropicToOpenAI) Request(body []byte) ([]byte, error) {
 	b = append(b, '{')
 	msgStart := 0
 	var err error
-	for r.more('}') {
+	for r.more('}') && err == nil {
 		switch string(r.key()) {
 		case "model":
 			b = append(b, `"model":`...)
@@ -78,49 +79,50 @@ func (t *anthropicToOpenAI) Request(body []byte) ([]byte, error) {
 				return nil, errors.New("convert: anthropic request has two messages arrays")
 			}
 			sawMessages = true
-			if !r.enter('[') {
-				return nil, errors.New("convert: anthropic messages must be an array")
+			if r.kind() != '[' {
+				err = invalid("messages", "an array of messages", r.raw())
+				break
 			}
+			r.enter('[')
 			b = append(b, `"messages":[`...)
 			msgStart = len(b)
 			if system != nil { // else it is inserted here at the end
-				b = appendSystemMessage(b, system)
+				b, err = appendSystemMessage(b, system)
 				systemDone = true
 			}
-			for r.more(']') && err == nil {
-				b, err = t.message(&r, b, msgStart)
-			}
-			if err != nil {
-				return nil, err
+			for i := 0; err == nil && r.more(']'); i++ {
+				b, err = t.message(&r, b, msgStart, i)
 			}
 			b = append(b, "],"...)
 		case "max_tokens":
 			maxTokens = r.raw()
+			err = checkNumber("max_tokens", maxTokens)
 		case "stop_sequences":
 			stop = r.raw()
+			err = checkStrings("stop_sequences", stop, false)
 		case "temperature":
 			temperature = r.raw()
+			err = checkNumber("temperature", temperature)
 		case "top_p":
 			topP = r.raw()
+			err = checkNumber("top_p", topP)
 		case "stream":
-			stream = isTrue(r.raw())
+			v := r.raw()
+			stream, err = isTrue(v), checkBool("stream", v)
 		case "metadata":
-			if r.enter('{') {
-				for r.more('}') {
-					if string(r.key()) == "user_id" {
-						userID = r.str()
-					} else {
-						r.skip()
-					}
-				}
-			}
+			userID, err = anthropicUserID(&r)
 		case "tools":
 			mark := len(b)
-			b, hasTools = endToolsMember(t.tools(&r, append(b, `"tools":[`...)), mark)
+			b, err = t.tools(&r, append(b, `"tools":[`...))
+			b, hasTools = endToolsMember(b, mark)
 		case "tool_choice":
 			toolChoice = r.raw()
+			err = checkAnthropicToolChoice(toolChoice)
 		case "thinking":
 			thinking = r.raw()
+			if !absent(thinking) && thinking[0] != '{' {
+				err = invalid("thinking", "an object", thinking)
+			}
 		default:
 			r.skip()
 		}
@@ -128,11 +130,18 @@ func (t *anthropicToOpenAI) Request(body []byte) ([]byte, error) {
 	if r.bad {
 		return nil, errMalformed
 	}
+	if err != nil {
+		return nil, err
+	}
 	if !sawMessages {
 		return nil, errors.New("convert: anthropic request has no messages array")
 	}
 	if !systemDone {
-		if sys := appendSystemMessage(nil, system); len(sys) > 0 {
+		sys, err := appendSystemMessage(nil, system)
+		if err != nil {
+			return nil, err
+		}
+		if len(sys) > 0 {
 			if b[msgStart] != ']' {
 				sys = append(sys, ',')
 			}
@@ -195,47 +204,114 @@ func (t *anthropicToOpenAI) Request(body []byte) ([]byte, error) {
 // blocks) as one system message. Blocks are joined without a separator,
 // like Envoy and APISIX: they are one prompt cut for cache_control, which
 // OpenAI lacks.
-func appendSystemMessage(b, system []byte) []byte {
-	if rawNonEmptyString(system) {
-		b = append(b, `{"role":"system","content":`...)
-		b = append(b, system...)
-		return append(b, '}')
+func appendSystemMessage(b, system []byte) ([]byte, error) {
+	if rawString(system) {
+		if len(system) > 2 {
+			b = append(b, `{"role":"system","content":`...)
+			b = append(b, system...)
+			b = append(b, '}')
+		}
+		return b, nil
+	}
+	if absent(system) {
+		return b, nil
 	}
 	r := jsonReader{b: system}
-	if len(system) == 0 || !r.enter('[') {
-		return b
+	if r.kind() != '[' {
+		return b, invalid("system", "a string or an array of text blocks", system)
 	}
+	r.enter('[')
 	mark := len(b)
 	b = append(b, `{"role":"system","content":"`...)
 	start := len(b)
-	for r.more(']') {
-		b = append(b, inner(readBlock(&r).text)...)
+	for i := 0; r.more(']'); i++ {
+		blk, err := readContentBlock(&r, at{name: "system"}.item(i))
+		if err == nil && blk.typ != `"text"` {
+			err = mustBe(item("system", i)+".type", `"text"`)
+		}
+		if err != nil {
+			return b[:mark], err
+		}
+		b = append(b, inner(blk.text)...)
 	}
 	if len(b) == start {
-		return b[:mark]
+		return b[:mark], nil
 	}
-	return append(b, `"}`...)
+	return append(b, `"}`...), nil
+}
+
+// anthropicUserID reads metadata, an object whose user_id, a string, is
+// the only member converted.
+func anthropicUserID(r *jsonReader) ([]byte, error) {
+	if k := r.kind(); k != '{' {
+		v := r.raw()
+		if absent(v) {
+			return nil, nil
+		}
+		return nil, invalid("metadata", "an object", v)
+	}
+	r.enter('{')
+	var userID []byte
+	for r.more('}') {
+		if string(r.key()) != "user_id" {
+			r.skip()
+			continue
+		}
+		if userID = r.raw(); !absent(userID) && !rawString(userID) {
+			return nil, invalid("metadata.user_id", "a string", userID)
+		}
+	}
+	return userID, nil
+}
+
+// checkAnthropicToolChoice checks tool_choice: an object whose type is
+// auto, any, none or tool, the last with the tool's name.
+func checkAnthropicToolChoice(raw []byte) error {
+	if absent(raw) {
+		return nil
+	}
+	if raw[0] != '{' {
+		return invalid("tool_choice", `an object such as {"type":"auto"}`, raw)
+	}
+	tc := gjson.Parse(bstr(raw))
+	switch typ := tc.Get("type"); typ.Str {
+	case "auto", "any", "none":
+	case "tool":
+		if tc.Get("name").Type != gjson.String {
+			return mustBe("tool_choice.name", "the name of a tool (a string) when tool_choice.type is \"tool\"")
+		}
+	default:
+		return mustBe("tool_choice.type", `"auto", "any", "tool" or "none"`)
+	}
+	return nil
 }
 
 // tools converts the tools array into OpenAI function tools (without the
 // brackets). Server tools (web_search_*, bash_*, …) run at Anthropic and
-// have nothing to call upstream: they are dropped.
-func (t *anthropicToOpenAI) tools(r *jsonReader, b []byte) []byte {
+// have nothing to call upstream: they are dropped. A tool of the wrong
+// shape is an error: an answer made without it would look like a success.
+func (t *anthropicToOpenAI) tools(r *jsonReader, b []byte) ([]byte, error) {
 	start := len(b)
-	if !r.enter('[') {
-		return b
-	}
-	for r.more(']') {
-		var typ, name, desc, schema, strict []byte
-		if !r.enter('{') {
-			continue
+	if k := r.kind(); k != '[' {
+		v := r.raw()
+		if absent(v) {
+			return b, nil
 		}
+		return b, invalid("tools", "an array of tool objects", v)
+	}
+	r.enter('[')
+	for i := 0; r.more(']'); i++ {
+		var typ, name, desc, schema, strict []byte
+		if r.kind() != '{' {
+			return b, invalid(item("tools", i), "a tool object", r.raw())
+		}
+		r.enter('{')
 		for r.more('}') {
 			switch string(r.key()) {
 			case "type":
-				typ = r.str()
+				typ = r.raw()
 			case "name":
-				name = r.str()
+				name = r.raw()
 			case "description":
 				desc = r.raw()
 			case "input_schema":
@@ -246,8 +322,19 @@ func (t *anthropicToOpenAI) tools(r *jsonReader, b []byte) []byte {
 				r.skip()
 			}
 		}
-		if typ != nil && string(typ) != `"custom"` {
+		switch {
+		case typ != nil && !rawString(typ):
+			return b, invalid(item("tools", i)+".type", "a string", typ)
+		case typ != nil && string(typ) != `"custom"`:
 			continue
+		case name == nil:
+			return b, missing(item("tools", i)+".name", "the name of the tool")
+		case !rawNonEmptyString(name):
+			return b, invalid(item("tools", i)+".name", "a non-empty string", name)
+		case desc != nil && !rawString(desc):
+			return b, invalid(item("tools", i)+".description", "a string", desc)
+		case schema != nil && schema[0] != '{':
+			return b, invalid(item("tools", i)+".input_schema", "a JSON schema object", schema)
 		}
 		if len(b) > start {
 			b = append(b, ',')
@@ -266,7 +353,7 @@ func (t *anthropicToOpenAI) tools(r *jsonReader, b []byte) []byte {
 		}
 		b = append(b, "}}"...)
 	}
-	return b
+	return b, nil
 }
 
 // reasoningEffort maps Anthropic's thinking budget to OpenAI's effort
@@ -330,15 +417,56 @@ func readBlock(r *jsonReader) block {
 	return blk
 }
 
+// readContentBlock reads a request's content block (field names it in
+// errors), checking the members its type needs. Types the conversion
+// drops (thinking, server tool blocks) are not checked.
+func readContentBlock(r *jsonReader, a at) (block, error) {
+	if r.kind() != '{' {
+		return block{}, invalid(a.String(), "a content block object", r.raw())
+	}
+	blk := readBlock(r)
+	switch blk.typ {
+	case "":
+		return blk, mustBe(a.String()+".type", `a string such as "text"`)
+	case `"text"`:
+		if blk.text == nil {
+			return blk, mustBe(a.String()+".text", "a string")
+		}
+	case `"tool_use"`:
+		switch {
+		case !rawString(blk.id):
+			return blk, mustBe(a.String()+".id", "a string")
+		case blk.name == nil:
+			return blk, mustBe(a.String()+".name", "a string")
+		case len(blk.input) == 0 || blk.input[0] != '{':
+			return blk, mustBe(a.String()+".input", "an object")
+		}
+	case `"tool_result"`:
+		switch c := blk.content; {
+		case !rawString(blk.toolUseID):
+			return blk, mustBe(a.String()+".tool_use_id", "a string")
+		case !absent(c) && c[0] != '"' && c[0] != '[':
+			return blk, invalid(a.String()+".content", "a string or an array of content blocks", c)
+		}
+	case `"image"`, `"document"`:
+		if len(blk.source) == 0 || blk.source[0] != '{' {
+			return blk, mustBe(a.String()+".source", "an object")
+		}
+	}
+	return blk, nil
+}
+
 // message converts one Anthropic message, appending to b (comma-separated
 // OpenAI messages). A user turn becomes its tool results, as role "tool"
 // messages that must directly follow the assistant's tool calls, then a
 // user message with the rest; an assistant turn becomes one message with
 // text and tool_calls.
-func (t *anthropicToOpenAI) message(r *jsonReader, b []byte, start int) ([]byte, error) {
-	if !r.enter('{') {
-		return b, errors.New("convert: anthropic messages must be objects")
+func (t *anthropicToOpenAI) message(r *jsonReader, b []byte, start, i int) ([]byte, error) {
+	msg := at{name: "messages"}.item(i)
+	if r.kind() != '{' {
+		return b, invalid(msg.String(), "a message object", r.raw())
 	}
+	r.enter('{')
 	var role, content []byte
 	done := false
 	var err error
@@ -351,7 +479,7 @@ func (t *anthropicToOpenAI) message(r *jsonReader, b []byte, start int) ([]byte,
 				content = r.raw()
 				continue
 			}
-			if b, err = t.content(r, role, b, start); err != nil {
+			if b, err = t.content(r, role, b, start, msg); err != nil {
 				return b, err
 			}
 			done = true
@@ -360,17 +488,20 @@ func (t *anthropicToOpenAI) message(r *jsonReader, b []byte, start int) ([]byte,
 		}
 	}
 	if !done {
+		if content == nil {
+			return b, missing(msg.String()+".content", "a string or an array of content blocks")
+		}
 		cr := jsonReader{b: content}
-		return t.content(&cr, role, b, start)
+		return t.content(&cr, role, b, start, msg)
 	}
 	return b, nil
 }
 
 // content converts a message's content, read from r.
-func (t *anthropicToOpenAI) content(r *jsonReader, role, b []byte, start int) ([]byte, error) {
+func (t *anthropicToOpenAI) content(r *jsonReader, role, b []byte, start int, msg at) ([]byte, error) {
 	user := string(role) == `"user"`
 	if !user && string(role) != `"assistant"` {
-		return b, errors.New(`convert: anthropic message role must be "user" or "assistant", got ` + string(role))
+		return b, errors.New(msg.String() + `.role must be "user" or "assistant", got ` + cmp.Or(string(role), "none"))
 	}
 	if r.kind() == '"' {
 		b = appendSep(b, start)
@@ -380,11 +511,12 @@ func (t *anthropicToOpenAI) content(r *jsonReader, role, b []byte, start int) ([
 		b = append(b, r.str()...)
 		return append(b, '}'), nil
 	}
-	if !r.enter('[') {
-		return b, errors.New("convert: anthropic message content must be a string or an array of blocks")
+	if r.kind() != '[' {
+		return b, invalid(msg.String()+".content", "a string or an array of content blocks", r.raw())
 	}
+	r.enter('[')
 	if user {
-		return t.userTurn(r, b, start), nil
+		return t.userTurn(r, b, start, msg)
 	}
 
 	// Assistant: joined text and tool calls. Thinking blocks are dropped:
@@ -392,8 +524,11 @@ func (t *anthropicToOpenAI) content(r *jsonReader, role, b []byte, start int) ([
 	texts := t.scratch[:0]
 	calls := t.scratch2[:0]
 	nText := 0
-	for r.more(']') {
-		blk := readBlock(r)
+	for i := 0; r.more(']'); i++ {
+		blk, err := readContentBlock(r, msg.item(i))
+		if err != nil {
+			return b, err
+		}
 		switch blk.typ {
 		case `"text"`:
 			texts, nText = appendLine(texts, nText, blk.text)
@@ -434,7 +569,7 @@ func (t *anthropicToOpenAI) content(r *jsonReader, role, b []byte, start int) ([
 // userTurn converts a user turn's blocks: tool results go out at once as
 // tool messages; text and media are gathered for one user message after
 // them, as a plain string when there is only text.
-func (t *anthropicToOpenAI) userTurn(cr *jsonReader, b []byte, start int) []byte {
+func (t *anthropicToOpenAI) userTurn(cr *jsonReader, b []byte, start int, msg at) ([]byte, error) {
 	texts := t.scratch[:0]  // joined text, for a string content
 	parts := t.scratch2[:0] // parts, for an array content
 	nText, media := 0, false
@@ -454,8 +589,11 @@ func (t *anthropicToOpenAI) userTurn(cr *jsonReader, b []byte, start int) []byte
 			parts = appendDocumentPart(parts, blk.source)
 		}
 	}
-	for cr.more(']') {
-		blk := readBlock(cr)
+	for i := 0; cr.more(']'); i++ {
+		blk, err := readContentBlock(cr, msg.item(i))
+		if err != nil {
+			return b, err
+		}
 		switch blk.typ {
 		case `"tool_result"`:
 			b = appendSep(b, start)
@@ -472,8 +610,11 @@ func (t *anthropicToOpenAI) userTurn(cr *jsonReader, b []byte, start int) []byte
 				rr := jsonReader{b: blk.content}
 				rr.enter('[')
 				n := 0
-				for rr.more(']') {
-					p := readBlock(&rr)
+				for j := 0; rr.more(']'); j++ {
+					p, err := readContentBlock(&rr, msg.item(i).item(j))
+					if err != nil {
+						return b, err
+					}
 					switch p.typ {
 					case `"text"`:
 						b, n = appendLine(b, n, p.text)
@@ -494,7 +635,7 @@ func (t *anthropicToOpenAI) userTurn(cr *jsonReader, b []byte, start int) []byte
 	}
 	t.scratch, t.scratch2 = texts, parts
 	if nText == 0 && !media {
-		return b
+		return b, nil
 	}
 	b = appendSep(b, start)
 	b = append(b, `{"role":"user","content":`...)
@@ -507,7 +648,7 @@ func (t *anthropicToOpenAI) userTurn(cr *jsonReader, b []byte, start int) []byte
 		b = append(b, texts...)
 		b = append(b, '"')
 	}
-	return append(b, '}')
+	return append(b, '}'), nil
 }
 
 // appendLine appends the text of the JSON string s to the joined text b,

@@ -55,8 +55,8 @@ func (t *openAIToAnthropic) Request(body []byte) ([]byte, error) {
 	b := make([]byte, 0, len(body)+len(body)/8+256)
 	b = append(b, '{')
 	var err error
-	for r.more('}') {
-		switch string(r.key()) {
+	for r.more('}') && err == nil {
+		switch key := r.key(); string(key) {
 		case "model":
 			b = append(b, `"model":`...)
 			b = append(b, r.raw()...)
@@ -66,52 +66,67 @@ func (t *openAIToAnthropic) Request(body []byte) ([]byte, error) {
 				return nil, errors.New("convert: openai request has two messages arrays")
 			}
 			sawMessages = true
-			if !r.enter('[') {
-				return nil, errors.New("convert: openai messages must be an array")
+			if r.kind() != '[' {
+				err = invalid("messages", "an array of messages", r.raw())
+				break
 			}
+			r.enter('[')
 			b = append(b, `"messages":[`...)
 			w := anthropicTurns{b: b, start: len(b)}
-			for r.more(']') && err == nil {
-				system, err = w.message(&r, system)
-			}
-			if err != nil {
-				return nil, err
+			for i := 0; err == nil && r.more(']'); i++ {
+				system, err = w.message(&r, system, i)
 			}
 			w.closeTools()
 			b = append(w.b, "],"...)
 		case "max_tokens":
 			maxTokens = r.raw()
+			err = checkOpenAIChat("max_tokens", maxTokens)
 		case "max_completion_tokens":
 			maxCompletion = r.raw()
+			err = checkOpenAIChat("max_completion_tokens", maxCompletion)
 		case "stop":
 			stop = r.raw()
+			err = checkOpenAIChat("stop", stop)
 		case "temperature":
 			temperature = r.raw()
+			err = checkOpenAIChat("temperature", temperature)
 		case "top_p":
 			topP = r.raw()
+			err = checkOpenAIChat("top_p", topP)
 		case "stream":
-			stream = isTrue(r.raw())
+			v := r.raw()
+			stream, err = isTrue(v), checkOpenAIChat("stream", v)
 		case "stream_options":
-			t.includeUsage = gjson.Get(bstr(r.raw()), "include_usage").Bool()
+			v := r.raw()
+			t.includeUsage, err = gjson.Get(bstr(v), "include_usage").Bool(), checkOpenAIChat("stream_options", v)
 		case "user", "safety_identifier":
-			if v := r.raw(); rawNonEmptyString(v) {
+			v := r.raw()
+			if rawNonEmptyString(v) {
 				user = v
 			}
+			err = checkOpenAIChat(string(key), v)
 		case "tools":
 			mark := len(b)
-			b, hasTools = endToolsMember(openAITools(&r, append(b, `"tools":[`...)), mark)
+			b, err = openAITools(&r, append(b, `"tools":[`...))
+			b, hasTools = endToolsMember(b, mark)
 		case "tool_choice":
 			toolChoice = r.raw()
+			err = checkOpenAIChat("tool_choice", toolChoice)
 		case "parallel_tool_calls":
 			parallel = r.raw()
+			err = checkOpenAIChat("parallel_tool_calls", parallel)
 		case "reasoning_effort":
-			effort = r.str()
+			effort = r.raw()
+			err = checkOpenAIChat("reasoning_effort", effort)
 		default:
 			r.skip()
 		}
 	}
 	if r.bad {
 		return nil, errMalformed
+	}
+	if err != nil {
+		return nil, err
 	}
 	if !sawMessages {
 		return nil, errors.New("convert: openai request has no messages array")
@@ -208,14 +223,21 @@ func (t *openAIToAnthropic) Request(body []byte) ([]byte, error) {
 
 // openAITools converts function tools to Anthropic tools (without the
 // brackets). Custom tools have no Anthropic equivalent and are dropped.
-func openAITools(r *jsonReader, b []byte) []byte {
+func openAITools(r *jsonReader, b []byte) ([]byte, error) {
 	start := len(b)
-	if !r.enter('[') {
-		return b
+	if r.kind() != '[' {
+		if v := r.raw(); !absent(v) {
+			return b, invalid("tools", "an array of tool objects", v)
+		}
+		return b, nil
 	}
-	for r.more(']') {
-		tool := readTool(r)
-		if string(tool.typ) != `"function"` || tool.name == nil {
+	r.enter('[')
+	for i := 0; r.more(']'); i++ {
+		tool, err := readOpenAITool(r, i)
+		if err != nil {
+			return b, err
+		}
+		if string(tool.typ) != `"function"` {
 			continue
 		}
 		b = appendSep(b, start)
@@ -232,7 +254,7 @@ func openAITools(r *jsonReader, b []byte) []byte {
 		}
 		b = append(b, '}')
 	}
-	return b
+	return b, nil
 }
 
 // endToolsMember closes the "tools" array opened at mark, or takes the
@@ -244,8 +266,9 @@ func endToolsMember(b []byte, mark int) ([]byte, bool) {
 	return append(b, "],"...), true
 }
 
-// tool holds the raw fields of an OpenAI tool.
-type tool struct{ typ, name, desc, params, strict []byte }
+// tool holds the raw fields of an OpenAI tool; badFunction is a
+// "function" member that is not an object.
+type tool struct{ typ, name, desc, params, strict, badFunction []byte }
 
 func readTool(r *jsonReader) tool {
 	var t tool
@@ -257,9 +280,11 @@ func readTool(r *jsonReader) tool {
 		case "type":
 			t.typ = r.str()
 		case "function":
-			if !r.enter('{') {
+			if r.kind() != '{' {
+				t.badFunction = r.raw()
 				continue
 			}
+			r.enter('{')
 			for r.more('}') {
 				switch string(r.key()) {
 				case "name":
@@ -330,10 +355,12 @@ func (w *anthropicTurns) closeTools() {
 
 // message converts one OpenAI message. System and developer messages are
 // appended to system (comma-separated text blocks), which is returned.
-func (w *anthropicTurns) message(r *jsonReader, system []byte) ([]byte, error) {
-	if !r.enter('{') {
-		return system, errors.New("convert: openai messages must be objects")
+func (w *anthropicTurns) message(r *jsonReader, system []byte, i int) ([]byte, error) {
+	msg := at{name: "messages"}.item(i)
+	if r.kind() != '{' {
+		return system, invalid(msg.String(), "a message object", r.raw())
 	}
+	r.enter('{')
 	var role, content, calls, callID, name []byte
 	for r.more('}') {
 		switch string(r.key()) {
@@ -350,6 +377,9 @@ func (w *anthropicTurns) message(r *jsonReader, system []byte) ([]byte, error) {
 		default:
 			r.skip()
 		}
+	}
+	if err := checkOpenAIMessage(msg, content, calls); err != nil {
+		return system, err
 	}
 	switch string(role) {
 	case `"system"`, `"developer"`:

@@ -63,6 +63,7 @@ func (t *openAIToBedrock) Request(body []byte) ([]byte, error) {
 	b := make([]byte, 0, len(body)+len(body)/8+128)
 	b = append(b, `{"messages":[`...)
 	n := -1 // messages read; -1 before the messages array
+	var err error
 	for r.more('}') {
 		switch string(r.key()) {
 		case "model":
@@ -76,7 +77,6 @@ func (t *openAIToBedrock) Request(body []byte) ([]byte, error) {
 				continue
 			}
 			for ; r.more(']'); n++ {
-				var err error
 				b, err = w.message(&r, b)
 				if r.bad {
 					return nil, errBedrockRequestJSON
@@ -87,20 +87,31 @@ func (t *openAIToBedrock) Request(body []byte) ([]byte, error) {
 			}
 		case "max_tokens":
 			maxTokens = r.raw()
+			err = checkOpenAIChat("max_tokens", maxTokens)
 		case "max_completion_tokens":
 			maxCompletion = r.raw()
+			err = checkOpenAIChat("max_completion_tokens", maxCompletion)
 		case "temperature":
 			temperature = r.raw()
+			err = checkOpenAIChat("temperature", temperature)
 		case "top_p":
 			topP = r.raw()
+			err = checkOpenAIChat("top_p", topP)
 		case "stop":
 			stop = r.raw()
+			err = checkOpenAIChat("stop", stop)
 		case "tools":
-			tools = r.raw()
+			if tools = r.raw(); !absent(tools) && tools[0] != '[' {
+				err = invalid("tools", "an array of tool objects", tools)
+			}
 		case "tool_choice":
 			toolChoice = r.raw()
+			err = checkOpenAIChat("tool_choice", toolChoice)
 		default:
 			r.skip()
+		}
+		if err != nil && !r.bad {
+			return nil, err
 		}
 	}
 	switch {
@@ -151,7 +162,7 @@ func (t *openAIToBedrock) Request(body []byte) ([]byte, error) {
 		b = append(b, '}')
 	}
 
-	b, err := appendToolConfig(b, tools, toolChoice, w.toolBlocks)
+	b, err = appendToolConfig(b, tools, toolChoice, w.toolBlocks)
 	if err != nil {
 		return nil, err
 	}
@@ -429,8 +440,11 @@ func appendToolConfig(b, tools, toolChoice []byte, toolBlocks bool) ([]byte, err
 	r := jsonReader{b: tools}
 	r.enter('[')
 	for n := 0; r.more(']'); n++ {
-		tool := readTool(&r)
-		if string(tool.typ) != `"function"` || !rawString(tool.name) {
+		tool, err := readOpenAITool(&r, n)
+		if err != nil {
+			return b, err
+		}
+		if string(tool.typ) != `"function"` {
 			return b, fmt.Errorf("convert: bedrock: tools[%d]: only function tools with a name are supported (type %q)", n, unquote(tool.typ))
 		}
 		if n > 0 {

@@ -18,7 +18,8 @@ import (
 // /v1beta/openai/chat/completions (Gemini),
 // /openai/deployments/{d}/chat/completions?api-version=… (Azure, which also
 // gets content-filter results and needs api-version), and likewise
-// …/embeddings and …/responses.
+// …/embeddings and …/responses. GET …/models and …/models/{id} list a
+// model.
 func NewOpenAI(opts ...Option) *Server {
 	return newServer(opts, func(s *Server, w http.ResponseWriter, r *http.Request, body []byte) {
 		werr := errorWriter(openAIError)
@@ -55,9 +56,18 @@ func (s *Server) serveOpenAIPaths(w http.ResponseWriter, r *http.Request, body [
 		s.embeddings(w, r, body, werr)
 	case r.Method == http.MethodPost && strings.HasSuffix(p, "/responses"):
 		s.responses(w, r, body, werr)
+	case r.Method == http.MethodGet && strings.HasSuffix(p, "/models"):
+		writeJSON(w, http.StatusOK, obj{"object": "list", "data": []obj{mockModel("gpt-4o-mini")}})
+	case r.Method == http.MethodGet && strings.Contains(p, "/models/"):
+		writeJSON(w, http.StatusOK, mockModel(p[strings.LastIndex(p, "/models/")+len("/models/"):]))
 	default:
 		werr(w, http.StatusNotFound, "", fmt.Sprintf("Invalid URL (%s %s)", r.Method, p))
 	}
+}
+
+// mockModel is a model object as GET /v1/models lists it.
+func mockModel(id string) obj {
+	return obj{"id": id, "object": "model", "created": 1700000000, "owned_by": "mock"}
 }
 
 func openAIError(w http.ResponseWriter, status int, code, msg string) {

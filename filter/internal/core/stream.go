@@ -70,6 +70,7 @@ type Stream struct {
 	pending     []byte // upstream body waiting for the token (hold, callout)
 	pendingPath string
 	ai          bool // the body was an AI request (else: traditional_http)
+	read        bool // a read (model listing) passed to the provider as is
 	finished    bool
 	// clientClosed: the request ended before its response did, the way a
 	// client that disconnects ends it (see OnDone).
@@ -95,13 +96,16 @@ func (s *Stream) OnRequestHeaders(headers [][2]string, eos bool) Action {
 	}
 	s.method, s.path = method, path
 	s.client, s.surePath = protocolFromPath(path)
+	switch allow := allowedMethod(path); {
+	case method != allow:
+		return s.refuseMethod(allow)
+	case allow == "GET":
+		return s.passthrough(headers)
+	}
 	bare, _, _ := strings.Cut(path, "?")
 	s.stream = strings.HasSuffix(bare, "/converse-stream")
 	if eos && !s.p.caps.ExplicitBody {
-		if method == "POST" || method == "PUT" || method == "PATCH" {
-			return s.fail(400, "request body is empty; send a JSON "+s.client.String()+" request")
-		}
-		return s.passthrough(headers)
+		return s.fail(400, "request body is empty; send a JSON "+s.client.String()+" request")
 	}
 	if ctype != "" && !strings.Contains(strings.ToLower(ctype), "json") {
 		return s.fail(400, "Content-Type must be application/json, got "+strconv.Quote(ctype))
@@ -136,9 +140,49 @@ func (s *Stream) OnRequestHeaders(headers [][2]string, eos bool) Action {
 	return Continue
 }
 
-// passthrough sends a bodiless request (GET /v1/models, say) to the
-// provider with the operator's credentials, path unchanged.
+// allowedMethod is the one method a path takes. A model listing
+// (…/models, …/models/{id}) is a read: GET. Everything else is an AI
+// request (chat, messages, embeddings, responses, converse, or a path the
+// body names): POST. A read goes to the provider with the operator's
+// credentials, so no other read is let through: GET /v1/files or
+// /v1/responses/{id} would show the operator's data to any client. HEAD
+// and OPTIONS are refused too: CORS preflights belong to the host's CORS
+// filter, which answers them before this filter runs (Envoy:
+// https://www.envoyproxy.io/docs/envoy/latest/configuration/http/http_filters/cors_filter;
+// APISIX's cors plugin answers OPTIONS in its rewrite phase, before the
+// access phase of wasm plugins:
+// https://github.com/apache/apisix/blob/master/apisix/plugins/cors.lua).
+func allowedMethod(path string) string {
+	bare, _, _ := strings.Cut(path, "?")
+	bare = strings.TrimSuffix(bare, "/")
+	if strings.HasSuffix(bare, "/models") {
+		return "GET"
+	}
+	if i := strings.LastIndexByte(bare, '/'); i > 0 && strings.HasSuffix(bare[:i], "/models") {
+		return "GET"
+	}
+	return "POST"
+}
+
+// refuseMethod answers 405 with the method the path takes; nothing goes
+// upstream.
+func (s *Stream) refuseMethod(allow string) Action {
+	msg := "method " + strconv.Quote(s.method) + " is not allowed here: AI requests are sent with POST"
+	if allow == "GET" {
+		msg = "method " + strconv.Quote(s.method) + " is not allowed here: model listings are read with GET"
+	}
+	s.status, s.local = 405, true
+	s.h.Log(LevelWarn, "ai-proxy: 405: "+msg)
+	s.h.SendLocal(405, [][2]string{{"content-type", "application/json"}, {"allow", allow}}, convert.ErrorBody(s.client, 405, msg))
+	return Pause
+}
+
+// passthrough sends a read (GET /v1/models, say) to the provider with the
+// operator's credentials, path unchanged. Where the host sends a continued
+// request to the route's own upstream rather than to the rewritten
+// authority (APISIX), it goes as a callout.
 func (s *Stream) passthrough(headers [][2]string) Action {
+	s.read = true
 	t, ok := s.p.targets.get(convert.OpenAIChat)
 	for _, other := range s.p.targets {
 		if ok {
@@ -151,8 +195,38 @@ func (s *Stream) passthrough(headers [][2]string) Action {
 	}
 	s.t = t
 	s.headers = headers
+	if !s.p.caps.BodyRewrite {
+		h := s.upstreamHeaders(s.path, nil)
+		if !s.h.Call(s.p.cluster(t), h, nil, uint32(s.p.cfg.TimeoutMS)) {
+			return s.fail(502, "cannot reach "+t.authority+": the host refused the callout to cluster "+strconv.Quote(s.p.cluster(t)))
+		}
+		return Pause
+	}
 	s.writeHeaders(s.path, nil)
 	return Continue
+}
+
+// relayRead answers a read sent as a callout with the provider's answer,
+// untouched.
+func (s *Stream) relayRead(headers [][2]string, body []byte, ok bool) {
+	if !ok {
+		s.fail(502, "upstream "+s.t.authority+" failed before answering (connection reset or response too large)")
+		s.finish()
+		return
+	}
+	s.status = 200
+	out := make([][2]string, 0, 1)
+	for _, kv := range headers {
+		switch kv[0] {
+		case ":status":
+			s.status, _ = strconv.Atoi(kv[1])
+		case "content-type":
+			out = append(out, kv)
+		}
+	}
+	s.local = true
+	s.h.SendLocal(s.status, out, body)
+	s.finish()
 }
 
 // selectTarget resolves where the client's protocol goes, answering 400
@@ -231,7 +305,7 @@ func (s *Stream) writeHeaders(path string, extra [][2]string) {
 
 // OnRequestBody sees the buffered request body; size is the total so far.
 func (s *Stream) OnRequestBody(size int, eos bool) Action {
-	if s.local {
+	if s.local || s.read {
 		return Continue
 	}
 	if max := s.p.cfg.MaxReqBodySize; max > 0 && int64(size) > max {
@@ -375,22 +449,79 @@ func (s *Stream) buildRequest(body []byte) ([]byte, string, bool) {
 	return out, path, true
 }
 
-// recognised checks that the body has the shape of the client protocol.
+// recognised checks the members the client protocol requires, the way
+// its API does, so that a request the provider would refuse is refused
+// here, before anything is sent:
+//   - chat and messages need a non-empty "messages" array (OpenAI answers
+//     400 "[] is too short", Anthropic "at least one message is required");
+//     Converse only an array (Bedrock can fill it from a prompt);
+//   - Anthropic Messages needs "max_tokens", a positive integer, unless the
+//     operator sets override.llm_options.max_tokens;
+//   - embeddings need "input", a non-empty string or array;
+//   - responses need "input", a string or an array.
+//
+// The model is not checked: options.model may supply it.
 func (s *Stream) recognised() bool {
-	need := ""
+	msg := ""
 	switch s.client {
 	case convert.OpenAIChat, convert.AnthropicMessages, convert.BedrockConverse:
-		if v, _ := s.obj.Get("messages"); len(v) == 0 || v[0] != '[' {
-			need = `"messages" array`
+		v, ok := s.obj.Get("messages")
+		switch {
+		case !ok:
+			msg = s.client.String() + ` request needs a "messages" array`
+		case v[0] != '[':
+			msg = `"messages" must be an array of messages, got ` + convert.TypeOf(v)
+		case s.client != convert.BedrockConverse && emptyArray(v):
+			msg = `"messages" must not be empty: send at least one message`
+		case s.client == convert.AnthropicMessages && s.p.cfg.MaxTokens == 0:
+			if v, ok := s.obj.Get("max_tokens"); !ok {
+				msg = `"max_tokens" is required: the maximum number of tokens to generate`
+			} else if !positiveInt(v) {
+				msg = `"max_tokens" must be a positive integer, got ` + convert.TypeOf(v)
+			}
 		}
 	case convert.OpenAIEmbeddings, convert.OpenAIResponses:
-		if !s.obj.Has("input") {
-			need = `"input"`
+		v, ok := s.obj.Get("input")
+		switch {
+		case !ok:
+			msg = s.client.String() + ` request needs an "input"`
+		case v[0] != '"' && v[0] != '[':
+			msg = `"input" must be a string or an array, got ` + convert.TypeOf(v)
+		case s.client == convert.OpenAIEmbeddings && (string(v) == `""` || emptyArray(v)):
+			msg = `"input" must not be empty: send the text to embed`
 		}
 	}
-	if need != "" {
-		s.fail(400, s.client.String()+" request needs a "+need)
+	if msg != "" {
+		s.fail(400, msg)
 		return false
+	}
+	return true
+}
+
+// emptyArray reports whether raw is the JSON array [].
+func emptyArray(raw []byte) bool {
+	if len(raw) == 0 || raw[0] != '[' {
+		return false
+	}
+	for _, c := range raw[1:] {
+		switch c {
+		case ' ', '\t', '\n', '\r':
+		default:
+			return c == ']'
+		}
+	}
+	return false
+}
+
+// positiveInt reports whether raw is a JSON integer of at least 1.
+func positiveInt(raw []byte) bool {
+	if len(raw) == 0 || raw[0] < '1' || raw[0] > '9' {
+		return false
+	}
+	for _, c := range raw {
+		if c < '0' || c > '9' {
+			return false
+		}
 	}
 	return true
 }
@@ -432,6 +563,10 @@ func (s *Stream) OnCallResponse(headers [][2]string, body []byte, ok bool) {
 			}
 		}
 		s.onTokenResponse(status, body, ok)
+		return
+	}
+	if s.read {
+		s.relayRead(headers, body, ok)
 		return
 	}
 	if !ok {

@@ -157,28 +157,28 @@ func TestBodyOverrides(t *testing.T) {
 	}{
 		{"llm_options max_tokens to openai field",
 			`{"provider":"openai","auth":{"header":{"a":"b"}},"override":{"llm_options":{"max_tokens":50}}}`,
-			`{"messages":[],"max_tokens":9,"max_completion_tokens":8}`,
+			`{"messages":[{"role":"user","content":"hi"}],"max_tokens":9,"max_completion_tokens":8}`,
 			map[string]string{"max_completion_tokens": "50"}, []string{"max_tokens"}},
 		{"llm_options max_tokens to deepseek field",
 			`{"provider":"deepseek","auth":{"header":{"a":"b"}},"override":{"llm_options":{"max_tokens":50}}}`,
-			`{"messages":[],"max_tokens":9}`, map[string]string{"max_tokens": "50"}, nil},
+			`{"messages":[{"role":"user","content":"hi"}],"max_tokens":9}`, map[string]string{"max_tokens": "50"}, nil},
 		{"request_body fills gaps by default",
 			`{"provider":"deepseek","auth":{"header":{"a":"b"}},"override":{"request_body":{"openai-chat":{"temperature":1,"top_p":0.5,"response_format":{"type":"json_object"},"stop":["x"]}}}}`,
-			`{"messages":[],"temperature":0.1,"response_format":{"schema":1},"stop":["a","b"]}`,
+			`{"messages":[{"role":"user","content":"hi"}],"temperature":0.1,"response_format":{"schema":1},"stop":["a","b"]}`,
 			map[string]string{"temperature": "0.1", "top_p": "0.5", "response_format": `{"schema":1,"type":"json_object"}`, "stop": `["a","b"]`}, nil},
 		{"request_body force overwrites; objects still merge",
 			`{"provider":"deepseek","auth":{"header":{"a":"b"}},"override":{"request_body_force_override":true,"request_body":{"openai-chat":{"temperature":1,"response_format":{"type":"json_object"},"stop":["x"]}}}}`,
-			`{"messages":[],"temperature":0.1,"response_format":{"schema":1,"type":"text"},"stop":["a","b"]}`,
+			`{"messages":[{"role":"user","content":"hi"}],"temperature":0.1,"response_format":{"schema":1,"type":"text"},"stop":["a","b"]}`,
 			map[string]string{"temperature": "1", "response_format": `{"schema":1,"type":"json_object"}`, "stop": `["x"]`}, nil},
 		{"request_body applies after llm_options",
 			`{"provider":"deepseek","auth":{"header":{"a":"b"}},"override":{"request_body_force_override":true,"llm_options":{"max_tokens":5},"request_body":{"openai-chat":{"max_tokens":7}}}}`,
-			`{"messages":[]}`, map[string]string{"max_tokens": "7"}, nil},
+			`{"messages":[{"role":"user","content":"hi"}]}`, map[string]string{"max_tokens": "7"}, nil},
 		{"request_body for another protocol is ignored",
 			`{"provider":"deepseek","auth":{"header":{"a":"b"}},"override":{"request_body":{"openai-embeddings":{"dimensions":3}}}}`,
-			`{"messages":[]}`, nil, []string{"dimensions"}},
+			`{"messages":[{"role":"user","content":"hi"}]}`, nil, []string{"dimensions"}},
 		{"options merged with dotted keys kept whole",
 			`{"provider":"deepseek","auth":{"header":{"a":"b"}},"options":{"model":"m1","a.b":1}}`,
-			`{"messages":[],"model":"m0"}`, map[string]string{"model": `"m1"`, `a\.b`: "1"}, nil},
+			`{"messages":[{"role":"user","content":"hi"}],"model":"m0"}`, map[string]string{"model": `"m1"`, `a\.b`: "1"}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -778,6 +778,198 @@ func TestClientClosed(t *testing.T) {
 			}
 			if name := "llm_requests_total.provider.openai.model.gpt-4o.status." + tc.class; h.metrics[name] != 1 {
 				t.Errorf("metric %s not counted: %v", name, h.metrics)
+			}
+		})
+	}
+}
+
+// withMethod returns client headers for path with method instead of POST.
+func withMethod(method, path string) [][2]string {
+	h := clientHeaders(path)
+	for i := range h {
+		if h[i][0] == ":method" {
+			h[i][1] = method
+		}
+	}
+	return h
+}
+
+// One method policy on every host: AI requests are POSTs, model listings
+// GETs, and anything else is a 405 naming the allowed method, in the
+// client's error format, with nothing sent upstream.
+func TestMethodPolicy(t *testing.T) {
+	tests := []struct {
+		method, path string
+		allow        string // "" when the request goes to the provider
+		anthropic    bool   // the error is Anthropic's
+	}{
+		{"GET", "/v1/chat/completions", "POST", false},
+		{"DELETE", "/v1/chat/completions", "POST", false},
+		{"PUT", "/v1/chat/completions", "POST", false},
+		{"PATCH", "/v1/embeddings", "POST", false},
+		{"GET", "/v1/responses", "POST", false},
+		{"GET", "/v1/messages", "POST", true},
+		{"DELETE", "/v1/messages?beta=true", "POST", true},
+		{"PUT", "/v1/messages", "POST", true},
+		{"GET", "/model/m/converse", "POST", false},
+		{"OPTIONS", "/v1/chat/completions", "POST", false},
+		{"HEAD", "/v1/chat/completions", "POST", false},
+		{"GET", "/anything", "POST", false},
+		{"POST", "/v1/models", "GET", false},
+		{"HEAD", "/v1/models", "GET", false},
+		{"DELETE", "/v1/models/ft:gpt-4o:org::x", "GET", false},
+		{"GET", "/v1/models", "", false},
+		{"GET", "/v1/models/", "", false},
+		{"GET", "/v1/models/gpt-4o?limit=2", "", false},
+		{"POST", "/v1/chat/completions", "", false},
+	}
+	for _, caps := range []struct {
+		name string
+		caps Caps
+	}{{"envoy", envoyCaps}, {"apisix", apisixCaps}} {
+		for _, tc := range tests {
+			t.Run(caps.name+"/"+tc.method+" "+tc.path, func(t *testing.T) {
+				s, h := newStream(t, openaiConf, caps.caps, withMethod(tc.method, tc.path))
+				// Envoy: a body follows unless it is a bare GET, HEAD,
+				// DELETE or OPTIONS; APISIX always says end of stream.
+				eos := caps.caps.ExplicitBody || tc.method != "POST" && tc.method != "PUT" && tc.method != "PATCH"
+				a := s.OnRequestHeaders(append([][2]string(nil), h.reqHeaders...), eos)
+				if tc.allow == "" {
+					if h.local != nil {
+						t.Fatalf("refused: %d %s", h.local.status, h.local.body)
+					}
+					if tc.method != "GET" {
+						return
+					}
+					up := h.reqHeaders // Envoy: the request itself goes on
+					if caps.caps.ExplicitBody {
+						if a != Pause || h.call == nil {
+							t.Fatalf("APISIX: no callout for the read (action %v)", a)
+						}
+						up = h.call.headers
+						if h.call.body != nil {
+							t.Fatalf("a read callout carries a body: %q", h.call.body)
+						}
+					} else if a != Continue {
+						t.Fatalf("action %v", a)
+					}
+					for k, v := range map[string]string{":method": "GET", ":authority": "api.openai.com", ":path": tc.path, "authorization": "Bearer sk-operator"} {
+						if got, _ := get(up, k); got != v {
+							t.Errorf("upstream %s = %q, want %q", k, got, v)
+						}
+					}
+					if s.OnRequestBody(0, true) != Continue || h.local != nil {
+						t.Fatal("a body after a read is not an AI request")
+					}
+					return
+				}
+				if h.local == nil || h.local.status != 405 {
+					t.Fatalf("want 405, got %+v", h.local)
+				}
+				if got, _ := get(h.local.headers, "allow"); got != tc.allow {
+					t.Errorf("Allow = %q, want %q", got, tc.allow)
+				}
+				e := gjson.ParseBytes(h.local.body)
+				if tc.anthropic {
+					if e.Get("type").Str != "error" || e.Get("error.type").Str != "invalid_request_error" {
+						t.Errorf("not an Anthropic error: %s", h.local.body)
+					}
+				} else if e.Get("error.type").Str != "invalid_request_error" || !strings.Contains(e.Get("error.message").Str, tc.method) {
+					t.Errorf("not an OpenAI error naming the method: %s", h.local.body)
+				}
+				if a != Pause || h.call != nil || h.props["wasm_process_req_body"] != "" {
+					t.Errorf("action %v, callout %+v, props %v: something may go upstream", a, h.call, h.props)
+				}
+				if got, _ := get(h.reqHeaders, ":authority"); got != "gateway.local" {
+					t.Errorf("the request was rewritten for the provider: authority %q", got)
+				}
+			})
+		}
+	}
+}
+
+// On APISIX a read goes as a callout and its answer reaches the client
+// as the provider gave it.
+func TestReadCalloutAnswerPassesUntouched(t *testing.T) {
+	s, h := newStream(t, openaiConf, apisixCaps, withMethod("GET", "/v1/models"))
+	if s.OnRequestHeaders(append([][2]string(nil), h.reqHeaders...), true) != Pause || h.call == nil {
+		t.Fatal("no callout for the read")
+	}
+	list := `{"object":"list","data":[{"id":"gpt-4o","object":"model"}]}`
+	s.OnCallResponse([][2]string{{":status", "200"}, {"content-type", "application/json"}, {"x-request-id", "up"}}, []byte(list), true)
+	if h.local == nil || h.local.status != 200 || string(h.local.body) != list {
+		t.Fatalf("local %+v", h.local)
+	}
+	s.OnDone()
+	if h.props["request_type"] != "traditional_http" {
+		t.Fatalf("props %v", h.props)
+	}
+
+	s, h = newStream(t, openaiConf, apisixCaps, withMethod("GET", "/v1/models"))
+	s.OnRequestHeaders(append([][2]string(nil), h.reqHeaders...), true)
+	s.OnCallResponse(nil, nil, false)
+	if h.local == nil || h.local.status != 502 {
+		t.Fatalf("transport failure: %+v", h.local)
+	}
+}
+
+// The members each client protocol requires are checked before anything
+// is sent, as the provider's API would.
+func TestRequiredFields(t *testing.T) {
+	const anthropicConf = `{"provider":"openai","auth":{"header":{"Authorization":"Bearer k"}}}`
+	tests := []struct {
+		name, path, body string
+		conf             string
+		want             string // "" when the request goes on
+	}{
+		{"anthropic empty messages", "/v1/messages", `{"model":"m","max_tokens":5,"messages":[]}`, anthropicConf, `"messages" must not be empty`},
+		{"anthropic empty messages, spaces", "/v1/messages", `{"model":"m","max_tokens":5,"messages":[ ]}`, anthropicConf, `"messages" must not be empty`},
+		{"anthropic messages object", "/v1/messages", `{"model":"m","max_tokens":5,"messages":{}}`, anthropicConf, `"messages" must be an array of messages, got an object`},
+		{"anthropic messages string", "/v1/messages", `{"model":"m","max_tokens":5,"messages":"hi"}`, anthropicConf, `got a string`},
+		{"anthropic no max_tokens", "/v1/messages", `{"model":"m","messages":[{"role":"user","content":"hi"}]}`, anthropicConf, `"max_tokens" is required`},
+		{"anthropic max_tokens string", "/v1/messages", `{"model":"m","max_tokens":"5","messages":[{"role":"user","content":"hi"}]}`, anthropicConf, `"max_tokens" must be a positive integer, got a string`},
+		{"anthropic max_tokens zero", "/v1/messages", `{"model":"m","max_tokens":0,"messages":[{"role":"user","content":"hi"}]}`, anthropicConf, `positive integer`},
+		{"anthropic max_tokens fraction", "/v1/messages", `{"model":"m","max_tokens":1.5,"messages":[{"role":"user","content":"hi"}]}`, anthropicConf, `positive integer`},
+		{"anthropic max_tokens from the operator", "/v1/messages", `{"model":"m","messages":[{"role":"user","content":"hi"}]}`,
+			`{"provider":"openai","auth":{"header":{"Authorization":"Bearer k"}},"override":{"llm_options":{"max_tokens":64}}}`, ""},
+		{"anthropic valid", "/v1/messages", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`, anthropicConf, ""},
+		{"anthropic native empty messages", "/v1/messages", `{"model":"m","max_tokens":5,"messages":[]}`,
+			`{"provider":"anthropic","auth":{"header":{"x-api-key":"k"}}}`, `"messages" must not be empty`},
+		{"chat empty messages", "/v1/chat/completions", `{"model":"m","messages":[]}`, openaiConf, `"messages" must not be empty`},
+		{"chat messages string", "/v1/chat/completions", `{"model":"m","messages":"hi"}`, openaiConf, `"messages" must be an array of messages, got a string`},
+		{"chat messages null", "/v1/chat/completions", `{"model":"m","messages":null}`, openaiConf, `got null`},
+		{"chat without max_tokens", "/v1/chat/completions", `{"messages":[{"role":"user","content":"hi"}]}`, openaiConf, ""},
+		{"detected chat, empty messages", "/anything", `{"messages":[]}`, openaiConf, `"messages" must not be empty`},
+		{"embeddings empty string", "/v1/embeddings", `{"model":"m","input":""}`, openaiConf, `"input" must not be empty`},
+		{"embeddings empty array", "/v1/embeddings", `{"model":"m","input":[]}`, openaiConf, `"input" must not be empty`},
+		{"embeddings number", "/v1/embeddings", `{"model":"m","input":5}`, openaiConf, `"input" must be a string or an array, got a number`},
+		{"embeddings object", "/v1/embeddings", `{"model":"m","input":{"text":"x"}}`, openaiConf, `got an object`},
+		{"embeddings null", "/v1/embeddings", `{"model":"m","input":null}`, openaiConf, `got null`},
+		{"embeddings tokens", "/v1/embeddings", `{"model":"m","input":[1,2,3]}`, openaiConf, ""},
+		{"responses number", "/v1/responses", `{"model":"m","input":5}`, openaiConf, `"input" must be a string or an array, got a number`},
+		{"responses empty array", "/v1/responses", `{"model":"m","input":[]}`, openaiConf, ""},
+		{"converse messages object", "/model/m/converse", `{"messages":{}}`,
+			`{"provider":"bedrock","provider_conf":{"region":"us-east-1"},"auth":{"aws":{"access_key_id":"AKID","secret_access_key":"s"}}}`, `"messages" must be an array`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, h := newStream(t, tc.conf, envoyCaps, clientHeaders(tc.path))
+			sendRequest(t, s, h, tc.body)
+			if tc.want == "" {
+				if h.local != nil {
+					t.Fatalf("refused: %d %s", h.local.status, h.local.body)
+				}
+				return
+			}
+			if h.local == nil {
+				t.Fatalf("not refused; sent upstream: %s", h.reqBody)
+			}
+			msg := gjson.GetBytes(h.local.body, "error.message").Str
+			if h.local.status != 400 || !strings.Contains(msg, tc.want) {
+				t.Fatalf("got %d %s, want 400 containing %q", h.local.status, h.local.body, tc.want)
+			}
+			if strings.HasSuffix(tc.path, "/messages") && gjson.GetBytes(h.local.body, "error.type").Str != "invalid_request_error" {
+				t.Fatalf("not Anthropic's invalid_request_error: %s", h.local.body)
 			}
 		})
 	}
