@@ -216,11 +216,11 @@ func Start(t testing.TB, b Binary, config []byte, opts Options) *Envoy {
 		}
 		select {
 		case <-e.exited:
-			t.Fatalf("Envoy %s exited before it was ready (%v):\n%s", b.Version, e.err, e.shortLog())
+			t.Fatalf("Envoy %s exited before it was ready (%v); its log follows", b.Version, e.err)
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("Envoy %s not ready after 60s:\n%s", b.Version, e.shortLog())
+			t.Fatalf("Envoy %s not ready after 60s; its log follows", b.Version)
 		}
 	}
 }
