@@ -562,7 +562,8 @@ func integer(obj gjson.Result, key, field string, dst *int64, min, max int64) er
 // in document order. Names follow APISIX's schema (^[a-zA-Z0-9._-]+$), and
 // no value may end its header early (CR, LF) or be cut by the host (NUL):
 // Envoy's header map refuses such values, which would make every request
-// fail later. Errors name the key, never the value, which is a credential.
+// fail later. $env:// values are resolved first, so the checks see what
+// is sent. Errors name the key, never the value, which is a credential.
 func stringMap(obj gjson.Result, field string, lower bool, getenv func(string) string) ([][2]string, error) {
 	if !obj.Exists() {
 		return nil, nil
