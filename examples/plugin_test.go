@@ -8,10 +8,11 @@ import (
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/e2e/host/hosttest"
 )
 
-// checkPluginConfig configures the real filter with conf: the filter's own
-// validation must accept what an example ships. The APISIX profile is used
-// for {"conf": …} wrappers, Envoy's otherwise.
-func checkPluginConfig(t *testing.T, where string, conf []byte) {
+// checkPluginConfig configures the real filter with conf in a VM whose
+// environment is env, the variables the example gives the VM: the filter's
+// own validation must accept what an example ships, and every $env://
+// reference must name a variable the example passes.
+func checkPluginConfig(t *testing.T, where string, conf []byte, env map[string]string) {
 	t.Helper()
 	ctx := context.Background()
 	mod, err := host.Compile(ctx, hosttest.Filter(t))
@@ -19,7 +20,7 @@ func checkPluginConfig(t *testing.T, where string, conf []byte) {
 		t.Fatal(err)
 	}
 	for _, p := range []host.Profile{host.EnvoyFixed, host.APISIX} {
-		vm, err := mod.NewVM(ctx, host.VMConfig{Profile: p})
+		vm, err := mod.NewVM(ctx, host.VMConfig{Profile: p, Env: env})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -28,4 +29,17 @@ func checkPluginConfig(t *testing.T, where string, conf []byte) {
 		}
 		vm.Close()
 	}
+}
+
+// hostEnv stands in for variables the host copies from its own
+// environment (Envoy's host_env_keys, Istio's valueFrom: HOST, APISIX's
+// nginx_config.envs): each gets a placeholder value.
+func hostEnv(env map[string]string, names ...string) map[string]string {
+	if env == nil {
+		env = map[string]string{}
+	}
+	for _, n := range names {
+		env[n] = "placeholder-for-" + n
+	}
+	return env
 }

@@ -2,6 +2,7 @@ package examples
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"strings"
 	"testing"
@@ -107,14 +108,30 @@ func validateDeep(t *testing.T, where string, m proto.Message) {
 // filter of an Envoy bootstrap.
 func envoyPluginConfigs(t *testing.T, b *bootstrapv3.Bootstrap) []string {
 	var out []string
+	for _, w := range envoyWasmFilters(b) {
+		var sv wrapperspb.StringValue
+		if err := w.GetConfig().GetConfiguration().UnmarshalTo(&sv); err != nil {
+			t.Errorf("wasm configuration must be a StringValue: %v", err)
+		}
+		out = append(out, sv.Value)
+	}
+	return out
+}
+
+// envoyVMEnv is the environment the first wasm filter of an Envoy
+// bootstrap gives its VM (vm_config.environment_variables).
+func envoyVMEnv(b *bootstrapv3.Bootstrap) map[string]string {
+	ev := envoyWasmFilters(b)[0].GetConfig().GetVmConfig().GetEnvironmentVariables()
+	return hostEnv(maps.Clone(ev.GetKeyValues()), ev.GetHostEnvKeys()...)
+}
+
+// envoyWasmFilters returns every wasm filter of an Envoy bootstrap.
+func envoyWasmFilters(b *bootstrapv3.Bootstrap) []*wasmfilterv3.Wasm {
+	var out []*wasmfilterv3.Wasm
 	var walk func(protoreflect.Message)
 	walk = func(rm protoreflect.Message) {
 		if w, ok := rm.Interface().(*wasmfilterv3.Wasm); ok {
-			var sv wrapperspb.StringValue
-			if err := w.GetConfig().GetConfiguration().UnmarshalTo(&sv); err != nil {
-				t.Errorf("wasm configuration must be a StringValue: %v", err)
-			}
-			out = append(out, sv.Value)
+			out = append(out, w)
 			return
 		}
 		rm.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
@@ -158,7 +175,7 @@ func TestEnvoyExampleMatchesEnvoyAPI(t *testing.T) {
 	if len(confs) != 1 {
 		t.Fatalf("want one wasm filter, found %d", len(confs))
 	}
-	checkPluginConfig(t, "envoy.yaml", []byte(confs[0]))
+	checkPluginConfig(t, "envoy.yaml", []byte(confs[0]), envoyVMEnv(&b))
 	if !strings.Contains(string(docs[0]), "%FILTER_STATE(wasm.llm_prompt_tokens:PLAIN)%") {
 		t.Error("the access log must show the filter-state format")
 	}
@@ -193,7 +210,15 @@ func TestIstioExampleMatchesIstioAPI(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkPluginConfig(t, "wasmplugin.yaml", conf)
+			env := map[string]string{}
+			for _, e := range wp.GetVmConfig().GetEnv() {
+				if e.GetValueFrom() == extensionsv1alpha1.EnvValueSource_HOST {
+					hostEnv(env, e.GetName())
+				} else {
+					env[e.GetName()] = e.GetValue()
+				}
+			}
+			checkPluginConfig(t, "wasmplugin.yaml", conf, env)
 		case "ServiceEntry":
 			var se networkingv1.ServiceEntry
 			if err := protojson.Unmarshal(obj.Spec, &se); err != nil {
@@ -228,6 +253,9 @@ func TestAPISIXExample(t *testing.T) {
 				File string `json:"file"`
 			} `json:"plugins"`
 		} `json:"wasm"`
+		Nginx struct {
+			Envs []string `json:"envs"`
+		} `json:"nginx_config"`
 	}
 	if err := json.Unmarshal(docs[0], &cfg); err != nil || len(cfg.Wasm.Plugins) != 1 {
 		t.Fatalf("config.yaml: %v %+v", err, cfg)
@@ -236,5 +264,5 @@ func TestAPISIXExample(t *testing.T) {
 	if !ok {
 		t.Fatalf("route does not use the wasm plugin %q", cfg.Wasm.Plugins[0].Name)
 	}
-	checkPluginConfig(t, "route.json", conf) // the {"conf": …} wrapper as APISIX passes it
+	checkPluginConfig(t, "route.json", conf, hostEnv(nil, cfg.Nginx.Envs...)) // the {"conf": …} wrapper as APISIX passes it
 }

@@ -27,7 +27,7 @@ func TestEnvoyStatsTagsMatchFilterMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	shared := host.NewShared()
-	vm, err := mod.NewVM(ctx, host.VMConfig{Profile: host.EnvoyFixed, Shared: shared})
+	vm, err := mod.NewVM(ctx, host.VMConfig{Profile: host.EnvoyFixed, Shared: shared, Env: envoyVMEnv(&b)})
 	if err != nil {
 		t.Fatal(err)
 	}

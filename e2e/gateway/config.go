@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -22,6 +23,11 @@ type Config struct {
 	// cluster name to where it really connects: a base URL such as
 	// http://127.0.0.1:18001, or builtin:<provider> for an embedded mock.
 	Clusters map[string]string `yaml:"clusters"`
+	// Env sets variables of the filter's environment, like Envoy's
+	// vm_config.environment_variables.key_values; they win over the
+	// variables Options.Env passes from the gateway's own environment.
+	// Values may use ${VAR:-default} like the rest of the file.
+	Env map[string]string `yaml:"env"`
 }
 
 // Route is one route: an exact URI, or a prefix when it ends in /*.
@@ -83,6 +89,25 @@ func ParseConfig(raw []byte) (*Config, error) {
 		}
 	}
 	return &c, nil
+}
+
+// envRefName finds the variables that $env:// references name (see
+// docs/configuration.md); APISIX matches the prefix in any case.
+var envRefName = regexp.MustCompile(`(?i)\$env://([A-Za-z_][A-Za-z0-9_]*)`)
+
+// EnvNames returns the environment variables the routes' plugin
+// configurations refer to with $env://, sorted, each once.
+func (c *Config) EnvNames() []string {
+	var names []string
+	for _, r := range c.Routes {
+		for _, m := range envRefName.FindAllSubmatch(r.plugin, -1) {
+			if name := string(m[1]); !slices.Contains(names, name) {
+				names = append(names, name)
+			}
+		}
+	}
+	slices.Sort(names)
+	return names
 }
 
 // PluginConfig is the JSON the filter receives for the route.

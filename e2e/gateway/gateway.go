@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -23,7 +24,8 @@ import (
 type Options struct {
 	Profile host.Profile
 	Workers int // VMs, one per Envoy worker; default 1
-	// Env is the guests' environment (VmConfig.environment_variables).
+	// Env is the guests' environment (Envoy's
+	// vm_config.environment_variables); Config.Env is added to it.
 	Env map[string]string
 	Log func(level host.LogLevel, msg string)
 }
@@ -88,11 +90,16 @@ func New(ctx context.Context, wasm []byte, cfg *Config, opt Options) (*Gateway, 
 		g.Close()
 		return nil, err
 	}
+	env := maps.Clone(opt.Env)
+	if len(cfg.Env) > 0 && env == nil {
+		env = map[string]string{}
+	}
+	maps.Copy(env, cfg.Env)
 	shared := host.NewShared()
 	n := max(opt.Workers, 1)
 	for i := 0; i < n; i++ {
 		vm, err := mod.NewVM(ctx, host.VMConfig{
-			Profile: opt.Profile, VMID: "ai-proxy", Env: opt.Env, Shared: shared,
+			Profile: opt.Profile, VMID: "ai-proxy", Env: env, Shared: shared,
 			Clusters: g.Resolve, HTTPClient: g.client, Log: opt.Log,
 		})
 		if err != nil {
@@ -304,10 +311,12 @@ func (g *Gateway) forward(ctx context.Context, ur *host.UpstreamRequest) (*host.
 	return out, nil
 }
 
-// EnvFromOS picks the guest environment variables the filter reads.
-func EnvFromOS() map[string]string {
+// EnvFromOS picks from the gateway's environment the variables the filter
+// reads, as Envoy's vm_config.environment_variables.host_env_keys would:
+// GCP_SERVICE_ACCOUNT and every variable cfg names with $env://.
+func EnvFromOS(cfg *Config) map[string]string {
 	env := map[string]string{}
-	for _, k := range []string{"GCP_SERVICE_ACCOUNT"} {
+	for _, k := range append([]string{"GCP_SERVICE_ACCOUNT"}, cfg.EnvNames()...) {
 		if v, ok := os.LookupEnv(k); ok {
 			env[k] = v
 		}

@@ -39,7 +39,7 @@ func main() {
 		fail(err)
 	}
 	g, err := gateway.New(context.Background(), wasm, cfg, gateway.Options{
-		Profile: profile, Workers: *workers, Env: gateway.EnvFromOS(),
+		Profile: profile, Workers: *workers, Env: gateway.EnvFromOS(cfg),
 		Log: func(level host.LogLevel, msg string) { log.Printf("[filter %s] %s", level, msg) },
 	})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -97,15 +98,32 @@ func UnwrapConf(raw []byte) []byte {
 	return raw
 }
 
-var knownTop = []string{
-	"provider", "provider_conf", "auth", "options", "override", "logging", "timeout",
-	"keepalive", "keepalive_timeout", "keepalive_pool", "ssl_verify",
+// Fields is every attribute path the validator accepts, a parent before
+// its children. The objects the APISIX schema closes (the top level, auth,
+// auth.gcp, auth.aws, provider_conf, override, override.llm_options,
+// logging) accept exactly the children listed here; auth.header,
+// auth.query, options and override.request_body take free keys, checked by
+// their own rules. docs/configuration.md has one row per path, and a test
+// compares the two, so the reference cannot drift from the validator.
+var Fields = []string{
+	"provider",
+	"provider_conf", "provider_conf.project_id", "provider_conf.region",
+	"auth", "auth.header", "auth.query",
+	"auth.gcp", "auth.gcp.service_account_json", "auth.gcp.max_ttl", "auth.gcp.expire_early_secs",
+	"auth.aws", "auth.aws.access_key_id", "auth.aws.secret_access_key", "auth.aws.session_token",
+	"options", "options.model",
+	"override", "override.endpoint", "override.llm_options", "override.llm_options.max_tokens",
+	"override.request_body", "override.request_body_force_override",
+	"logging", "logging.summaries", "logging.payloads",
+	"timeout", "keepalive", "keepalive_timeout", "keepalive_pool", "ssl_verify",
+	"streaming_flush_interval_ms",
 	"max_req_body_size", "max_response_bytes", "max_stream_duration_ms",
 	"allow_on_headers_stop_iteration", "upstream_cluster",
 }
 
 // ParseConfig validates raw (JSON, optionally APISIX-wrapped) and returns the
-// configuration. getenv supplies GCP_SERVICE_ACCOUNT; it may be nil.
+// configuration. getenv is the VM's environment: it resolves $env://
+// references in credentials and supplies GCP_SERVICE_ACCOUNT; it may be nil.
 func ParseConfig(raw []byte, getenv func(string) string) (*Config, error) {
 	raw = UnwrapConf(raw)
 	if len(strings.TrimSpace(string(raw))) == 0 {
@@ -118,7 +136,7 @@ func ParseConfig(raw []byte, getenv func(string) string) (*Config, error) {
 	if !root.IsObject() {
 		return nil, errors.New("ai-proxy: the plugin configuration must be a JSON object")
 	}
-	if err := onlyKeys(root, "", knownTop...); err != nil {
+	if err := onlyKeys(root, ""); err != nil {
 		return nil, err
 	}
 	c := &Config{TimeoutMS: 30000, Keepalive: true, KeepaliveTimeoutMS: 60000, KeepalivePool: 30, SSLVerify: true}
@@ -137,7 +155,7 @@ func ParseConfig(raw []byte, getenv func(string) string) (*Config, error) {
 		if !pc.IsObject() {
 			return nil, bad("provider_conf", "must be an object")
 		}
-		if err := onlyKeys(pc, "provider_conf.", "project_id", "region"); err != nil {
+		if err := onlyKeys(pc, "provider_conf."); err != nil {
 			return nil, err
 		}
 		if c.ProjectID, err = str(pc, "project_id", false); err != nil {
@@ -164,7 +182,7 @@ func ParseConfig(raw []byte, getenv func(string) string) (*Config, error) {
 		if !lg.IsObject() {
 			return nil, bad("logging", "must be an object")
 		}
-		if err := onlyKeys(lg, "logging.", "summaries", "payloads"); err != nil {
+		if err := onlyKeys(lg, "logging."); err != nil {
 			return nil, err
 		}
 		if c.LogSummaries, err = boolean(lg, "logging.summaries", "summaries", false); err != nil {
@@ -174,6 +192,10 @@ func ParseConfig(raw []byte, getenv func(string) string) (*Config, error) {
 			return nil, err
 		}
 	}
+	// APISIX's streaming_flush_interval_ms paces its Lua output buffer; in
+	// a proxy-wasm filter each event is passed on as it is converted and
+	// the host flushes, so the value is validated and has no effect.
+	var flushIntervalMS int64
 	ints := []struct {
 		key      string
 		dst      *int64
@@ -185,6 +207,7 @@ func ParseConfig(raw []byte, getenv func(string) string) (*Config, error) {
 		{"max_req_body_size", &c.MaxReqBodySize, 1, 1 << 40},
 		{"max_response_bytes", &c.MaxResponseBytes, 1, 1 << 40},
 		{"max_stream_duration_ms", &c.MaxStreamDurationMS, 1, 1 << 40},
+		{"streaming_flush_interval_ms", &flushIntervalMS, 0, 1 << 40},
 	}
 	for _, f := range ints {
 		if err := integer(root, f.key, f.key, f.dst, f.min, f.max); err != nil {
@@ -231,26 +254,29 @@ func (c *Config) parseAuth(a gjson.Result, getenv func(string) string) error {
 	if !a.IsObject() {
 		return bad("auth", "must be an object")
 	}
-	if err := onlyKeys(a, "auth.", "header", "query", "gcp", "aws"); err != nil {
+	if err := onlyKeys(a, "auth."); err != nil {
 		return err
 	}
 	var err error
-	if c.AuthHeaders, err = stringMap(a.Get("header"), "auth.header", true); err != nil {
+	if c.AuthHeaders, err = stringMap(a.Get("header"), "auth.header", true, getenv); err != nil {
 		return err
 	}
-	if c.AuthQuery, err = stringMap(a.Get("query"), "auth.query", false); err != nil {
+	if c.AuthQuery, err = stringMap(a.Get("query"), "auth.query", false, getenv); err != nil {
 		return err
 	}
 	if g := a.Get("gcp"); g.Exists() {
 		if !g.IsObject() {
 			return bad("auth.gcp", "must be an object")
 		}
-		if err := onlyKeys(g, "auth.gcp.", "service_account_json", "max_ttl", "expire_early_secs"); err != nil {
+		if err := onlyKeys(g, "auth.gcp."); err != nil {
 			return err
 		}
 		c.GCP = &GCPAuth{ExpireEarlySecs: 60}
 		if c.GCP.ServiceAccountJSON, err = str(g, "service_account_json", false); err != nil {
 			return prefix("auth.gcp.", err)
+		}
+		if c.GCP.ServiceAccountJSON, err = resolveRef("auth.gcp.service_account_json", c.GCP.ServiceAccountJSON, getenv); err != nil {
+			return err
 		}
 		if err := integer(g, "max_ttl", "auth.gcp.max_ttl", &c.GCP.MaxTTL, 1, 1<<40); err != nil {
 			return err
@@ -286,7 +312,7 @@ func (c *Config) parseAuth(a gjson.Result, getenv func(string) string) error {
 		if !w.IsObject() {
 			return bad("auth.aws", "must be an object")
 		}
-		if err := onlyKeys(w, "auth.aws.", "access_key_id", "secret_access_key", "session_token"); err != nil {
+		if err := onlyKeys(w, "auth.aws."); err != nil {
 			return err
 		}
 		c.AWS = &AWSAuth{}
@@ -301,6 +327,18 @@ func (c *Config) parseAuth(a gjson.Result, getenv func(string) string) error {
 		}
 		if st := w.Get("session_token"); st.Exists() && c.AWS.SessionToken == "" {
 			return bad("auth.aws.session_token", "must not be empty when set")
+		}
+		for _, f := range [...]struct {
+			field string
+			v     *string
+		}{
+			{"auth.aws.access_key_id", &c.AWS.AccessKeyID},
+			{"auth.aws.secret_access_key", &c.AWS.SecretAccessKey},
+			{"auth.aws.session_token", &c.AWS.SessionToken},
+		} {
+			if *f.v, err = resolveRef(f.field, *f.v, getenv); err != nil {
+				return err
+			}
 		}
 		// The key id goes into the Authorization header, the session token
 		// into X-Amz-Security-Token; the secret only keys the signature.
@@ -346,7 +384,7 @@ func (c *Config) parseOverride(o gjson.Result) error {
 	if !o.IsObject() {
 		return bad("override", "must be an object")
 	}
-	if err := onlyKeys(o, "override.", "endpoint", "llm_options", "request_body", "request_body_force_override"); err != nil {
+	if err := onlyKeys(o, "override."); err != nil {
 		return err
 	}
 	if e := o.Get("endpoint"); e.Exists() {
@@ -360,7 +398,7 @@ func (c *Config) parseOverride(o gjson.Result) error {
 		if !lo.IsObject() {
 			return bad("override.llm_options", "must be an object")
 		}
-		if err := onlyKeys(lo, "override.llm_options.", "max_tokens"); err != nil {
+		if err := onlyKeys(lo, "override.llm_options."); err != nil {
 			return err
 		}
 		if err := integer(lo, "max_tokens", "override.llm_options.max_tokens", &c.MaxTokens, 1, 1<<40); err != nil {
@@ -446,19 +484,28 @@ func prefix(p string, err error) error {
 	return err
 }
 
-// onlyKeys rejects keys of obj that are not listed.
-func onlyKeys(obj gjson.Result, path string, keys ...string) error {
+// onlyKeys rejects the keys of obj, the object at path ("" for the top
+// level, else ending in '.'), that Fields does not list under path.
+func onlyKeys(obj gjson.Result, path string) error {
 	var err error
 	obj.ForEach(func(k, _ gjson.Result) bool {
-		for _, want := range keys {
-			if k.Str == want {
-				return true
-			}
+		if !slices.Contains(childFields(path), k.Str) {
+			err = bad(path+k.Str, "is not a known field; known fields are %s", strings.Join(childFields(path), ", "))
 		}
-		err = bad(path+k.Str, "is not a known field; known fields are %s", strings.Join(keys, ", "))
-		return false
+		return err == nil
 	})
 	return err
+}
+
+// childFields returns the names Fields lists directly under path.
+func childFields(path string) []string {
+	var names []string
+	for _, f := range Fields {
+		if name, ok := strings.CutPrefix(f, path); ok && !strings.Contains(name, ".") {
+			names = append(names, name)
+		}
+	}
+	return names
 }
 
 func str(obj gjson.Result, key string, required bool) (string, error) {
@@ -515,8 +562,9 @@ func integer(obj gjson.Result, key, field string, dst *int64, min, max int64) er
 // in document order. Names follow APISIX's schema (^[a-zA-Z0-9._-]+$), and
 // no value may end its header early (CR, LF) or be cut by the host (NUL):
 // Envoy's header map refuses such values, which would make every request
-// fail later. Errors name the key, never the value, which is a credential.
-func stringMap(obj gjson.Result, field string, lower bool) ([][2]string, error) {
+// fail later. $env:// values are resolved first, so the checks see what
+// is sent. Errors name the key, never the value, which is a credential.
+func stringMap(obj gjson.Result, field string, lower bool, getenv func(string) string) ([][2]string, error) {
 	if !obj.Exists() {
 		return nil, nil
 	}
@@ -531,20 +579,96 @@ func stringMap(obj gjson.Result, field string, lower bool) ([][2]string, error) 
 			err = bad(field, "name %q is not valid: use letters, digits, '.', '_' and '-' (APISIX: ^[a-zA-Z0-9._-]+$)", k.Str)
 		case v.Type != gjson.String:
 			err = bad(field+"."+k.Str, "must be a string")
-		case breaksHeader(v.Str):
-			err = bad(field, "%q value contains a CR, LF or NUL character", k.Str)
 		}
 		if err != nil {
+			return false
+		}
+		var value string
+		if value, err = resolveRef(field+"."+k.Str, v.Str, getenv); err != nil {
+			return false
+		}
+		if breaksHeader(value) {
+			err = bad(field, "%q value contains a CR, LF or NUL character", k.Str)
 			return false
 		}
 		name := k.Str
 		if lower {
 			name = strings.ToLower(name)
 		}
-		out = append(out, [2]string{name, v.Str})
+		out = append(out, [2]string{name, value})
 		return true
 	})
 	return out, err
+}
+
+// Secret references, as APISIX writes them
+// (https://apisix.apache.org/docs/apisix/terminology/secret/): $env://NAME
+// is the value of the environment variable NAME, $env://NAME/key the
+// string member key of the JSON object NAME holds; APISIX matches the
+// prefix in any case. $secret://manager/id/key names a secret manager.
+const (
+	envRefPrefix    = "$env://"
+	secretRefPrefix = "$secret://"
+)
+
+// resolveRef returns v with an $env:// reference replaced by its value.
+// The reference is the whole value, as in APISIX, or ends it after
+// literal text ("Bearer $env://OPENAI_API_KEY"), which APISIX's own
+// ai-proxy does not resolve. The filter's environment is what the host
+// gives the VM through WASI: Envoy's vm_config.environment_variables,
+// Istio's WasmPlugin vmConfig.env, and on APISIX the environment of the
+// nginx worker (wasm-nginx-module inherits it; nginx keeps only the
+// variables of its env directives, APISIX's nginx_config.envs). Errors
+// name the field and the variable, never a value.
+func resolveRef(field, v string, getenv func(string) string) (string, error) {
+	lower := strings.ToLower(v)
+	if strings.Contains(lower, secretRefPrefix) {
+		return "", bad(field, "is a $secret:// reference, which a proxy-wasm filter cannot resolve: it has no way to reach Vault or a cloud secret manager while it is configured. Put the secret in an environment variable of the proxy and refer to it as $env://NAME")
+	}
+	i := strings.Index(lower, envRefPrefix)
+	if i < 0 {
+		return v, nil
+	}
+	literal, ref := v[:i], v[i+len(envRefPrefix):]
+	name, key, hasKey := strings.Cut(ref, "/")
+	if !isEnvName(name) {
+		return "", bad(field, "refers to the environment variable %q, which is not a valid name: use letters, digits and '_', not starting with a digit ($env://NAME or $env://NAME/key)", name)
+	}
+	value := ""
+	if getenv != nil {
+		value = getenv(name)
+	}
+	if value == "" {
+		return "", bad(field, "refers to the environment variable %s, which is not set or empty in the filter's environment (Envoy: vm_config.environment_variables; Istio: WasmPlugin vmConfig.env; APISIX: nginx_config.envs)", name)
+	}
+	if hasKey {
+		// Exact member lookup: key is a name, not a gjson path.
+		member := gjson.Result{}
+		if obj := gjson.Parse(value); gjson.Valid(value) && obj.IsObject() {
+			obj.ForEach(func(k, m gjson.Result) bool {
+				if k.Str == key {
+					member = m
+				}
+				return true
+			})
+		}
+		if member.Type != gjson.String || member.Str == "" {
+			return "", bad(field, "refers to $env://%s/%s, but %s does not hold a JSON object with a non-empty string member %q", name, key, name, key)
+		}
+		value = member.Str
+	}
+	return literal + value, nil
+}
+
+// isEnvName reports whether s is a C identifier, the names Istio's
+// WasmPlugin and POSIX shells accept for environment variables.
+func isEnvName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_' || i > 0 && '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // isName reports whether s matches ^[a-zA-Z0-9._-]+$, the names APISIX

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"maps"
 	"os"
 	"strings"
 	"testing"
@@ -22,6 +23,7 @@ func TestParseConfigRejects(t *testing.T) {
 		{"unknown provider", `{"provider":"skynet","auth":{"header":{"a":"b"}}}`, `provider "skynet" is unknown`},
 		{"no auth", `{"provider":"openai"}`, "auth is required"},
 		{"empty auth", `{"provider":"openai","auth":{}}`, "auth needs header or query"},
+		{"a dotted path as a key", `{"provider":"openai","auth":{"header":{"a":"b"}},"auth.aws":{}}`, "auth.aws is not a known field; known fields are provider, provider_conf, auth,"},
 		{"unknown auth key", `{"provider":"openai","auth":{"header":{"a":"b"},"bearer":"x"}}`, "auth.bearer is not a known field"},
 		{"auth header not string", `{"provider":"openai","auth":{"header":{"a":1}}}`, "auth.header.a must be a string"},
 		{"timeout too small", `{"provider":"openai","auth":{"header":{"a":"b"}},"timeout":0}`, "timeout must be between 1 and 600000, got 0"},
@@ -185,7 +187,8 @@ func TestParseConfigAccepts(t *testing.T) {
 		"override":{"endpoint":"https://llm.example.com:8443/v1/chat/completions?api-version=1","llm_options":{"max_tokens":64},
 			"request_body":{"openai-chat":{"user":"gw"}},"request_body_force_override":true},
 		"logging":{"summaries":true,"payloads":false},"timeout":1000,"keepalive":false,"keepalive_timeout":2000,
-		"keepalive_pool":3,"ssl_verify":false,"max_req_body_size":100,"max_response_bytes":200,"max_stream_duration_ms":300}`
+		"keepalive_pool":3,"ssl_verify":false,"max_req_body_size":100,"max_response_bytes":200,"max_stream_duration_ms":300,
+		"streaming_flush_interval_ms":0}`
 	wrapped := `{"conf":` + quote(full) + `}`
 	for name, raw := range map[string]string{"object": full, "apisix string conf": wrapped, "apisix object conf": `{"conf":` + full + `}`} {
 		t.Run(name, func(t *testing.T) {
@@ -233,3 +236,123 @@ func TestParseConfigAccepts(t *testing.T) {
 }
 
 func quote(s string) string { return string(appendJSONString(nil, s)) }
+
+// testEnv is a VM environment for $env:// tests. Every value holds
+// "secret", so a test can see that no error shows one.
+var testEnv = map[string]string{
+	"OPENAI_API_KEY": "sk-secret",
+	"AUTH_HEADER":    "Bearer secret-token",
+	"AWS_CREDS":      `{"id":"AKIDsecret","key":"secret-key","n":1}`,
+	"GCP_SA":         "placeholder: replaced by the test",
+	"WITH_CRLF":      "secret\r\nX-Injected: 1",
+	"NOT_JSON":       "secret",
+}
+
+func getenvFrom(env map[string]string) func(string) string {
+	return func(k string) string { return env[k] }
+}
+
+// $env:// references in credentials are resolved from the VM's environment
+// once, when the plugin is configured, in APISIX's syntax: the whole value
+// ($env://NAME, any case of the prefix), a string member of a JSON value
+// ($env://NAME/key), or, as an extension, at the end of a literal prefix.
+func TestParseConfigResolvesEnvReferences(t *testing.T) {
+	sa, err := os.ReadFile("testdata/service-account.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := maps.Clone(testEnv)
+	env["GCP_SA"] = string(sa)
+	const aws = `"provider":"bedrock","provider_conf":{"region":"us-east-1"}`
+	tests := []struct {
+		name, conf string
+		check      func(*Config) bool
+	}{
+		{"whole header value", `{"provider":"openai","auth":{"header":{"Authorization":"$env://AUTH_HEADER"}}}`,
+			func(c *Config) bool { return c.AuthHeaders[0][1] == "Bearer secret-token" }},
+		{"upper-case prefix as APISIX documents it", `{"provider":"openai","auth":{"header":{"Authorization":"$ENV://AUTH_HEADER"}}}`,
+			func(c *Config) bool { return c.AuthHeaders[0][1] == "Bearer secret-token" }},
+		{"after a literal prefix", `{"provider":"openai","auth":{"header":{"Authorization":"Bearer $env://OPENAI_API_KEY"}}}`,
+			func(c *Config) bool { return c.AuthHeaders[0][1] == "Bearer sk-secret" }},
+		{"query value", `{"provider":"gemini","auth":{"query":{"key":"$env://OPENAI_API_KEY"}}}`,
+			func(c *Config) bool { return c.AuthQuery[0][1] == "sk-secret" }},
+		{"aws members of one JSON variable", `{` + aws + `,"auth":{"aws":{"access_key_id":"$env://AWS_CREDS/id","secret_access_key":"$env://AWS_CREDS/key","session_token":"$env://OPENAI_API_KEY"}}}`,
+			func(c *Config) bool {
+				return *c.AWS == AWSAuth{AccessKeyID: "AKIDsecret", SecretAccessKey: "secret-key", SessionToken: "sk-secret"}
+			}},
+		{"gcp service account", `{"provider":"vertex-ai","provider_conf":{"project_id":"p","region":"us-central1"},"auth":{"gcp":{"service_account_json":"$env://GCP_SA"}}}`,
+			func(c *Config) bool { return c.GCP.Account != nil && c.GCP.ServiceAccountJSON == string(sa) }},
+		{"literal values stay literal", `{"provider":"openai","auth":{"header":{"Authorization":"Bearer $ENVx"}}}`,
+			func(c *Config) bool { return c.AuthHeaders[0][1] == "Bearer $ENVx" }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := ParseConfig([]byte(tc.conf), getenvFrom(env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.check(c) {
+				t.Fatalf("parsed %+v %+v %+v", c, c.AWS, c.GCP)
+			}
+		})
+	}
+}
+
+// A reference that cannot be resolved fails the configuration: the error
+// names the field and the variable, never a value.
+func TestParseConfigRejectsUnresolvableReferences(t *testing.T) {
+	const aws = `"provider":"bedrock","provider_conf":{"region":"us-east-1"}`
+	tests := []struct {
+		name, conf, want string
+	}{
+		{"unset variable", `{"provider":"openai","auth":{"header":{"Authorization":"Bearer $env://MISSING_KEY"}}}`,
+			"auth.header.Authorization refers to the environment variable MISSING_KEY, which is not set or empty"},
+		{"unset variable in auth.query", `{"provider":"gemini","auth":{"query":{"key":"$env://MISSING_KEY"}}}`,
+			"auth.query.key refers to the environment variable MISSING_KEY"},
+		{"unset variable in auth.aws", `{` + aws + `,"auth":{"aws":{"access_key_id":"$env://OPENAI_API_KEY","secret_access_key":"$env://MISSING_KEY"}}}`,
+			"auth.aws.secret_access_key refers to the environment variable MISSING_KEY"},
+		{"unset variable in auth.gcp", `{"provider":"vertex-ai","provider_conf":{"project_id":"p","region":"us-central1"},"auth":{"gcp":{"service_account_json":"$env://MISSING_SA"}}}`,
+			"auth.gcp.service_account_json refers to the environment variable MISSING_SA"},
+		{"missing JSON member", `{` + aws + `,"auth":{"aws":{"access_key_id":"$env://AWS_CREDS/nope","secret_access_key":"s"}}}`,
+			`auth.aws.access_key_id refers to $env://AWS_CREDS/nope, but AWS_CREDS does not hold a JSON object with a non-empty string member "nope"`},
+		{"JSON member not a string", `{` + aws + `,"auth":{"aws":{"access_key_id":"$env://AWS_CREDS/n","secret_access_key":"s"}}}`,
+			`does not hold a JSON object with a non-empty string member "n"`},
+		{"JSON member of a plain value", `{"provider":"openai","auth":{"header":{"a":"$env://NOT_JSON/key"}}}`,
+			`NOT_JSON does not hold a JSON object`},
+		{"invalid name", `{"provider":"openai","auth":{"header":{"a":"$env://1BAD"}}}`,
+			`auth.header.a refers to the environment variable "1BAD", which is not a valid name`},
+		{"empty name", `{"provider":"openai","auth":{"header":{"a":"$env://"}}}`, `which is not a valid name`},
+		{"resolved value with CR LF", `{"provider":"openai","auth":{"header":{"X-Key":"$env://WITH_CRLF"}}}`,
+			`auth.header "X-Key" value contains a CR, LF or NUL character`},
+		{"resolved aws key with CR LF", `{` + aws + `,"auth":{"aws":{"access_key_id":"$env://WITH_CRLF","secret_access_key":"s"}}}`,
+			"auth.aws.access_key_id contains a CR, LF or NUL"},
+		{"$secret:// in a header", `{"provider":"openai","auth":{"header":{"Authorization":"$secret://vault/1/openai/key"}}}`,
+			"auth.header.Authorization is a $secret:// reference, which a proxy-wasm filter cannot resolve"},
+		{"$secret:// after a prefix", `{"provider":"openai","auth":{"header":{"Authorization":"Bearer $secret://vault/1/openai/key"}}}`,
+			"refer to it as $env://NAME"},
+		{"$secret:// in auth.gcp", `{"provider":"vertex-ai","provider_conf":{"project_id":"p","region":"us-central1"},"auth":{"gcp":{"service_account_json":"$secret://gcp/1/sa"}}}`,
+			"auth.gcp.service_account_json is a $secret:// reference"},
+		{"$secret:// in auth.aws", `{` + aws + `,"auth":{"aws":{"access_key_id":"a","secret_access_key":"$secret://aws/1/key"}}}`,
+			"auth.aws.secret_access_key is a $secret:// reference"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(tc.conf), getenvFrom(testEnv))
+			if err == nil {
+				t.Fatalf("accepted %s", tc.conf)
+			}
+			if !strings.HasPrefix(err.Error(), "ai-proxy: ") || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q does not say %q", err, tc.want)
+			}
+			for _, v := range []string{"sk-secret", "secret-token", "AKIDsecret", "secret-key", "X-Injected", "vault/1", "aws/1", "gcp/1"} {
+				if strings.Contains(err.Error(), v) {
+					t.Fatalf("error %q shows a value", err)
+				}
+			}
+		})
+	}
+	// Without an environment at all, a reference is as unset.
+	if _, err := ParseConfig([]byte(`{"provider":"openai","auth":{"header":{"a":"$env://OPENAI_API_KEY"}}}`), nil); err == nil {
+		t.Fatal("resolved a reference without an environment")
+	}
+}
