@@ -110,15 +110,19 @@ func Version(path string) (string, error) {
 	return string(m[1]), nil
 }
 
-// Validate runs `envoy --mode validate` on a config and returns its output
-// and whether Envoy accepted it.
-func Validate(t testing.TB, b Binary, config []byte) (string, bool) {
+// Validate runs `envoy --mode validate` on a config, with env added to the
+// environment Envoy inherits (validation configures the plugin, which
+// resolves its $env:// references), and returns its output and whether
+// Envoy accepted it.
+func Validate(t testing.TB, b Binary, config []byte, env ...string) (string, bool) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "envoy.yaml")
 	if err := os.WriteFile(path, config, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(b.Path, "--mode", "validate", "-c", path, "--disable-hot-restart", "-l", "warning").CombinedOutput()
+	cmd := exec.Command(b.Path, "--mode", "validate", "-c", path, "--disable-hot-restart", "-l", "warning")
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
 	return string(out), err == nil
 }
 
@@ -144,6 +148,10 @@ type Options struct {
 	LogLevel string
 	// Args are extra command-line arguments.
 	Args []string
+	// Env adds NAME=value entries to the environment Envoy inherits: the
+	// variables a config's vm_config.environment_variables.host_env_keys
+	// passes to the filter.
+	Env []string
 }
 
 var baseID atomic.Int64
@@ -183,6 +191,7 @@ func Start(t testing.TB, b Binary, config []byte, opts Options) *Envoy {
 	}, opts.Args...)
 	e.cmd = exec.Command(b.Path, args...)
 	e.cmd.Stdout, e.cmd.Stderr = logFile, logFile
+	e.cmd.Env = append(os.Environ(), opts.Env...)
 	// Envoy dies with the test binary even if cleanup never runs.
 	e.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := e.cmd.Start(); err != nil {

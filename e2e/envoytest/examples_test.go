@@ -24,7 +24,7 @@ func TestExamplesValidate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if out, ok := envoy.Validate(t, b, cfg); !ok {
+			if out, ok := envoy.Validate(t, b, cfg, exampleEnv...); !ok {
 				t.Errorf("%s does not validate in Envoy %s:\n%s", filepath.Base(f), b.Version, out)
 			}
 		}

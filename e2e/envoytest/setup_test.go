@@ -40,6 +40,10 @@ type gateway struct {
 	URL string // http://127.0.0.1:port of the llm_gateway listener
 }
 
+// exampleEnv is the environment the examples' host_env_keys pass to the
+// filter.
+var exampleEnv = []string{"OPENAI_API_KEY=" + operatorKey}
+
 // startExample starts examples/envoy/<name> in Envoy b with the lab
 // substitutions and returns its gateway listener.
 func startExample(t *testing.T, b envoy.Binary, lab *envoy.Lab, name string) gateway {
@@ -48,6 +52,6 @@ func startExample(t *testing.T, b envoy.Binary, lab *envoy.Lab, name string) gat
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := envoy.Start(t, b, cfg, envoy.Options{})
+	e := envoy.Start(t, b, cfg, envoy.Options{Env: exampleEnv})
 	return gateway{Envoy: e, URL: "http://" + e.ListenerAddr(t, "llm_gateway")}
 }
