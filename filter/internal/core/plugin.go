@@ -21,8 +21,8 @@ type Plugin struct {
 	options       []option
 	modelJSON     []byte // options.model as a JSON string
 	maxTokensJSON []byte
-	timeoutHeader string // timeout, for the router of a pass-through request
-	routerTimeout string // x-envoy-upstream-rq-timeout-ms of AI requests
+	timeoutHeader string                // timeout, for the router of a pass-through request
+	routerTimeout string                // x-envoy-upstream-rq-timeout-ms of AI requests
 	authNames     map[string]bool       // headers the operator's auth sets
 	byModel       map[string]*metricSet // see metricsFor
 	byLabel       map[string]*metricSet
