@@ -161,7 +161,6 @@ func (p *Plugin) wait(s *Stream) {
 	p.syncTicks()
 }
 
-// unwait forgets a waiting stream; the next tick slows or stops the ticks.
 func (p *Plugin) unwait(s *Stream) {
 	for i, w := range p.waiting {
 		if w == s {
@@ -169,6 +168,7 @@ func (p *Plugin) unwait(s *Stream) {
 			break
 		}
 	}
+	p.syncTicks()
 }
 
 // retryTokens retries the token for streams waiting on another worker's

@@ -64,9 +64,10 @@ func (p *Plugin) OnTick() {
 }
 
 // syncTicks sets the tick period to what the plugin needs now: the fastest
-// of its users, or none. Adding a user calls it at once; a user leaving
-// does not, and the next tick turns the period down or off. So a busy
-// plugin keeps one period without a host call per request.
+// of its users, or none. It is called when the need changes: a watch list
+// that was empty gets a stream or becomes empty again, a token waiter
+// comes or goes, a tick ran. A busy plugin, whose list never empties, keeps
+// its period without a host call per request.
 func (p *Plugin) syncTicks() {
 	if !p.caps.Ticks {
 		return
@@ -118,6 +119,9 @@ func (s *Stream) unwatch() {
 	p.watched[last] = nil
 	p.watched = p.watched[:last]
 	s.watchPos = 0
+	if last == 0 {
+		p.syncTicks() // off, unless a token waiter needs them
+	}
 }
 
 // checkIdle ends the watched streams idle for timeout at now.

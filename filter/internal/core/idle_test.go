@@ -150,6 +150,9 @@ func TestIdleWatchList(t *testing.T) {
 	if hosts[0].local != nil || hosts[1].local != nil || hosts[2].local == nil {
 		t.Fatalf("fired on %v %v %v", hosts[0].local != nil, hosts[1].local != nil, hosts[2].local != nil)
 	}
+	if r.root.tick != 0 {
+		t.Fatalf("ticks still on (%d ms) with nothing watched", r.root.tick)
+	}
 }
 
 // Token waiters and the watchdog share the tick: the faster period wins,
