@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -90,27 +89,6 @@ func reply(ctype, body string) string {
 		h += "Content-Type: " + ctype + "\r\n"
 	}
 	return h + "Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
-}
-
-// outcome is what an HTTP client saw.
-type outcome struct {
-	status int
-	body   []byte
-	err    error // the exchange broke: reset, truncated body
-}
-
-func (o outcome) String() string {
-	return fmt.Sprintf("status %d, err %v, body %.300q", o.status, o.err, o.body)
-}
-
-func post(url, body string) outcome {
-	resp, err := http.Post(url, "application/json", strings.NewReader(body))
-	if err != nil {
-		return outcome{err: err}
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return outcome{status: resp.StatusCode, body: b, err: err}
 }
 
 // isErrorObject reports whether body is the error object of the client

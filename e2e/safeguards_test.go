@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +34,8 @@ func TestMaxResponseBytesEndsStream(t *testing.T) {
 }
 
 // timeout bounds a callout: the client gets a JSON error, not a hang.
+// wasm-nginx-module reports a timed-out callout like any transport failure;
+// the filter tells them apart by the time it took.
 func TestTimeoutInCalloutMode(t *testing.T) {
 	m := mock.NewOpenAI(mock.WithDelay(3 * time.Second))
 	defer m.Close()
@@ -43,9 +46,7 @@ func TestTimeoutInCalloutMode(t *testing.T) {
 	if took := time.Since(start); took > 2*time.Second {
 		t.Fatalf("took %v with timeout 300 ms", took)
 	}
-	// wasm-nginx-module reports a timed-out callout like any transport
-	// failure, so the filter cannot tell it from a reset: 502.
-	if resp.Status != 502 || gjson.GetBytes(resp.Body, "error.message").Str == "" {
+	if resp.Status != 504 || !strings.Contains(gjson.GetBytes(resp.Body, "error.message").Str, "300 ms") {
 		t.Fatalf("%d %s", resp.Status, resp.Body)
 	}
 }
@@ -64,14 +65,34 @@ func TestTimeoutInEnvoyCallout(t *testing.T) {
 	}
 }
 
-// In inline mode the router enforces timeout: the filter sets Envoy's
-// per-request timeout header, which the router strips before forwarding.
+// In inline mode the filter's idle watchdog enforces timeout, so Envoy's
+// router, whose timeout is total, gets none (0) for AI requests, or
+// max_stream_duration_ms plus timeout; a bodiless pass-through request
+// keeps timeout as its total bound.
 func TestTimeoutHeaderInline(t *testing.T) {
-	m := mock.NewOpenAI()
-	defer m.Close()
-	r := newRig(t, host.Envoy, `{"provider":"openai","auth":{"header":{"Authorization":"Bearer k"}},"timeout":1234}`, map[string]string{"api.openai.com": m.URL})
-	resp := r.do(t, "/v1/chat/completions", `{"messages":[{"role":"user","content":"hi"}]}`)
-	if v, _ := resp.Upstream.Get("x-envoy-upstream-rq-timeout-ms"); v != "1234" {
-		t.Fatalf("upstream request headers %v", resp.Upstream.Header)
+	tests := []struct {
+		name, conf, method, path, body, want string
+	}{
+		{"AI request", `"timeout":1234`, "POST", "/v1/chat/completions", `{"messages":[{"role":"user","content":"hi"}]}`, "0"},
+		{"with max_stream_duration_ms", `"timeout":1234,"max_stream_duration_ms":60000`, "POST", "/v1/chat/completions", `{"messages":[{"role":"user","content":"hi"}]}`, "61234"},
+		{"pass-through GET", `"timeout":1234`, "GET", "/v1/models", "", "1234"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := mock.NewOpenAI()
+			defer m.Close()
+			r := newRig(t, host.Envoy, `{"provider":"openai","auth":{"header":{"Authorization":"Bearer k"}},`+tc.conf+`}`, map[string]string{"api.openai.com": m.URL})
+			req := &host.Request{Method: tc.method, Path: tc.path, Body: []byte(tc.body)}
+			resp, err := r.p.Do(context.Background(), req, host.Options{Upstream: host.HTTPUpstream(nil, r.resolve)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.Upstream == nil {
+				t.Fatalf("nothing went upstream: %d %s", resp.Status, resp.Body)
+			}
+			if v, _ := resp.Upstream.Get("x-envoy-upstream-rq-timeout-ms"); v != tc.want {
+				t.Fatalf("x-envoy-upstream-rq-timeout-ms %q, want %q", v, tc.want)
+			}
+		})
 	}
 }

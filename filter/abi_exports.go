@@ -58,8 +58,13 @@ func (r *root) SharedSet(k string, v []byte, cas uint32) bool {
 	return proxySetSharedData(strPtr(k), uint32(len(k)), ptr(v), uint32(len(v)), cas) == statusOK
 }
 
+// SetTickPeriod sets the root's tick period from whatever context is
+// effective: the host applies it to that context's root
+// (ContextBase::setTimerPeriod in
+// https://github.com/proxy-wasm/proxy-wasm-cpp-host/blob/main/src/context.cc),
+// so a stream callback may call it and keep its own context for the host
+// calls that follow.
 func (r *root) SetTickPeriod(ms uint32) {
-	proxySetEffectiveContext(r.id)
 	proxySetTickPeriodMilliseconds(ms)
 }
 

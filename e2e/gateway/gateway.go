@@ -79,10 +79,10 @@ func New(ctx context.Context, wasm []byte, cfg *Config, opt Options) (*Gateway, 
 	}
 	g.client = &http.Client{Transport: &http.Transport{
 		Proxy:                 nil,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+		DialContext:           (&net.Dialer{Timeout: connectTimeout}).DialContext,
 		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
 		MaxIdleConnsPerHost:   64,
-		ResponseHeaderTimeout: 0, // the filter's timeout governs
+		ResponseHeaderTimeout: 0, // the router's timeout and the filter's watchdog govern
 		DisableCompression:    true,
 	}}
 	mod, err := host.Compile(ctx, wasm)
@@ -275,21 +275,55 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// Envoy's router and cluster defaults the gateway models.
+const (
+	// connectTimeout is a cluster's default connect_timeout.
+	connectTimeout = 5 * time.Second
+	// routeTimeout is a route's default timeout, used when the request
+	// carries no x-envoy-upstream-rq-timeout-ms.
+	routeTimeout = 15 * time.Second
+)
+
+// routerTimeout reads the total timeout Envoy's router applies to a
+// request: x-envoy-upstream-rq-timeout-ms when it is a number, 0 meaning
+// none, else the route's default (FilterUtility::finalTimeout in
+// https://github.com/envoyproxy/envoy/blob/main/source/common/router/router.cc).
+// The router removes the header before forwarding.
+func routerTimeout(h [][2]string) time.Duration {
+	for _, kv := range h {
+		if kv[0] == "x-envoy-upstream-rq-timeout-ms" {
+			if ms, err := strconv.ParseUint(kv[1], 10, 32); err == nil {
+				return time.Duration(ms) * time.Millisecond
+			}
+		}
+	}
+	return routeTimeout
+}
+
 // forward plays Envoy's dynamic forward proxy and router: it sends the
-// request where the filter pointed :scheme/:authority/:path.
+// request where the filter pointed :scheme/:authority/:path. The router's
+// timeout starts now, the request being complete, and spans the whole
+// response (Filter::onRequestComplete): before the response headers it
+// becomes Envoy's 504 "upstream request timeout", after them a broken
+// body, which the host turns into a reset.
 func (g *Gateway) forward(ctx context.Context, ur *host.UpstreamRequest) (*host.UpstreamResponse, error) {
 	base, ok := g.lookup(ur.Authority)
 	if !ok {
 		base = ur.Scheme + "://" + ur.Authority
 	}
+	cancel := context.CancelFunc(func() {})
+	if d := routerTimeout(ur.Header); d > 0 {
+		ctx, cancel = context.WithTimeout(ctx, d)
+	}
 	hr, err := http.NewRequestWithContext(ctx, ur.Method, base+ur.Path, strings.NewReader(string(ur.Body)))
 	if err != nil {
+		cancel()
 		return nil, err
 	}
 	hr.Host = ur.Authority
 	for _, kv := range ur.Header {
 		switch kv[0] {
-		case "host", "content-length", "transfer-encoding", "connection":
+		case "host", "content-length", "transfer-encoding", "connection", "x-envoy-upstream-rq-timeout-ms":
 			continue
 		}
 		hr.Header.Add(kv[0], kv[1])
@@ -297,9 +331,16 @@ func (g *Gateway) forward(ctx context.Context, ur *host.UpstreamRequest) (*host.
 	hr.ContentLength = int64(len(ur.Body))
 	resp, err := g.client.Do(hr)
 	if err != nil {
+		cancel()
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			const msg = "upstream request timeout"
+			return &host.UpstreamResponse{Status: http.StatusGatewayTimeout, Header: [][2]string{
+				{"content-length", strconv.Itoa(len(msg))}, {"content-type", "text/plain"}},
+				Body: io.NopCloser(strings.NewReader(msg))}, nil
+		}
 		return nil, err
 	}
-	out := &host.UpstreamResponse{Status: resp.StatusCode, Body: resp.Body}
+	out := &host.UpstreamResponse{Status: resp.StatusCode, Body: cancelOnClose{resp.Body, cancel}}
 	for k, vs := range resp.Header {
 		for _, v := range vs {
 			out.Header = append(out.Header, [2]string{strings.ToLower(k), v})
@@ -309,6 +350,18 @@ func (g *Gateway) forward(ctx context.Context, ur *host.UpstreamRequest) (*host.
 		out.Header = append(out.Header, [2]string{"content-length", strconv.FormatInt(resp.ContentLength, 10)})
 	}
 	return out, nil
+}
+
+// cancelOnClose ends the router's timeout with the response body.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
 }
 
 // EnvFromOS picks from the gateway's environment the variables the filter

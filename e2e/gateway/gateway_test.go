@@ -7,7 +7,9 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/e2e/host"
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/e2e/host/hosttest"
@@ -65,5 +67,70 @@ func TestBuiltinMockMemoryStaysFlat(t *testing.T) {
 	t.Logf("heap grew by %d bytes over %d requests", grew, n)
 	if grew > n*3000/4 {
 		t.Fatalf("heap grew by %d bytes over %d requests (%d per request)", grew, n, grew/n)
+	}
+}
+
+// The gateway's router honours x-envoy-upstream-rq-timeout-ms like Envoy's:
+// a total timeout from the complete request to the end of the response, 0
+// meaning none, absent meaning the route's 15 s default; the header never
+// reaches the upstream.
+func TestRouterTimeout(t *testing.T) {
+	var sawHeader atomic.Bool
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("x-envoy-upstream-rq-timeout-ms") != "" {
+			sawHeader.Store(true)
+		}
+		wait := func(d time.Duration) {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(d):
+			}
+		}
+		if r.URL.Path == "/slow-headers" {
+			wait(time.Second)
+		}
+		w.Header().Set("content-type", "text/plain")
+		io.WriteString(w, "part ")
+		w.(http.Flusher).Flush()
+		wait(time.Second)
+		io.WriteString(w, "rest")
+	}))
+	defer up.Close()
+	g := &Gateway{cfg: &Config{Clusters: map[string]string{"provider": up.URL}}, client: &http.Client{}}
+
+	tests := []struct {
+		name, path, timeout string
+		status              int
+		body                string
+		broken              bool // the body ends with an error: a reset downstream
+	}{
+		{"before the headers: Envoy's 504", "/slow-headers", "200", 504, "upstream request timeout", false},
+		{"after the headers: the body breaks", "/slow-body", "200", 200, "part ", true},
+		{"0 disables it", "/slow-body", "0", 200, "part rest", false},
+		{"a timeout that holds", "/slow-body", "5000", 200, "part rest", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ur := &host.UpstreamRequest{Method: "GET", Scheme: "http", Authority: "provider", Path: tc.path,
+				Header: [][2]string{{"x-envoy-upstream-rq-timeout-ms", tc.timeout}}}
+			resp, err := g.forward(context.Background(), ur)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.Status != tc.status || string(b) != tc.body || (err != nil) != tc.broken {
+				t.Fatalf("%d %q, read error %v", resp.Status, b, err)
+			}
+		})
+	}
+	if sawHeader.Load() {
+		t.Error("x-envoy-upstream-rq-timeout-ms reached the upstream")
+	}
+	if d := routerTimeout(nil); d != 15*time.Second {
+		t.Errorf("default route timeout %v", d)
+	}
+	if d := routerTimeout([][2]string{{"x-envoy-upstream-rq-timeout-ms", "x"}}); d != 15*time.Second {
+		t.Errorf("unparsable header gives %v, want the route default", d)
 	}
 }

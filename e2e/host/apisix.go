@@ -573,7 +573,7 @@ func (s *stream) runAPISIX(ctx context.Context) error {
 		}
 	}
 	s.resp.Upstream = u
-	ur, err := s.roundTrip(ctx, u)
+	ur, err := s.roundTrip(ctx, ctx, u)
 	if err != nil {
 		return err
 	}
@@ -691,12 +691,18 @@ func (vm *VM) apisixCallout(ctx context.Context, c *apisixCall) *callResult {
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path
 	}
-	timeout := time.Duration(c.timeout) * time.Millisecond
+	// httpc:set_timeout bounds each socket operation (connect, send, every
+	// read), not the exchange: an answer that keeps coming lives on
+	// (https://github.com/ledgetech/lua-resty-http#set_timeout). The idle
+	// timer restarts whenever bytes arrive.
+	idle := time.Duration(c.timeout) * time.Millisecond
 	if c.timeout <= 0 {
-		timeout = 60 * time.Second // lua_socket_*_timeout default (effect of 0 unverified)
+		idle = 60 * time.Second // lua_socket_*_timeout default (effect of 0 unverified)
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	timer := time.AfterFunc(idle, cancel)
+	defer timer.Stop()
 	hr, err := httpRequest(ctx, cmp.Or(headerValue(c.h, ":method"), "GET"), base, path, cmp.Or(headerValue(c.h, ":authority"), c.upstream), c.h, c.body)
 	if err != nil {
 		return nil
@@ -706,9 +712,18 @@ func (vm *VM) apisixCallout(ctx context.Context, c *apisixCall) *callResult {
 		return nil
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil
+	var body []byte
+	buf := make([]byte, 32<<10)
+	for {
+		timer.Reset(idle)
+		n, err := resp.Body.Read(buf)
+		body = append(body, buf[:n]...)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil
+		}
 	}
 	return &callResult{headers: responseHeaders(resp, true), body: body}
 }

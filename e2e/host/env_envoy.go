@@ -433,7 +433,7 @@ func envoySendLocalResponse(vm *VM, s []uint64) uint32 {
 			headers: parsePairs(hdrs),
 			details: strings.Join(strings.Fields(details), "_"),
 		}
-		c.s.signal()
+		c.s.ended()
 	}
 	return stOK
 }
@@ -466,7 +466,7 @@ func envoyCloseStream(vm *VM, s []uint64) uint32 {
 	}
 	if c := vm.effective(); t <= 1 && c != nil && c.s != nil && c.s.reset == "" {
 		c.s.reset = "wasm_close_stream"
-		c.s.signal()
+		c.s.ended()
 	}
 	return stOK
 }

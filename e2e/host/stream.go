@@ -145,6 +145,11 @@ type stream struct {
 	cont  [2]bool
 	reset string
 	wake  chan struct{}
+	// abortUpstream cancels the router's upstream request while it is in
+	// flight: a local reply or a reset from a root callback (a tick) ends
+	// the upstream exchange at once, as in Envoy, even while Do waits for
+	// the upstream's headers or its next body chunk.
+	abortUpstream context.CancelFunc
 
 	forwarded       []byte
 	upstreamHeaders bool // the router has response headers: local replies are direct
@@ -164,6 +169,15 @@ func (s *stream) signal() {
 	case s.wake <- struct{}{}:
 	default:
 	}
+}
+
+// ended signals a local reply or a reset: the upstream request, if one is
+// in flight, is cancelled.
+func (s *stream) ended() {
+	if s.abortUpstream != nil {
+		s.abortUpstream()
+	}
+	s.signal()
 }
 
 // unlocked runs f without the VM lock: upstream I/O and user callbacks.
@@ -623,7 +637,10 @@ func (s *stream) toUpstream(ctx context.Context) error {
 		return fmt.Errorf("host: the request goes upstream with content-length %q but %d body bytes: the filter changed the body and left content-length stale (remove it, or set it while the headers are held)",
 			headerValue(s.reqH, "content-length"), len(u.Body))
 	}
-	ur, err := s.roundTrip(ctx, u)
+	uctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s.abortUpstream = cancel
+	ur, err := s.roundTrip(ctx, uctx, u)
 	if err != nil {
 		return err
 	}
@@ -649,15 +666,15 @@ func (s *stream) toUpstream(ctx context.Context) error {
 	return s.encode(ctx, h, src)
 }
 
-// roundTrip hands u to Options.Upstream without the VM lock. ur is nil if
-// the round trip failed; err ends the stream: there is no Upstream, or ctx
-// is done.
-func (s *stream) roundTrip(ctx context.Context, u *UpstreamRequest) (ur *UpstreamResponse, err error) {
+// roundTrip hands u to Options.Upstream without the VM lock, under uctx
+// (ctx, cancelled when the filter ends the stream). ur is nil if the round
+// trip failed; err ends the stream: there is no Upstream, or ctx is done.
+func (s *stream) roundTrip(ctx, uctx context.Context, u *UpstreamRequest) (ur *UpstreamResponse, err error) {
 	if s.opt.Upstream == nil {
 		return nil, errors.New("host: the filter let the request through but Options.Upstream is nil")
 	}
 	var failed error
-	s.unlocked(func() { ur, failed = s.opt.Upstream(ctx, u) })
+	s.unlocked(func() { ur, failed = s.opt.Upstream(uctx, u) })
 	if ctx.Err() != nil || failed != nil {
 		if ur != nil && ur.Body != nil {
 			_ = ur.Body.Close()
@@ -704,7 +721,9 @@ func (s *stream) encode(ctx context.Context, h headerMap, src *bodySource) error
 				return ctx.Err()
 			}
 			if err != nil {
-				s.reset = "upstream reset mid-response: " + err.Error()
+				if s.local == nil && s.reset == "" { // else the filter ended it
+					s.reset = "upstream reset mid-response: " + err.Error()
+				}
 				continue
 			}
 			s.body(ctx, dirResponse, data, eos)

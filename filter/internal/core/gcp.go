@@ -134,6 +134,9 @@ func (s *Stream) resumeWithToken() {
 	if s.pending == nil { // paused in request headers (inline mode)
 		s.writeHeaders(s.t.path, nil)
 		s.h.ContinueRequest()
+		if s.ai { // the body was complete: the request goes upstream now
+			s.watch()
+		}
 		return
 	}
 	path, body := s.pendingPath, s.pending
@@ -148,10 +151,8 @@ func (s *Stream) resumeWithToken() {
 
 // wait parks a stream until a tick finds the token.
 func (p *Plugin) wait(s *Stream) {
-	if len(p.waiting) == 0 {
-		p.root.SetTickPeriod(50)
-	}
 	p.waiting = append(p.waiting, s)
+	p.syncTicks()
 }
 
 func (p *Plugin) unwait(s *Stream) {
@@ -161,13 +162,12 @@ func (p *Plugin) unwait(s *Stream) {
 			break
 		}
 	}
-	if len(p.waiting) == 0 && p.store != nil && p.caps.Ticks {
-		p.root.SetTickPeriod(0)
-	}
+	p.syncTicks()
 }
 
-// OnTick retries the token for streams waiting on another worker's exchange.
-func (p *Plugin) OnTick() {
+// retryTokens retries the token for streams waiting on another worker's
+// exchange (from OnTick).
+func (p *Plugin) retryTokens() {
 	for _, s := range append([]*Stream(nil), p.waiting...) {
 		tok, st := gcpauth.Lookup(p.store, p.tokenKey, p.now())
 		switch st {

@@ -22,7 +22,8 @@ type Plugin struct {
 	options       []option
 	modelJSON     []byte // options.model as a JSON string
 	maxTokensJSON []byte
-	timeoutHeader string
+	timeoutHeader string                // timeout, for the router of a pass-through request
+	routerTimeout string                // x-envoy-upstream-rq-timeout-ms of AI requests
 	authNames     map[string]bool       // headers the operator's auth sets
 	byModel       map[string]*metricSet // see metricsFor
 	byLabel       map[string]*metricSet
@@ -37,6 +38,10 @@ type Plugin struct {
 	tokenKey                          string
 	tokenScheme, tokenHost, tokenPath string
 	waiting                           []*Stream // waiting for another worker's token exchange
+
+	watched    []*Stream // in flight through the host, under the idle watchdog
+	idleTickMS uint32    // the watchdog's tick period
+	tickMS     uint32    // the tick period asked of the host (0: off)
 }
 
 // NewPlugin prepares a validated configuration for a host with caps.
@@ -47,6 +52,8 @@ func NewPlugin(cfg *Config, caps Caps, root RootHost) *Plugin {
 	}
 	p.maxTokensJSON = strconv.AppendInt(nil, cfg.MaxTokens, 10)
 	p.timeoutHeader = strconv.FormatInt(cfg.TimeoutMS, 10)
+	p.routerTimeout = p.routerTimeoutMS()
+	p.idleTickMS = idleTickPeriod(cfg.TimeoutMS)
 	p.byModel, p.byLabel = map[string]*metricSet{}, map[string]*metricSet{}
 	p.initGCP()
 	if a := cfg.AWS; a != nil {
@@ -72,6 +79,7 @@ func (s *Stream) Reuse(p *Plugin, h Host) {
 	if len(s.p.waiting) > 0 {
 		s.p.unwait(s)
 	}
+	s.unwatch()
 	buf := s.respBuf[:0]
 	if cap(buf) > maxKeptBuffer {
 		buf = nil

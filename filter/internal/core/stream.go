@@ -75,6 +75,13 @@ type Stream struct {
 	// clientClosed: the request ended before its response did, the way a
 	// client that disconnects ends it (see OnDone).
 	clientClosed bool
+
+	// The idle watchdog's state (idle.go).
+	activity  uint32 // response callbacks seen
+	seen      uint32 // activity at the last tick that saw it move
+	seenAt    int64  // that tick's time
+	watchPos  int    // 1 + index in Plugin.watched; 0: not watched
+	calloutAt int64  // when the callout was sent
 }
 
 // OnRequestHeaders sees the client's headers; eos means no body follows
@@ -203,6 +210,9 @@ func (s *Stream) passthrough(headers [][2]string) Action {
 		return Pause
 	}
 	s.writeHeaders(s.path, nil)
+	// Not watched (the response callbacks skip non-AI requests): the
+	// router's total timeout bounds a models listing well enough.
+	s.h.SetRequestHeader("x-envoy-upstream-rq-timeout-ms", s.p.timeoutHeader)
 	return Continue
 }
 
@@ -300,7 +310,7 @@ func (s *Stream) writeHeaders(path string, extra [][2]string) {
 	if s.token != "" {
 		h.SetRequestHeader("authorization", "Bearer "+s.token)
 	}
-	h.SetRequestHeader("x-envoy-upstream-rq-timeout-ms", s.p.timeoutHeader)
+	h.SetRequestHeader("x-envoy-upstream-rq-timeout-ms", s.p.routerTimeout)
 }
 
 // OnRequestBody sees the buffered request body; size is the total so far.
@@ -326,6 +336,9 @@ func (s *Stream) OnRequestBody(size int, eos bool) Action {
 		next := Continue
 		if s.p.needsToken() && s.token == "" {
 			next = Pause
+		}
+		if next == Continue {
+			s.watch()
 		}
 		if len(out) == len(body) && &out[0] == &body[0] {
 			return next // nothing to change: the body passes untouched
@@ -359,6 +372,7 @@ func (s *Stream) releaseHeld(path string, body []byte) Action {
 	sig = append(sig, [2]string{"content-type", "application/json"}, [2]string{"content-length", strconv.Itoa(len(body))})
 	s.writeHeaders(path, sig)
 	s.h.ReplaceRequestBody(body)
+	s.watch()
 	return Continue
 }
 
@@ -535,7 +549,8 @@ func (s *Stream) callout(path string, body []byte) Action {
 	}
 	s.method = "POST"
 	h := s.upstreamHeaders(path, append(sig, [2]string{"content-type", "application/json"}))
-	if !s.h.Call(s.p.cluster(t), h, body, uint32(s.p.cfg.TimeoutMS)) {
+	s.calloutAt = s.h.NowNanos()
+	if !s.h.Call(s.p.cluster(t), h, body, s.calloutTimeoutMS()) {
 		return s.fail(502, "cannot reach "+t.authority+": the host refused the callout to cluster "+strconv.Quote(s.p.cluster(t)))
 	}
 	return Pause
@@ -570,7 +585,12 @@ func (s *Stream) OnCallResponse(headers [][2]string, body []byte, ok bool) {
 		return
 	}
 	if !ok {
-		s.fail(502, "upstream "+s.t.authority+" failed before answering (connection reset or response too large)")
+		if ms := int64(s.calloutTimeoutMS()); (s.h.NowNanos()-s.calloutAt)/1e6 >= ms {
+			// APISIX reports a timed-out callout like any failure.
+			s.fail(504, "upstream "+s.t.authority+" failed or stayed silent for timeout "+strconv.FormatInt(ms, 10)+" ms")
+		} else {
+			s.fail(502, "upstream "+s.t.authority+" failed before answering (connection reset or response too large)")
+		}
 		s.finish()
 		return
 	}
@@ -585,7 +605,7 @@ func (s *Stream) OnCallResponse(headers [][2]string, body []byte, ok bool) {
 		}
 	}
 	if s.status >= 500 && !strings.Contains(ctype, "json") && (s.status == 503 || s.status == 504) {
-		msg := "upstream " + s.t.authority + " did not answer within " + s.p.timeoutHeader + " ms"
+		msg := "upstream " + s.t.authority + " did not answer within " + strconv.FormatUint(uint64(s.calloutTimeoutMS()), 10) + " ms"
 		if s.status == 503 {
 			msg = "cannot connect to upstream " + s.t.authority
 		}
@@ -641,6 +661,7 @@ func (s *Stream) OnResponseHeaders(headers [][2]string, eos bool) Action {
 			ctype = kv[1]
 		}
 	}
+	s.activity++
 	s.respStream = isStreamType(ctype)
 	s.translate = s.translating()
 	// An error the proxy made itself (Envoy's "upstream connect error",
@@ -697,6 +718,7 @@ func (s *Stream) OnResponseBody(size int, eos bool) Action {
 		s.h.ReplaceResponseBody(nil)
 		return Continue
 	}
+	s.activity++
 	s.respBytes += int64(size)
 	if s.streaming() {
 		chunk := s.h.ResponseBody(size)
@@ -902,6 +924,7 @@ func (s *Stream) OnDone() {
 	if !s.finished && !s.local {
 		s.clientClosed = s.status == 0 || s.respStream || s.respBytes > 0
 	}
+	s.unwatch()
 	s.finish()
 }
 

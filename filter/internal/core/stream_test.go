@@ -62,7 +62,7 @@ func TestInlineRequestRewrite(t *testing.T) {
 	}
 	want := map[string]string{
 		":authority": "api.openai.com", ":path": "/v1/chat/completions", ":scheme": "https",
-		"authorization": "Bearer sk-operator", "x-request-id": "r1", "x-envoy-upstream-rq-timeout-ms": "30000",
+		"authorization": "Bearer sk-operator", "x-request-id": "r1", "x-envoy-upstream-rq-timeout-ms": "0",
 	}
 	for k, v := range want {
 		if got, _ := get(h.reqHeaders, k); got != v {
