@@ -57,6 +57,12 @@ func istioFilter(t *testing.T, lab *envoy.Lab, ecdsPath string) map[string]any {
 			FailStrategy    string         `yaml:"failStrategy"`
 			ImagePullPolicy string         `yaml:"imagePullPolicy"`
 			PluginConfig    map[string]any `yaml:"pluginConfig"`
+			VMConfig        struct {
+				Env []struct {
+					Name, Value string
+					ValueFrom   string `yaml:"valueFrom"`
+				}
+			} `yaml:"vmConfig"`
 		}
 	}
 	if err := yaml.NewDecoder(bytes.NewReader(raw)).Decode(&wp); err != nil {
@@ -74,13 +80,27 @@ func istioFilter(t *testing.T, lab *envoy.Lab, ecdsPath string) map[string]any {
 	if wp.Spec.ImagePullPolicy != "" {
 		env["ISTIO_META_WASM_IMAGE_PULL_POLICY"] = wp.Spec.ImagePullPolicy
 	}
+	// buildVMConfig: valueFrom HOST names a variable of the proxy's own
+	// environment (host_env_keys); INLINE (the default) carries its value.
+	var hostKeys []any
+	for _, e := range wp.Spec.VMConfig.Env {
+		if e.ValueFrom == "HOST" {
+			hostKeys = append(hostKeys, e.Name)
+		} else {
+			env[e.Name] = e.Value
+		}
+	}
+	vars := map[string]any{"key_values": env}
+	if hostKeys != nil {
+		vars["host_env_keys"] = hostKeys
+	}
 	plugin := map[string]any{
 		"name":          name,
 		"configuration": map[string]any{"@type": "type.googleapis.com/google.protobuf.StringValue", "value": string(conf)},
 		"vm_config": map[string]any{
 			"runtime":               "envoy.wasm.runtime.v8",
 			"code":                  map[string]any{"local": map[string]any{"filename": "module.wasm"}},
-			"environment_variables": map[string]any{"key_values": env},
+			"environment_variables": vars,
 		},
 	}
 	if wp.Spec.PluginName != "" {

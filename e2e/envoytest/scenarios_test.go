@@ -145,6 +145,7 @@ func startRig(t *testing.T, b envoy.Binary) *rig {
 	r.Envoy = envoy.Start(t, b, cfg, envoy.Options{
 		// Access logs reach their files every 10 s by default.
 		Args: []string{"--file-flush-interval-msec", "200"},
+		Env:  exampleEnv,
 	})
 	t.Logf("Envoy %s with %d listeners ready in %v", b.Version, len(listeners), time.Since(start).Round(time.Millisecond))
 	for _, l := range listeners {
