@@ -21,7 +21,6 @@ import (
 	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
-	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
@@ -132,48 +131,34 @@ func parseRSAKey(s string) (*rsa.PrivateKey, error) {
 		return nil, errors.New(`gcpauth: "private_key" is not a PEM block (want the PEM text of a "PRIVATE KEY" or "RSA PRIVATE KEY")`)
 	}
 	der := block.Bytes
-	var p8 pkcs8
-	if rest, err := asn1.Unmarshal(der, &p8); err == nil && len(rest) == 0 {
-		if !p8.Algo.Algorithm.Equal(oidRSA) {
-			return nil, fmt.Errorf(`gcpauth: "private_key" is not an RSA key (PKCS#8 algorithm %v)`, p8.Algo.Algorithm)
+	if inner, isPKCS8, isRSA := pkcs8RSA(der); isPKCS8 {
+		if !isRSA {
+			return nil, errors.New(`gcpauth: "private_key" is not an RSA key (its PKCS#8 algorithm is not rsaEncryption)`)
 		}
-		der = p8.PrivateKey
+		der = inner
 	}
-	var p1 pkcs1
-	if rest, err := asn1.Unmarshal(der, &p1); err != nil || len(rest) != 0 || p1.Version != 0 ||
-		!p1.E.IsInt64() || p1.E.Int64() > 1<<31-1 {
+	p1, ok := parsePKCS1(der)
+	if !ok || !p1.e.IsInt64() || p1.e.Int64() > 1<<31-1 {
 		return nil, fmt.Errorf(`gcpauth: "private_key" (PEM %q) is not a PKCS#8 or PKCS#1 two-prime RSA private key`, block.Type)
 	}
 	key := &rsa.PrivateKey{
-		PublicKey: rsa.PublicKey{N: p1.N, E: int(p1.E.Int64())},
-		D:         p1.D,
-		Primes:    []*big.Int{p1.P, p1.Q},
+		PublicKey: rsa.PublicKey{N: p1.n, E: int(p1.e.Int64())},
+		D:         p1.d,
+		Primes:    []*big.Int{p1.p, p1.q},
 	}
-	if err := key.Validate(); err != nil {
-		return nil, errors.New(`gcpauth: "private_key" is not a consistent RSA key`)
+	bad := errors.New(`gcpauth: "private_key" is not a consistent RSA key`)
+	if key.Validate() != nil {
+		return nil, bad
 	}
 	key.Precompute()
+	// The key's own CRT values must be the ones its primes give, as
+	// crypto/x509 requires.
+	pc := key.Precomputed
+	if pc.Dp == nil || pc.Dp.Cmp(p1.dp) != 0 || pc.Dq.Cmp(p1.dq) != 0 || pc.Qinv.Cmp(p1.qinv) != 0 {
+		return nil, bad
+	}
 	return key, nil
 }
-
-// The ASN.1 structures of RFC 5208 (PKCS#8) and RFC 8017 (PKCS#1), parsed
-// with encoding/asn1: crypto/x509 would add over a megabyte to the module.
-type pkcs8 struct {
-	Version int
-	Algo    struct {
-		Algorithm  asn1.ObjectIdentifier
-		Parameters asn1.RawValue `asn1:"optional"`
-	}
-	PrivateKey []byte
-	Attributes asn1.RawValue `asn1:"optional,tag:0"`
-}
-
-type pkcs1 struct {
-	Version                     int
-	N, E, D, P, Q, Dp, Dq, Qinv *big.Int
-}
-
-var oidRSA = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 1}
 
 // Assertion returns a JWT for the JWT-bearer token request, signed with
 // RS256: header {"alg":"RS256","typ":"JWT","kid":PrivateKeyID} and claims
