@@ -210,8 +210,8 @@ func TestIstioExampleMatchesIstioAPI(t *testing.T) {
 	wasmFilterName := ""
 	for _, d := range docs {
 		var obj struct {
-			APIVersion string          `json:"apiVersion"`
-			Kind       string          `json:"kind"`
+			APIVersion string `json:"apiVersion"`
+			Kind       string `json:"kind"`
 			Metadata   struct{ Name, Namespace string }
 			Spec       json.RawMessage `json:"spec"`
 		}
