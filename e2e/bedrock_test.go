@@ -164,3 +164,40 @@ func TestOpenAIClientToBedrock(t *testing.T) {
 		})
 	}
 }
+
+// In callout mode on Envoy (no allow_on_headers_stop_iteration) the filter
+// lets the request headers go on while it reads the body, and Envoy's router
+// starts an upstream request with them at once (docs/envoy-versions.md).
+// Those headers carry none of the client's credentials and point at the
+// provider, not at the host the client named; the callout still answers.
+func TestCalloutHeadersReachTheRouterDisarmed(t *testing.T) {
+	for _, profile := range []host.Profile{host.Envoy, host.EnvoyFixed} {
+		t.Run(profile.String(), func(t *testing.T) {
+			mk := mock.NewBedrock(mock.WithSigV4(testAWS))
+			defer mk.Close()
+			r := newRig(t, profile, bedrockConf(false, `,"options":{"model":"m"}`), map[string]string{bedrockHost: mk.URL})
+			req := &host.Request{Method: "POST", Path: "/v1/chat/completions", Authority: "attacker.example",
+				Body: []byte(`{"messages":[{"role":"user","content":"hi"}]}`),
+				Header: [][2]string{{"content-type", "application/json"}, {"authorization", "Bearer client-secret"},
+					{"x-api-key", "client-secret"}, {"proxy-authorization", "Basic client-secret"}}}
+			resp, err := r.p.Do(context.Background(), req, host.Options{Upstream: host.HTTPUpstream(nil, r.resolve)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.Status != 200 || resp.Upstream != nil {
+				t.Fatalf("%d %s (sent through the router: %v)", resp.Status, resp.Body, resp.Upstream != nil)
+			}
+			if resp.RouterHeaders == nil {
+				t.Fatal("the request headers never left the filter; in Envoy they do, before the body")
+			}
+			for _, kv := range resp.RouterHeaders {
+				if strings.Contains(kv[1], "client-secret") {
+					t.Errorf("the router gets the client's %s: %q", kv[0], kv[1])
+				}
+			}
+			if a, _ := host.Get(resp.RouterHeaders, ":authority"); a != bedrockHost {
+				t.Errorf("the router would dial %q, want the provider %s", a, bedrockHost)
+			}
+		})
+	}
+}

@@ -92,3 +92,52 @@ func TestClientDisconnectIsLogged(t *testing.T) {
 		}
 	}
 }
+
+// llm_active_streams counts the filter's live stream contexts: one while a
+// stream runs, none once it has ended, whether it completed, the filter
+// answered it, or its client left in the middle.
+func TestActiveStreamsGauge(t *testing.T) {
+	const conf = `{"provider":"anthropic","auth":{"header":{"x-api-key":"k"}},"options":{"model":"claude-sonnet-4-5"}}`
+	const stream = `{"model":"c","max_tokens":500,"stream":true,"messages":[{"role":"user","content":"one two three"}]}`
+	for _, profile := range []host.Profile{host.Envoy, host.EnvoyFixed} {
+		t.Run(profile.String(), func(t *testing.T) {
+			m := mock.NewAnthropic(mock.WithStreamChunks(20), mock.WithChunkDelay(5*time.Millisecond))
+			defer m.Close()
+			r := newRig(t, profile, conf, map[string]string{"api.anthropic.com": m.URL})
+			gauge := func() (uint64, bool) {
+				g, ok := r.shared.Metric("wasmcustom.llm_active_streams")
+				return g.Value, ok
+			}
+			for _, tc := range []struct {
+				name, body string
+				leave      bool
+			}{
+				{"complete stream", stream, false},
+				{"local reply", `{"model":"c","max_tokens":5,"messages":[]}`, false},
+				{"client leaves mid-stream", stream, true},
+			} {
+				ctx, cancel := context.WithCancel(context.Background())
+				var during []uint64
+				opt := host.Options{Upstream: host.HTTPUpstream(nil, r.resolve), OnChunk: func([]byte) {
+					v, _ := gauge()
+					during = append(during, v)
+					if tc.leave {
+						cancel()
+					}
+				}}
+				req := &host.Request{Method: "POST", Path: "/v1/messages", Body: []byte(tc.body), Header: [][2]string{{"content-type", "application/json"}}}
+				_, err := r.p.Do(ctx, req, opt)
+				cancel()
+				if (err != nil) != tc.leave {
+					t.Fatalf("%s: error %v", tc.name, err)
+				}
+				if tc.body == stream && (len(during) == 0 || during[0] != 1) {
+					t.Errorf("%s: llm_active_streams while streaming %v, want 1", tc.name, during)
+				}
+				if v, ok := gauge(); !ok || v != 0 {
+					t.Errorf("%s: llm_active_streams %d (defined %v) after the exchange, want 0", tc.name, v, ok)
+				}
+			}
+		})
+	}
+}

@@ -68,7 +68,9 @@ func TestTimeoutInEnvoyCallout(t *testing.T) {
 // In inline mode the filter's idle watchdog enforces timeout, so Envoy's
 // router, whose timeout is total, gets none (0) for AI requests, or
 // max_stream_duration_ms plus timeout; a bodiless pass-through request
-// keeps timeout as its total bound.
+// keeps timeout as its total bound. The router consumes the header, as
+// Envoy's does: the upstream sees x-envoy-expected-rq-timeout-ms instead,
+// when the timeout is set.
 func TestTimeoutHeaderInline(t *testing.T) {
 	tests := []struct {
 		name, conf, method, path, body, want string
@@ -90,8 +92,20 @@ func TestTimeoutHeaderInline(t *testing.T) {
 			if resp.Upstream == nil {
 				t.Fatalf("nothing went upstream: %d %s", resp.Status, resp.Body)
 			}
+			// resp.Upstream is what the filter handed the router.
 			if v, _ := resp.Upstream.Get("x-envoy-upstream-rq-timeout-ms"); v != tc.want {
 				t.Fatalf("x-envoy-upstream-rq-timeout-ms %q, want %q", v, tc.want)
+			}
+			seen := m.Last().Header
+			if v, ok := seen["X-Envoy-Upstream-Rq-Timeout-Ms"]; ok {
+				t.Errorf("the router forwarded x-envoy-upstream-rq-timeout-ms %q", v)
+			}
+			want := tc.want
+			if want == "0" {
+				want = "" // no timeout: no expected-timeout header
+			}
+			if v := seen.Get("x-envoy-expected-rq-timeout-ms"); v != want {
+				t.Errorf("upstream x-envoy-expected-rq-timeout-ms %q, want %q", v, want)
 			}
 		})
 	}

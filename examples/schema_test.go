@@ -11,10 +11,11 @@ import (
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/stream/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/clusters/dynamic_forward_proxy/v3"
+	bufferv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/buffer/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/dynamic_forward_proxy/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	wasmfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/wasm/v3"
-	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -25,6 +26,7 @@ import (
 	"gopkg.in/yaml.v3"
 	extensionsv1alpha1 "istio.io/api/extensions/v1alpha1"
 	networkingv1 "istio.io/api/networking/v1"
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 )
 
 // yamlDocs reads a YAML file as JSON documents (protojson's input).
@@ -179,6 +181,24 @@ func TestEnvoyExampleMatchesEnvoyAPI(t *testing.T) {
 		t.Fatalf("want one wasm filter, found %d", len(confs))
 	}
 	checkPluginConfig(t, "envoy.yaml", []byte(confs[0]), envoyVMEnv(&b))
+	// Callout mode needs the request held after the filter until the body
+	// is complete (README "How a request reaches the provider").
+	for _, l := range b.GetStaticResources().GetListeners() {
+		for _, fc := range l.GetFilterChains() {
+			for _, nf := range fc.GetFilters() {
+				var hcm hcmv3.HttpConnectionManager
+				if nf.GetTypedConfig().UnmarshalTo(&hcm) != nil {
+					continue
+				}
+				fs := hcm.GetHttpFilters()
+				for i, f := range fs {
+					if f.Name == "envoy.filters.http.wasm" && (i+1 == len(fs) || fs[i+1].Name != "envoy.filters.http.buffer") {
+						t.Errorf("listener %s: envoy.filters.http.buffer must follow the wasm filter", l.Name)
+					}
+				}
+			}
+		}
+	}
 	if !strings.Contains(string(docs[0]), "%FILTER_STATE(wasm.llm_prompt_tokens:PLAIN)%") {
 		t.Error("the access log must show the filter-state format")
 	}
@@ -187,14 +207,20 @@ func TestEnvoyExampleMatchesEnvoyAPI(t *testing.T) {
 func TestIstioExampleMatchesIstioAPI(t *testing.T) {
 	docs := yamlDocs(t, "istio/wasmplugin.yaml")
 	kinds := map[string]bool{}
+	wasmFilterName := ""
 	for _, d := range docs {
 		var obj struct {
-			APIVersion string          `json:"apiVersion"`
-			Kind       string          `json:"kind"`
+			APIVersion string `json:"apiVersion"`
+			Kind       string `json:"kind"`
+			Metadata   struct{ Name, Namespace string }
 			Spec       json.RawMessage `json:"spec"`
 		}
 		if err := json.Unmarshal(d, &obj); err != nil {
 			t.Fatal(err)
+		}
+		if obj.Kind == "WasmPlugin" {
+			// pilot/pkg/networking/core/extension/wasmplugin.go in istio/istio
+			wasmFilterName = "extensions.istio.io/wasmplugin/" + obj.Metadata.Namespace + "." + obj.Metadata.Name
 		}
 		kinds[obj.Kind] = true
 		switch obj.Kind {
@@ -227,6 +253,8 @@ func TestIstioExampleMatchesIstioAPI(t *testing.T) {
 				}
 			}
 			checkPluginConfig(t, "wasmplugin.yaml", conf, env)
+		case "EnvoyFilter":
+			checkBufferEnvoyFilter(t, obj.Spec, wasmFilterName)
 		case "ServiceEntry":
 			var se networkingv1.ServiceEntry
 			if err := protojson.Unmarshal(obj.Spec, &se); err != nil {
@@ -239,6 +267,44 @@ func TestIstioExampleMatchesIstioAPI(t *testing.T) {
 	if !kinds["WasmPlugin"] {
 		t.Error("no WasmPlugin in the Istio example")
 	}
+	if !kinds["EnvoyFilter"] {
+		t.Error("no EnvoyFilter putting the buffer filter after the WasmPlugin: callout mode needs it")
+	}
+}
+
+// checkBufferEnvoyFilter checks an EnvoyFilter that inserts Envoy's buffer
+// filter right after the WasmPlugin's filter named wasmFilter, on the
+// gateway, with a valid Buffer config.
+func checkBufferEnvoyFilter(t *testing.T, spec []byte, wasmFilter string) {
+	t.Helper()
+	var ef networkingv1alpha3.EnvoyFilter
+	if err := protojson.Unmarshal(spec, &ef); err != nil {
+		t.Fatalf("not an Istio EnvoyFilter spec: %v", err)
+	}
+	if len(ef.ConfigPatches) != 1 {
+		t.Fatalf("want one patch, got %d", len(ef.ConfigPatches))
+	}
+	p := ef.ConfigPatches[0]
+	sub := p.GetMatch().GetListener().GetFilterChain().GetFilter().GetSubFilter().GetName()
+	if p.ApplyTo != networkingv1alpha3.EnvoyFilter_HTTP_FILTER || p.GetPatch().GetOperation() != networkingv1alpha3.EnvoyFilter_Patch_INSERT_AFTER || sub != wasmFilter {
+		t.Fatalf("patch %v %v after %q, want HTTP_FILTER INSERT_AFTER %q", p.ApplyTo, p.GetPatch().GetOperation(), sub, wasmFilter)
+	}
+	if p.GetMatch().GetContext() != networkingv1alpha3.EnvoyFilter_GATEWAY {
+		t.Errorf("context %v, want GATEWAY like the WasmPlugin's selector", p.GetMatch().GetContext())
+	}
+	raw, err := protojson.Marshal(p.GetPatch().GetValue())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f hcmv3.HttpFilter
+	if err := protojson.Unmarshal(raw, &f); err != nil {
+		t.Fatalf("patch value is not an Envoy HttpFilter: %v", err)
+	}
+	var b bufferv3.Buffer
+	if f.Name != "envoy.filters.http.buffer" || f.GetTypedConfig().UnmarshalTo(&b) != nil {
+		t.Fatalf("patch inserts %q %v, want envoy.filters.http.buffer", f.Name, f.GetTypedConfig().GetTypeUrl())
+	}
+	validateDeep(t, "buffer filter", &f)
 }
 
 func TestAPISIXExample(t *testing.T) {

@@ -124,6 +124,34 @@ func proxyOnContextCreate(id, parent uint32) {
 	}
 	streams[id] = s
 	recent[id%uint32(len(recent))] = s
+	countStreams(1)
+}
+
+// llm_active_streams is a gauge of the live stream contexts of the
+// filter: raised when the host creates one, lowered when it deletes it.
+// The host sums it over its VMs (Envoy: one per worker), so it returns to
+// 0 once every request's context is gone; one that stays up is a context
+// the host never deleted. activeStreams is its id plus one; 0 means not
+// defined yet, and noActiveStreams that the host has no metrics.
+var (
+	activeStreams   uint32
+	noActiveStreams bool
+)
+
+func countStreams(delta int64) {
+	if activeStreams == 0 {
+		if noActiveStreams {
+			return
+		}
+		const name = "llm_active_streams"
+		var id uint32
+		if proxyDefineMetric(uint32(core.Gauge), strPtr(name), uint32(len(name)), &id) != statusOK {
+			noActiveStreams = true
+			return
+		}
+		activeStreams = id + 1
+	}
+	proxyIncrementMetric(activeStreams-1, delta)
 }
 
 // lookup finds a live stream context.
@@ -262,6 +290,7 @@ func proxyOnDelete(id uint32) {
 			}
 		}
 		delete(streams, id)
+		countStreams(-1)
 		if slot := &recent[id%uint32(len(recent))]; *slot == s {
 			*slot = nil
 		}

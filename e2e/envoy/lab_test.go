@@ -133,14 +133,16 @@ func TestLabConfig(t *testing.T) {
 			}
 			got, orig := parse(t, out), parse(t, example)
 			hcm := "static_resources.listeners.0.filter_chains.0.filters.0.typed_config"
+			// http_filters: wasm, buffer, dynamic forward proxy, router.
 			wasm := hcm + ".http_filters.0.typed_config.config"
+			dfp := hcm + ".http_filters.2.typed_config"
 			resolver := "typed_config.resolvers.0.socket_address"
 			want := map[string]any{
 				"static_resources.listeners.0.address.socket_address.address":                                                         "127.0.0.1",
 				"static_resources.listeners.0.address.socket_address.port_value":                                                      0,
 				"admin.address.socket_address.port_value":                                                                             0,
 				wasm + ".vm_config.code.local.filename":                                                                               "/lab/ai-proxy.wasm",
-				hcm + ".http_filters.1.typed_config.dns_cache_config.typed_dns_resolver_config." + resolver:                           "",
+				dfp + ".dns_cache_config.typed_dns_resolver_config." + resolver:                                                       "",
 				"static_resources.clusters.0.cluster_type.typed_config.dns_cache_config.typed_dns_resolver_config." + resolver:        "",
 				"static_resources.clusters.1.typed_dns_resolver_config." + resolver:                                                   "",
 				"static_resources.clusters.0.transport_socket.typed_config.common_tls_context.validation_context.trusted_ca.filename": "/lab/ca.pem",

@@ -23,15 +23,12 @@ import (
 // In callout mode Envoy cannot hold the request headers while the filter
 // reads the body (without allow_on_headers_stop_iteration a StopIteration
 // from the headers callback also stops the body), so the filter lets them
-// pass unchanged: the dynamic forward proxy and the router then open an
-// upstream request to the authority the client named, with the client's
-// credentials, racing the callout. If it fails first (here the client's
-// Host is Envoy itself, and TLS to it fails) the client gets Envoy's 503
-// instead of the callout's answer. The callout listener therefore has
-// Envoy's buffer filter after the filter, which holds the headers until
-// the body is complete, which never happens, since the filter answers
-// itself; no request goes through llm_dfp (checked below). Without the
-// buffer filter this test fails. See docs/envoy-versions.md.
+// pass, and Envoy's router would open an upstream request with them at
+// once, racing the callout. The example therefore puts Envoy's buffer
+// filter after the filter: it holds the headers until the body is
+// complete, which never happens, since the filter answers itself; no
+// request goes through llm_dfp (checked below). testCalloutHeaders checks
+// the listener without it too. See docs/envoy-versions.md.
 func testBedrock(t *testing.T, r *rig) {
 	t.Run("callout headers go nowhere", func(t *testing.T) { testCalloutHeaders(t, r) })
 	for _, mode := range []struct {
@@ -98,39 +95,75 @@ func testBedrock(t *testing.T, r *rig) {
 }
 
 // testCalloutHeaders: while a callout-mode request's body is on its way,
-// its headers, with the client's credentials, must not travel on to the
-// authority the client named (api.openai.com here). The client sends the
-// headers, then waits up to 2 s for them to show up at api.openai.com
-// before sending the body.
+// the client's credentials reach no upstream, and the callout's answer
+// reaches the client. The client names api.openai.com as its Host, sends
+// the headers with its own Authorization and an X-Lab-Probe, and waits up
+// to 1 s for an upstream to report them (both fronts report X-Lab-Probe
+// requests, the callout's too, which carries the client's other headers)
+// before it sends the body.
+//   - bedrock_callout, the example with its buffer filter: the headers wait
+//     there, so only the callout reaches an upstream (SigV4-signed);
+//   - bedrock_callout_bare, without it: Envoy's router opens an upstream
+//     request with the headers at once, but the filter has stripped the
+//     client's credentials from them and pointed them at the provider.
 func testCalloutHeaders(t *testing.T, r *rig) {
-	body := `{"messages":[{"role":"user","content":"slow body"}]}`
-	pr, pw := io.Pipe()
-	req, _ := http.NewRequest(http.MethodPost, r.gw["bedrock_callout"].URL+"/v1/chat/completions", pr)
-	req.ContentLength = int64(len(body))
-	req.Host = "api.openai.com"
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+clientSecret)
-	req.Header.Set("X-Lab-Probe", "callout")
-	leaked := make(chan http.Header, 1)
-	go func() {
-		select {
-		case h := <-r.probe:
-			leaked <- h
-		case <-time.After(2 * time.Second):
-			leaked <- nil
-		}
-		io.WriteString(pw, body)
-		pw.Close()
-	}()
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := readBody(t, resp)
-	if h := <-leaked; h != nil {
-		t.Errorf("the request headers reached the client's authority api.openai.com before the body was sent, Authorization %q", h.Get("Authorization"))
-	}
-	if resp.StatusCode != 200 || gjson.Get(got, "choices.0.message.content").String() != "You said: slow body" {
-		t.Errorf("got %d %s", resp.StatusCode, got)
+	for _, listener := range []string{"bedrock_callout", "bedrock_callout_bare"} {
+		t.Run(listener, func(t *testing.T) {
+			for len(r.probe) > 0 {
+				<-r.probe
+			}
+			body := `{"messages":[{"role":"user","content":"slow body"}]}`
+			pr, pw := io.Pipe()
+			req, _ := http.NewRequest(http.MethodPost, r.gw[listener].URL+"/v1/chat/completions", pr)
+			req.ContentLength = int64(len(body))
+			req.Host = "api.openai.com"
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+clientSecret)
+			req.Header.Set("X-Lab-Probe", listener)
+			early := make(chan http.Header, 1)
+			go func() {
+				select {
+				case h := <-r.probe:
+					early <- h
+				case <-time.After(time.Second):
+					early <- nil
+				}
+				io.WriteString(pw, body)
+				pw.Close()
+			}()
+			resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := readBody(t, resp)
+			seen := []http.Header{}
+			if h := <-early; h != nil {
+				seen = append(seen, h)
+			}
+			for len(r.probe) > 0 {
+				seen = append(seen, <-r.probe)
+			}
+			callouts := 0
+			for _, h := range seen {
+				for name, vs := range h {
+					for _, v := range vs {
+						if strings.Contains(v, clientSecret) {
+							t.Errorf("the client's credential reached an upstream in %s (Host %s)", name, h.Get("X-Lab-Host"))
+						}
+					}
+				}
+				if strings.HasPrefix(h.Get("Authorization"), "AWS4-HMAC-SHA256 ") {
+					callouts++
+				} else if listener == "bedrock_callout" {
+					t.Errorf("a request other than the callout reached an upstream before the body was complete: Authorization %q", h.Get("Authorization"))
+				}
+			}
+			if callouts != 1 {
+				t.Errorf("%d SigV4-signed callouts reached Bedrock, want 1 (%d probes)", callouts, len(seen))
+			}
+			if resp.StatusCode != 200 || gjson.Get(got, "choices.0.message.content").String() != "You said: slow body" {
+				t.Errorf("got %d %s", resp.StatusCode, got)
+			}
+		})
 	}
 }

@@ -13,10 +13,9 @@ import (
 // nothing behind. Envoy cancels the upstream request, its active-request
 // gauges return to zero (the filter's stream context lives and dies with
 // Envoy's stream), and the filter records the request as client_closed
-// when Envoy ends its context (the summary log line).
-//
-// The filter has no metric of its own for live stream contexts; see
-// docs/envoy-versions.md.
+// when Envoy ends its context (the summary log line). The filter's own
+// gauge of live stream contexts, llm_active_streams, which every VM (one per
+// worker) adds to, shows each stream while it runs and returns to 0.
 func testDisconnect(t *testing.T, r *rig) {
 	g := r.gw["llm_gateway"]
 	const rounds = 5
@@ -39,6 +38,9 @@ func testDisconnect(t *testing.T, r *rig) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("the upstream never saw the request")
 		}
+		if n := r.Stats(t, `^wasmcustom\.llm_active_streams$`)["wasmcustom.llm_active_streams"]; n < 1 {
+			t.Errorf("round %d: llm_active_streams %d while a stream runs, want at least 1", i, n)
+		}
 		resp.Body.Close() // mid-stream: the connection closes
 		select {
 		case <-done:
@@ -48,6 +50,7 @@ func testDisconnect(t *testing.T, r *rig) {
 	}
 	r.waitStat(t, "http.llm.downstream_rq_active", 0)
 	r.waitStat(t, "cluster.llm_dfp.upstream_rq_active", 0)
+	r.waitStat(t, "wasmcustom.llm_active_streams", 0)
 	summaries := regexp.MustCompile(`ai-proxy summary: \{"provider":"openai"[^}]*"client_closed":true`)
 	deadline := time.Now().Add(10 * time.Second)
 	for len(summaries.FindAllString(r.Log(), -1)) < rounds && time.Now().Before(deadline) {

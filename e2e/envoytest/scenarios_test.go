@@ -49,6 +49,7 @@ func TestScenarios(t *testing.T) {
 			{"access-log", testAccessLog},
 			{"prometheus", testPrometheus},
 			{"disconnect", testDisconnect},
+			{"timeout", testTimeouts},
 			{"istio", testIstio},
 		} {
 			t.Run(area.name, func(t *testing.T) { area.run(t, r) })
@@ -80,8 +81,10 @@ type rig struct {
 	// once Envoy cancelled it.
 	hang chan chan struct{}
 	// probe receives the headers of every request carrying X-Lab-Probe
-	// that reaches api.openai.com, as soon as they arrive.
+	// that reaches api.openai.com or Bedrock, as soon as they arrive.
 	probe chan http.Header
+	// tmo is what the timeout listener's upstream saw (timeout_test.go).
+	tmo *upstreamLog
 }
 
 // A listener is the example's llm_gateway listener with another plugin
@@ -93,9 +96,9 @@ type listener struct {
 	// noHold removes allow_on_headers_stop_iteration from the Envoy
 	// PluginConfig, as for Envoy < 1.35 (and Istio, which cannot set it).
 	noHold bool
-	// buffer puts Envoy's buffer filter after the filter, so that headers
-	// the filter lets pass in callout mode wait there (see testBedrock).
-	buffer bool
+	// noBuffer removes the example's buffer filter, which holds the
+	// headers the filter lets pass in callout mode (see testBedrock).
+	noBuffer bool
 	// istio replaces the example's filter with the WasmPlugin of
 	// examples/istio as istiod delivers it (istio_test.go).
 	istio bool
@@ -114,7 +117,8 @@ func startRig(t *testing.T, b envoy.Binary) *rig {
 	}
 	r.lab.Route("api.openai.com", r.front(t, r.openai, mock.NewOpenAI))
 	r.lab.Route("api.anthropic.com", r.front(t, r.anthropic, mock.NewAnthropic))
-	r.lab.Route("bedrock-runtime.us-east-1.amazonaws.com", r.bedrock.URL)
+	r.lab.Route("bedrock-runtime.us-east-1.amazonaws.com", r.front(t, r.bedrock, mock.NewBedrock))
+	r.lab.Route("api.deepseek.com", r.timeoutUpstream(t))
 	r.lab.Route("oauth2.googleapis.com", r.gcp.URL)
 	r.lab.Route("us-central1-aiplatform.googleapis.com", r.gcp.URL)
 
@@ -134,10 +138,12 @@ func startRig(t *testing.T, b envoy.Binary) *rig {
 		{name: "anthropic", plugin: `{"provider":"anthropic","auth":{"header":{"x-api-key":"` + anthropicKey + `"}},` +
 			`"override":{"endpoint":"https://api.anthropic.com/v1/messages"},"options":{"model":"claude-sonnet-4-5"},"allow_on_headers_stop_iteration":true}`},
 		{name: "bedrock_hold", plugin: bedrock(true)},
-		{name: "bedrock_callout", plugin: bedrock(false), noHold: true, buffer: true},
+		{name: "bedrock_callout", plugin: bedrock(false), noHold: true},
+		{name: "bedrock_callout_bare", plugin: bedrock(false), noHold: true, noBuffer: true},
 		{name: "vertex", plugin: `{"provider":"vertex-ai","provider_conf":{"project_id":"test-project-123456","region":"us-central1"},` +
 			`"auth":{"gcp":{"service_account_json":` + string(saJSON) + `}},"options":{"model":"` + vertexModel + `"},"allow_on_headers_stop_iteration":true}`},
 		{name: "istio", istio: true},
+		{name: "timeout", plugin: timeoutPlugin},
 	}
 	callouts := []string{"bedrock-runtime.us-east-1.amazonaws.com", "oauth2.googleapis.com", "us-central1-aiplatform.googleapis.com"}
 	cfg := r.config(t, listeners, callouts)
@@ -212,16 +218,10 @@ func (r *rig) config(t *testing.T, listeners []listener, callouts []string) []by
 		if l.noHold {
 			delete(pc, "allow_on_headers_stop_iteration")
 		}
-		if l.buffer {
+		if l.noBuffer {
 			for i, f := range filters {
-				if f.(map[string]any)["name"] == "envoy.filters.http.wasm" {
-					filters = append(filters[:i+1], append([]any{map[string]any{
-						"name": "envoy.filters.http.buffer",
-						"typed_config": map[string]any{
-							"@type":             "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer",
-							"max_request_bytes": 10485760,
-						},
-					}}, filters[i+1:]...)...)
+				if f.(map[string]any)["name"] == "envoy.filters.http.buffer" {
+					filters = append(filters[:i], filters[i+1:]...)
 					break
 				}
 			}
@@ -394,7 +394,9 @@ func (r *rig) front(t *testing.T, m *mock.Server, kind func(...mock.Option) *moc
 	main := proxyTo(m.URL)
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.Header.Get("X-Lab-Probe") != "" {
-			r.probe <- req.Header.Clone()
+			h := req.Header.Clone()
+			h.Set("X-Lab-Host", req.Host)
+			r.probe <- h
 		}
 		body, _ := io.ReadAll(req.Body)
 		req.Body = io.NopCloser(bytes.NewReader(body))

@@ -209,7 +209,13 @@ func responseHeaders(resp *http.Response, statusLast bool) headerMap {
 // (nil: a client that keeps encodings untouched) to the base URL resolve
 // returns for the request's :authority — the way Envoy's dynamic forward
 // proxy picks the host from :authority. A request without content-length
-// goes out chunked, as Envoy sends it.
+// goes out chunked, as Envoy sends it. Like Envoy's router it consumes
+// x-envoy-upstream-rq-timeout-ms and sends x-envoy-expected-rq-timeout-ms
+// in its place when that timeout is set, i.e. not 0
+// (FilterUtility::finalTimeout in
+// https://github.com/envoyproxy/envoy/blob/main/source/common/router/router.cc;
+// seen on Envoy 1.36 and 1.40, docs/envoy-versions.md); it does not apply
+// the timeout.
 func HTTPUpstream(c *http.Client, resolve Resolver) Upstream {
 	if c == nil {
 		c = defaultClient
@@ -230,6 +236,10 @@ func HTTPUpstream(c *http.Client, resolve Resolver) Upstream {
 			case "content-length":
 				hr.ContentLength, _ = strconv.ParseInt(kv[1], 10, 64)
 			case "transfer-encoding", "connection", "keep-alive", "upgrade":
+			case "x-envoy-upstream-rq-timeout-ms":
+				if ms, err := strconv.ParseUint(kv[1], 10, 64); err == nil && ms > 0 {
+					hr.Header.Set("x-envoy-expected-rq-timeout-ms", strconv.FormatUint(ms, 10))
+				}
 			default:
 				hr.Header.Add(kv[0], kv[1])
 			}

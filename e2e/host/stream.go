@@ -72,6 +72,13 @@ type Response struct {
 	Details string
 	// Upstream is what was sent upstream (nil if nothing was).
 	Upstream *UpstreamRequest
+	// RouterHeaders are the request headers, pseudo-headers included, as
+	// they left the filter (Envoy profiles; nil if they never did). Envoy's
+	// router starts the upstream request with them at once, before the
+	// body, even when the filter later answers itself; the harness sends
+	// the request only once it is complete, so this is where a test sees
+	// what that early upstream request would carry.
+	RouterHeaders [][2]string
 	// FilterState holds what the filter stored with proxy_set_property:
 	// Envoy filter state keys ("wasm.<name>"), APISIX nginx variables.
 	FilterState map[string]string
@@ -369,9 +376,7 @@ func (s *stream) runEnvoy(ctx context.Context) error {
 	act := s.callback(vm.fn.reqHeaders, uint64(len(s.reqH)), b2u(bodyless))
 	s.headersState(rq, act)
 	if rq.hdr == flowContinue {
-		// Context::decodeHeaders drops request_headers_ on Continue
-		// (docs/host-behaviours.md#request-headers-after-continue).
-		s.reqHOpen = false
+		s.headersGone(dirRequest)
 	}
 	next := 0
 	for {
@@ -483,7 +488,13 @@ func (s *stream) applyContinue(d int) {
 // headersGone is the moment headers leave the filter.
 func (s *stream) headersGone(d int) {
 	if d == dirRequest {
+		// Context::decodeHeaders drops request_headers_ on Continue
+		// (docs/host-behaviours.md#request-headers-after-continue), and the
+		// router gets them.
 		s.reqHOpen = false
+		if s.resp.RouterHeaders == nil {
+			s.resp.RouterHeaders = append([][2]string(nil), s.reqH...)
+		}
 		return
 	}
 	s.sendHeaders()
@@ -551,7 +562,7 @@ func (s *stream) failClosed(err error) error {
 	if s.headersSent {
 		return fmt.Errorf("%w after a VM failure: %w", ErrReset, err)
 	}
-	s.resp = Response{Status: 503, Local: true, Upstream: s.resp.Upstream}
+	s.resp = Response{Status: 503, Local: true, Upstream: s.resp.Upstream, RouterHeaders: s.resp.RouterHeaders}
 	if s.vm.p.isEnvoy() {
 		s.resp.Details = "wasm_fail_stream"
 	}
@@ -582,7 +593,7 @@ func (s *stream) localReply(ctx context.Context) error {
 		return s.encode(ctx, h, &bodySource{mem: lr.body})
 	case !s.headersSent:
 		up := s.resp.Upstream
-		s.resp = Response{Local: true, Details: lr.details, Upstream: up}
+		s.resp = Response{Local: true, Details: lr.details, Upstream: up, RouterHeaders: s.resp.RouterHeaders}
 		s.respH = h
 		s.sendHeaders()
 		s.emit(lr.body)

@@ -16,6 +16,7 @@ type MetricKind uint32
 
 const (
 	Counter   MetricKind = 0
+	Gauge     MetricKind = 1
 	Histogram MetricKind = 2
 )
 

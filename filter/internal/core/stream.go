@@ -143,8 +143,39 @@ func (s *Stream) OnRequestHeaders(headers [][2]string, eos bool) Action {
 	}
 	if p.caps.ExplicitBody {
 		s.h.SetProperty("wasm_process_req_body", "1")
+	} else {
+		s.disarmHeaders()
 	}
 	return Continue
+}
+
+// disarmHeaders prepares the headers of a callout-mode request for the
+// router, which sees them as soon as this callback returns Continue. Envoy
+// cannot hold them while the filter reads the body (without
+// allow_on_headers_stop_iteration a StopIteration here stops the body
+// too), so its router opens an upstream request at once, racing the
+// callout, unless a filter after this one holds them (the buffer filter,
+// README "How a request reaches the provider"). Whatever that request
+// carries must be harmless:
+//   - the client's credentials and hop-by-hop headers go, exactly as for
+//     an upstream request (keepHeader), so no secret of the client's
+//     leaves, wherever it goes;
+//   - :authority and :scheme name the provider, the host the callout goes
+//     to, so the router contacts no host the client picked (the client's
+//     Host would otherwise be dialled by the dynamic forward proxy);
+//     :path stays, as it does not choose the host.
+//
+// The request never gets a body (the filter answers with a local reply,
+// which resets it), so the provider sees a bodiless request without
+// credentials.
+func (s *Stream) disarmHeaders() {
+	for _, kv := range s.headers {
+		if kv[0] != "" && kv[0][0] != ':' && !keepHeader(kv[0], s.client, s.t.upstream) {
+			s.h.RemoveRequestHeader(kv[0])
+		}
+	}
+	s.h.SetRequestHeader(":scheme", s.t.scheme)
+	s.h.SetRequestHeader(":authority", s.t.authority)
 }
 
 // allowedMethod is the one method a path takes. A model listing

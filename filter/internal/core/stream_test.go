@@ -544,6 +544,43 @@ func TestHoldModeSignsAndStripsClientCredentials(t *testing.T) {
 	}
 }
 
+// In callout mode on Envoy (Bedrock without allow_on_headers_stop_iteration)
+// the request headers go on to the router while the filter reads the body,
+// and the router may open an upstream request with them: they leave the
+// headers callback without any client credential or hop-by-hop header,
+// pointed at the provider rather than the host the client named. The
+// callout still carries what the provider needs.
+func TestCalloutModeOnEnvoyDisarmsHeaders(t *testing.T) {
+	conf := `{"provider":"bedrock","provider_conf":{"region":"us-east-1"},
+		"auth":{"aws":{"access_key_id":"AKIDEXAMPLE","secret_access_key":"secret"}},"options":{"model":"anthropic.claude-3-haiku-20240307-v1:0"}}`
+	s, h := newStream(t, conf, envoyCaps, clientHeaders("/v1/chat/completions",
+		[2]string{"proxy-authorization", "Basic client"}, [2]string{"x-goog-api-key", "client-secret"}, [2]string{"x-custom", "kept"}))
+	if a := s.OnRequestHeaders(append([][2]string(nil), h.reqHeaders...), false); a != Continue {
+		t.Fatalf("headers: %v", a)
+	}
+	for _, kv := range h.reqHeaders {
+		if dropRequestHeader(kv[0]) || strings.Contains(kv[1], "client") {
+			t.Errorf("the router gets the client's %s: %q", kv[0], kv[1])
+		}
+	}
+	for k, v := range map[string]string{":authority": "bedrock-runtime.us-east-1.amazonaws.com", ":scheme": "https",
+		":path": "/v1/chat/completions", "x-custom": "kept"} {
+		if got, _ := get(h.reqHeaders, k); got != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+	h.reqBody = []byte(`{"messages":[{"role":"user","content":"hi"}]}`)
+	if a := s.OnRequestBody(len(h.reqBody), true); a != Pause || h.call == nil {
+		t.Fatalf("body: %v, call %+v", a, h.call)
+	}
+	if a, _ := get(h.call.headers, "authorization"); !strings.HasPrefix(a, "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/") {
+		t.Errorf("callout authorization %q", a)
+	}
+	if v, _ := get(h.call.headers, "x-custom"); v != "kept" {
+		t.Errorf("callout lost x-custom: %q", v)
+	}
+}
+
 // A recycled stream (Reuse) starts clean: nothing of the previous request,
 // an unfinished SSE event included, leaks into the next one, and the
 // pass-through translator is reused rather than reallocated.
