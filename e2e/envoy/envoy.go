@@ -260,6 +260,22 @@ func (e *Envoy) Exited() bool {
 	}
 }
 
+// RSS returns Envoy's resident memory, VmRSS of /proc/<pid>/status, in
+// bytes.
+func (e *Envoy) RSS() (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", e.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("/proc/%d/status has no VmRSS", e.cmd.Process.Pid)
+}
+
 // Log returns everything Envoy has written so far.
 func (e *Envoy) Log() string {
 	b, _ := os.ReadFile(e.LogPath)

@@ -127,9 +127,9 @@ func chunkEvent(i int) string {
 	return fmt.Sprintf(`data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"deepseek-chat","choices":[{"index":0,"delta":{"content":"t%d "},"finish_reason":null}]}`+"\n\n", i)
 }
 
-// exchange is what a client saw of one request: the status, the body it
+// timedExchange is what a client saw of one request: the status, the body it
 // read and the error that ended reading (nil: a clean end), and when.
-type exchange struct {
+type timedExchange struct {
 	status int
 	body   string
 	err    error
@@ -138,7 +138,7 @@ type exchange struct {
 
 // timed sends a request as a client bounded by a 15 s deadline, well
 // above the timeout, so a hang shows as a failure rather than a stuck test.
-func (g gateway) timed(t *testing.T, method, path, body string) exchange {
+func (g gateway) timed(t *testing.T, method, path, body string) timedExchange {
 	t.Helper()
 	req, _ := http.NewRequest(method, g.URL+path, strings.NewReader(body))
 	if body == "" {
@@ -149,20 +149,20 @@ func (g gateway) timed(t *testing.T, method, path, body string) exchange {
 	start := time.Now()
 	resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
 	if err != nil {
-		return exchange{err: err, took: time.Since(start)}
+		return timedExchange{err: err, took: time.Since(start)}
 	}
 	defer resp.Body.Close()
 	var b strings.Builder
 	_, err = io.Copy(&b, bufio.NewReader(resp.Body))
-	return exchange{status: resp.StatusCode, body: b.String(), err: err, took: time.Since(start)}
+	return timedExchange{status: resp.StatusCode, body: b.String(), err: err, took: time.Since(start)}
 }
 
-func (e exchange) String() string {
+func (e timedExchange) String() string {
 	return fmt.Sprintf("after %v: %d %q (read error %v)", e.took.Round(time.Millisecond), e.status, e.body, e.err)
 }
 
 // isTimeout504 reports the filter's 504 with the client protocol's error.
-func (e exchange) isTimeout504() bool {
+func (e timedExchange) isTimeout504() bool {
 	return e.status == 504 && e.err == nil && strings.Contains(gjson.Get(e.body, "error.message").Str, "timeout 2000 ms")
 }
 

@@ -28,11 +28,17 @@ type Options struct {
 	// vm_config.environment_variables); Config.Env is added to it.
 	Env map[string]string
 	Log func(level host.LogLevel, msg string)
+	// BufferFilter plays envoy.filters.http.buffer right after the Wasm
+	// filter, as examples/envoy/envoy.yaml has it: the router gets the
+	// whole body, framed by a content-length the buffer filter sets.
+	// Without it a body the filter rewrote goes upstream chunked.
+	BufferFilter bool
 }
 
 // Gateway is an http.Handler that runs every request through the filter.
 type Gateway struct {
 	cfg     *Config
+	opt     Options
 	workers []*worker
 	next    atomic.Uint32
 	client  *http.Client
@@ -64,7 +70,7 @@ const builtinRecords = 16
 // on each. A configuration the filter rejects is an error that carries the
 // filter's own log line.
 func New(ctx context.Context, wasm []byte, cfg *Config, opt Options) (*Gateway, error) {
-	g := &Gateway{cfg: cfg, mocks: map[string]*mock.Server{}, stop: make(chan struct{})}
+	g := &Gateway{cfg: cfg, opt: opt, mocks: map[string]*mock.Server{}, stop: make(chan struct{})}
 	for name, target := range cfg.Clusters {
 		if b, ok := strings.CutPrefix(target, "builtin:"); ok {
 			start, ok := builtins[b]
@@ -329,6 +335,14 @@ func (g *Gateway) forward(ctx context.Context, ur *host.UpstreamRequest) (*host.
 		hr.Header.Add(kv[0], kv[1])
 	}
 	hr.ContentLength = int64(len(ur.Body))
+	if _, framed := ur.Get("content-length"); !framed && len(ur.Body) > 0 && !g.opt.BufferFilter {
+		// Envoy's HTTP/1 codec frames a body by the request's
+		// content-length, and chunked when there is none (the filter drops
+		// it whenever it rewrites the body): -1 makes Go send it chunked
+		// too. Checked against Envoy 1.36.4 and 1.40.0 by
+		// e2e/envoytest TestHarnessMatchesEnvoy.
+		hr.ContentLength = -1
+	}
 	resp, err := g.client.Do(hr)
 	if err != nil {
 		cancel()
