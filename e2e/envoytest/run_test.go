@@ -103,7 +103,9 @@ func testReadmeRequests(t *testing.T, url string) {
 			if !ok || data == "[DONE]" {
 				continue
 			}
-			var c struct{ Choices []struct{ Delta struct{ Content string } } }
+			var c struct {
+				Choices []struct{ Delta struct{ Content string } }
+			}
 			field(t, []byte(data), &c)
 			for _, ch := range c.Choices {
 				text.WriteString(ch.Delta.Content)
