@@ -31,7 +31,7 @@ ifeq ($(ENVOY_BIN),)
 AI_PROXY_ENVOY := $(foreach v,$(ENVOY_VERSIONS),$(v)=$(CURDIR)/$(ENVOY_CACHE)/$(v)/envoy)
 endif
 
-.PHONY: help build run test check bench vet clean envoy oci oci-push soak
+.PHONY: help build run test check bench bench-envoy vet clean envoy oci oci-push soak
 
 build: $(WASM) ## build the filter module dist/ai-proxy.wasm
 
@@ -41,10 +41,15 @@ $(WASM): go.mod go.sum $(shell find filter providers convert sigv4 gcpauth -name
 	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -ldflags='$(LDFLAGS)' -o $@ ./filter
 
 help: ## list the targets
-	@awk -F ':.*## ' '/^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk -F ':.*## ' '/^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-run: $(WASM) ## serve the filter locally (LISTEN, CONFIG, HOST_PROFILE) with mock providers
-	$(GO) run ./e2e/cmd/gateway -wasm $(WASM) -listen $(LISTEN) -config $(CONFIG) -profile $(HOST_PROFILE) -workers $(WORKERS)
+# HOST=envoy serves the same routes through real Envoy: 1.40.0, or 1.36.4
+# with HOST_PROFILE=envoy (the ENOSYS line); ENVOY_BIN overrides both.
+HOST ?=
+RUN_ENVOY = $(or $(ENVOY_BIN),$(CURDIR)/$(ENVOY_CACHE)/$(if $(filter envoy,$(HOST_PROFILE)),1.36.4,1.40.0)/envoy)
+
+run: $(WASM) $(if $(filter envoy,$(HOST)),envoy) ## serve the filter locally (LISTEN, CONFIG, HOST_PROFILE, HOST=envoy) with mock providers
+	$(GO) run ./e2e/cmd/gateway -wasm $(WASM) -listen $(LISTEN) -config $(CONFIG) -profile $(HOST_PROFILE) -workers $(WORKERS) $(if $(filter envoy,$(HOST)),-envoy $(RUN_ENVOY))
 
 # e2e tests load $(WASM) through AI_PROXY_WASM; without it they build it.
 test: check $(WASM) envoy ## run every test: unit, ABI conformance, e2e through the real .wasm and real Envoy
@@ -86,6 +91,9 @@ check: ## fail on files gofmt would change or an untidy go.mod
 
 bench: $(WASM) ## per-request cost inside the VM next to native Go
 	AI_PROXY_WASM=$(CURDIR)/$(WASM) $(GO) run ./e2e/cmd/bench -count $(BENCHCOUNT)
+
+bench-envoy: $(WASM) envoy ## latency, CPU and memory of the filter in real Envoy next to bare Envoy
+	GOMAXPROCS=1 $(GO) run ./e2e/cmd/benchenvoy -wasm $(WASM) -envoy $(RUN_ENVOY)
 
 # The image Istio's WasmPlugin pulls (docs/oci.md); same module, same digest.
 oci: $(WASM) ## build the OCI image of the module into dist/oci

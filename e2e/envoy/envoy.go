@@ -152,6 +152,9 @@ type Options struct {
 	// variables a config's vm_config.environment_variables.host_env_keys
 	// passes to the filter.
 	Env []string
+	// Output receives Envoy's stdout and stderr; nil means a log file
+	// (Envoy.LogPath).
+	Output io.Writer
 }
 
 var baseID atomic.Int64
@@ -164,10 +167,30 @@ func init() { baseID.Store(int64(os.Getpid()%10000) * 100) }
 // with the log. Logs are printed when the test fails.
 func Start(t testing.TB, b Binary, config []byte, opts Options) *Envoy {
 	t.Helper()
-	dir := t.TempDir()
+	e, err := Launch(b, config, t.TempDir(), opts)
+	if e != nil {
+		t.Cleanup(func() {
+			e.Stop()
+			if t.Failed() {
+				t.Logf("Envoy %s log (%s):\n%s", b.Version, e.LogPath, e.shortLog())
+			}
+		})
+	}
+	if err != nil {
+		t.Fatalf("%v; its log follows", err)
+	}
+	return e
+}
+
+// Launch is Start outside a test: it writes config into dir, runs Envoy
+// and waits until /ready answers LIVE. Envoy's output goes to
+// opts.Output, else to a log file in dir. The caller stops it; when Envoy
+// exits or is not ready within a minute, Launch returns an error (and
+// the Envoy, stopped, when it was started).
+func Launch(b Binary, config []byte, dir string, opts Options) (*Envoy, error) {
 	cfgPath := filepath.Join(dir, "envoy.yaml")
-	if err := os.WriteFile(cfgPath, config, 0o644); err != nil {
-		t.Fatal(err)
+	if err := os.WriteFile(cfgPath, config, 0o600); err != nil {
+		return nil, err
 	}
 	if opts.Concurrency == 0 {
 		opts.Concurrency = 2
@@ -175,10 +198,16 @@ func Start(t testing.TB, b Binary, config []byte, opts Options) *Envoy {
 	if opts.LogLevel == "" {
 		opts.LogLevel = "info"
 	}
-	e := &Envoy{Binary: b, LogPath: filepath.Join(dir, "envoy.log"), exited: make(chan struct{})}
-	logFile, err := os.Create(e.LogPath)
-	if err != nil {
-		t.Fatal(err)
+	e := &Envoy{Binary: b, exited: make(chan struct{})}
+	out := opts.Output
+	var logFile *os.File
+	if out == nil {
+		e.LogPath = filepath.Join(dir, "envoy.log")
+		var err error
+		if logFile, err = os.Create(e.LogPath); err != nil {
+			return nil, err
+		}
+		out = logFile
 	}
 	adminPath := filepath.Join(dir, "admin-address")
 	args := append([]string{
@@ -190,24 +219,23 @@ func Start(t testing.TB, b Binary, config []byte, opts Options) *Envoy {
 		"-l", opts.LogLevel,
 	}, opts.Args...)
 	e.cmd = exec.Command(b.Path, args...)
-	e.cmd.Stdout, e.cmd.Stderr = logFile, logFile
+	e.cmd.Stdout, e.cmd.Stderr = out, out
 	e.cmd.Env = append(os.Environ(), opts.Env...)
-	// Envoy dies with the test binary even if cleanup never runs.
+	// Envoy dies with its parent even if nobody stops it.
 	e.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := e.cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", b.Path, err)
+		if logFile != nil {
+			logFile.Close()
+		}
+		return nil, fmt.Errorf("starting %s: %v", b.Path, err)
 	}
 	go func() {
 		e.err = e.cmd.Wait()
-		logFile.Close()
+		if logFile != nil {
+			logFile.Close()
+		}
 		close(e.exited)
 	}()
-	t.Cleanup(func() {
-		e.Stop()
-		if t.Failed() {
-			t.Logf("Envoy %s log (%s):\n%s", b.Version, e.LogPath, e.shortLog())
-		}
-	})
 
 	// Ready: the admin address file exists and /ready says LIVE. Compiling
 	// the module takes V8 a few seconds on a loaded machine.
@@ -220,16 +248,17 @@ func Start(t testing.TB, b Binary, config []byte, opts Options) *Envoy {
 		}
 		if e.Admin != "" {
 			if body, code, err := e.get("/ready"); err == nil && code == 200 && strings.TrimSpace(body) == "LIVE" {
-				return e
+				return e, nil
 			}
 		}
 		select {
 		case <-e.exited:
-			t.Fatalf("Envoy %s exited before it was ready (%v); its log follows", b.Version, e.err)
+			return e, fmt.Errorf("Envoy %s exited before it was ready (%v)", b.Version, e.err)
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("Envoy %s not ready after 60s; its log follows", b.Version)
+			e.Stop()
+			return e, fmt.Errorf("Envoy %s not ready after 60s", b.Version)
 		}
 	}
 }
@@ -258,22 +287,6 @@ func (e *Envoy) Exited() bool {
 	default:
 		return false
 	}
-}
-
-// RSS returns Envoy's resident memory, VmRSS of /proc/<pid>/status, in
-// bytes.
-func (e *Envoy) RSS() (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", e.cmd.Process.Pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, fmt.Errorf("/proc/%d/status has no VmRSS", e.cmd.Process.Pid)
 }
 
 // Log returns everything Envoy has written so far.

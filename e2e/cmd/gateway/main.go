@@ -20,6 +20,7 @@ func main() {
 	config := flag.String("config", "examples/local/config.yaml", "routes and clusters (YAML)")
 	profileName := flag.String("profile", "envoy-fixed", "host profile: envoy, envoy-fixed or apisix")
 	workers := flag.Int("workers", 2, "VMs (Envoy worker threads)")
+	envoyPath := flag.String("envoy", "", "serve through the real Envoy at this path (its --concurrency is -workers; -profile is not used) instead of the embedded harness")
 	flag.Parse()
 
 	fail := func(err error) {
@@ -33,6 +34,9 @@ func main() {
 	cfg, err := gateway.LoadConfig(*config)
 	if err != nil {
 		fail(err)
+	}
+	if *envoyPath != "" {
+		os.Exit(runEnvoy(*envoyPath, *wasmPath, *listen, cfg, *workers))
 	}
 	wasm, err := os.ReadFile(*wasmPath)
 	if err != nil {
