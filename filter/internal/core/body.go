@@ -7,7 +7,7 @@ import (
 	"github.com/tidwall/sjson"
 
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert"
-	"github.com/ai-proxy-wasm/ai-proxy-wasm/filter/internal/jsonobj"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/internal/jsonbytes"
 )
 
 // option is one top-level member to set: the key as it appears between the
@@ -41,8 +41,8 @@ func hasModelField(p convert.Protocol) bool {
 
 // edits collects top-level replacements; a later set of a key wins.
 type edits struct {
-	obj  *jsonobj.Object
-	sets []jsonobj.Set
+	obj  *jsonbytes.Object
+	sets []jsonbytes.Set
 	dels []string
 }
 
@@ -59,7 +59,7 @@ func (e *edits) set(key string, raw []byte) {
 			return
 		}
 	}
-	e.sets = append(e.sets, jsonobj.Set{Key: key, Raw: raw})
+	e.sets = append(e.sets, jsonbytes.Set{Key: key, Raw: raw})
 }
 
 func (e *edits) del(key string) {
@@ -100,7 +100,7 @@ var otherAlias = map[string]string{"max_tokens": "max_completion_tokens", "max_c
 // forced), the stream usage request, llm_options.max_tokens (always wins),
 // then the request_body deep merge. It returns body itself when nothing
 // changes, so an untouched body is never copied.
-func (p *Plugin) rewriteBody(t *target, body []byte, obj *jsonobj.Object, stream bool) ([]byte, error) {
+func (p *Plugin) rewriteBody(t *target, body []byte, obj *jsonbytes.Object, stream bool) ([]byte, error) {
 	e := edits{obj: obj, sets: p.sets[:0], dels: p.dels[:0]}
 	defer func() { p.sets, p.dels = e.sets[:0], e.dels[:0] }() // reused by the next request
 	for _, o := range p.options {
