@@ -6,8 +6,6 @@ import (
 	"strings"
 	"unsafe"
 
-	"github.com/tidwall/gjson"
-
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert"
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/internal/jsonbytes"
 )
@@ -426,7 +424,7 @@ func (s *Stream) buildRequest(body []byte) ([]byte, string, bool) {
 	if m, ok := s.obj.String("model"); ok {
 		s.reqModel = m
 	} else if raw, ok := s.obj.Get("model"); ok {
-		s.reqModel = gjson.ParseBytes(raw).String()
+		s.reqModel = strings.Clone(jsonbytes.Parse(raw).String())
 	}
 	s.model = s.reqModel
 	if s.p.cfg.Model != "" {
