@@ -2,6 +2,7 @@ package jsonbytes
 
 import (
 	"bytes"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -177,12 +178,20 @@ func (v Value) String() string {
 }
 
 // Int returns the value as an integer, like gjson's Result.Int: a number
-// truncated (see ParseInt), a string holding only an integer parsed, 1 for
-// true, else 0.
+// truncated (see ParseInt) or, out of range, saturated; a string holding
+// only an integer parsed; 1 for true; else 0.
 func (v Value) Int() int64 {
 	switch {
 	case v.IsNumber():
-		return ParseInt(v)
+		n := ParseInt(v)
+		if n == 0 { // maybe out of range: gjson saturates, as Go does in Wasm
+			if f := v.Float(); f >= 1<<63 {
+				return math.MaxInt64
+			} else if f < -1<<63 {
+				return math.MinInt64
+			}
+		}
+		return n
 	case v.IsString():
 		s := v.Str()
 		for i := 0; i < len(s); i++ {
