@@ -8,7 +8,7 @@ import (
 	"slices"
 
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert/sse"
-	"github.com/tidwall/gjson"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/internal/jsonbytes"
 )
 
 func init() {
@@ -54,8 +54,8 @@ var (
 // Request converts a Messages request into a Chat Completions request. It
 // reads the body once, converting messages and tools as it meets them.
 func (t *anthropicToOpenAI) Request(body []byte) ([]byte, error) {
-	r := jsonReader{b: body}
-	if !r.enter('{') {
+	r := jsonbytes.NewReader(body)
+	if !r.Enter('{') {
 		return nil, errNotJSONObject
 	}
 	var system, maxTokens, stop, temperature, topP, userID, toolChoice, thinking []byte
@@ -66,48 +66,48 @@ func (t *anthropicToOpenAI) Request(body []byte) ([]byte, error) {
 	b = append(b, '{')
 	msgStart := 0
 	var err error
-	for r.more('}') && err == nil {
-		switch string(r.key()) {
+	for r.More('}') && err == nil {
+		switch string(r.Key()) {
 		case "model":
 			b = append(b, `"model":`...)
-			b = append(b, r.raw()...)
+			b = append(b, r.Raw()...)
 			b = append(b, ',')
 		case "system":
-			system = r.raw()
+			system = r.Raw()
 		case "messages":
 			if sawMessages {
 				return nil, errors.New("convert: anthropic request has two messages arrays")
 			}
 			sawMessages = true
-			if r.kind() != '[' {
-				err = invalid("messages", "an array of messages", r.raw())
+			if r.Kind() != '[' {
+				err = invalid("messages", "an array of messages", r.Raw())
 				break
 			}
-			r.enter('[')
+			r.Enter('[')
 			b = append(b, `"messages":[`...)
 			msgStart = len(b)
 			if system != nil { // else it is inserted here at the end
 				b, err = appendSystemMessage(b, system)
 				systemDone = true
 			}
-			for i := 0; err == nil && r.more(']'); i++ {
+			for i := 0; err == nil && r.More(']'); i++ {
 				b, err = t.message(&r, b, msgStart, i)
 			}
 			b = append(b, "],"...)
 		case "max_tokens":
-			maxTokens = r.raw()
+			maxTokens = r.Raw()
 			err = checkNumber("max_tokens", maxTokens)
 		case "stop_sequences":
-			stop = r.raw()
+			stop = r.Raw()
 			err = checkStrings("stop_sequences", stop, false)
 		case "temperature":
-			temperature = r.raw()
+			temperature = r.Raw()
 			err = checkNumber("temperature", temperature)
 		case "top_p":
-			topP = r.raw()
+			topP = r.Raw()
 			err = checkNumber("top_p", topP)
 		case "stream":
-			v := r.raw()
+			v := r.Raw()
 			stream, err = isTrue(v), checkBool("stream", v)
 		case "metadata":
 			userID, err = anthropicUserID(&r)
@@ -116,18 +116,18 @@ func (t *anthropicToOpenAI) Request(body []byte) ([]byte, error) {
 			b, err = t.tools(&r, append(b, `"tools":[`...))
 			b, hasTools = endToolsMember(b, mark)
 		case "tool_choice":
-			toolChoice = r.raw()
+			toolChoice = r.Raw()
 			err = checkAnthropicToolChoice(toolChoice)
 		case "thinking":
-			thinking = r.raw()
+			thinking = r.Raw()
 			if !absent(thinking) && thinking[0] != '{' {
 				err = invalid("thinking", "an object", thinking)
 			}
 		default:
-			r.skip()
+			r.Skip()
 		}
 	}
-	if r.bad {
+	if r.Bad() {
 		return nil, errMalformed
 	}
 	if err != nil {
@@ -174,8 +174,8 @@ func (t *anthropicToOpenAI) Request(body []byte) ([]byte, error) {
 		b = append(b, userID...)
 	}
 	if hasTools {
-		if tc := gjson.Parse(bstr(toolChoice)); tc.IsObject() {
-			switch tc.Get("type").Str {
+		if tc := jsonbytes.Parse(toolChoice); tc.IsObject() {
+			switch tc.Get("type").Str() {
 			case "auto":
 				b = append(b, `,"tool_choice":"auto"`...)
 			case "any":
@@ -184,7 +184,7 @@ func (t *anthropicToOpenAI) Request(body []byte) ([]byte, error) {
 				b = append(b, `,"tool_choice":"none"`...)
 			case "tool":
 				b = append(b, `,"tool_choice":{"type":"function","function":{"name":`...)
-				b = appendString(b, t.names.sanitize(tc.Get("name").String()))
+				b = jsonbytes.AppendString(b, t.names.sanitize(tc.Get("name").String()))
 				b = append(b, "}}"...)
 			}
 			if tc.Get("disable_parallel_tool_use").Bool() {
@@ -192,7 +192,7 @@ func (t *anthropicToOpenAI) Request(body []byte) ([]byte, error) {
 			}
 		}
 	}
-	if effort := reasoningEffort(gjson.Parse(bstr(thinking))); effort != "" {
+	if effort := reasoningEffort(jsonbytes.Parse(thinking)); effort != "" {
 		b = append(b, `,"reasoning_effort":"`...)
 		b = append(b, effort...)
 		b = append(b, '"')
@@ -216,15 +216,15 @@ func appendSystemMessage(b, system []byte) ([]byte, error) {
 	if absent(system) {
 		return b, nil
 	}
-	r := jsonReader{b: system}
-	if r.kind() != '[' {
+	r := jsonbytes.NewReader(system)
+	if r.Kind() != '[' {
 		return b, invalid("system", "a string or an array of text blocks", system)
 	}
-	r.enter('[')
+	r.Enter('[')
 	mark := len(b)
 	b = append(b, `{"role":"system","content":"`...)
 	start := len(b)
-	for i := 0; r.more(']'); i++ {
+	for i := 0; r.More(']'); i++ {
 		blk, err := readContentBlock(&r, at{name: "system"}.item(i))
 		if err == nil && blk.typ != `"text"` {
 			err = mustBe(item("system", i)+".type", `"text"`)
@@ -242,22 +242,22 @@ func appendSystemMessage(b, system []byte) ([]byte, error) {
 
 // anthropicUserID reads metadata, an object whose user_id, a string, is
 // the only member converted.
-func anthropicUserID(r *jsonReader) ([]byte, error) {
-	if k := r.kind(); k != '{' {
-		v := r.raw()
+func anthropicUserID(r *jsonbytes.Reader) ([]byte, error) {
+	if k := r.Kind(); k != '{' {
+		v := r.Raw()
 		if absent(v) {
 			return nil, nil
 		}
 		return nil, invalid("metadata", "an object", v)
 	}
-	r.enter('{')
+	r.Enter('{')
 	var userID []byte
-	for r.more('}') {
-		if string(r.key()) != "user_id" {
-			r.skip()
+	for r.More('}') {
+		if string(r.Key()) != "user_id" {
+			r.Skip()
 			continue
 		}
-		if userID = r.raw(); !absent(userID) && !rawString(userID) {
+		if userID = r.Raw(); !absent(userID) && !rawString(userID) {
 			return nil, invalid("metadata.user_id", "a string", userID)
 		}
 	}
@@ -273,11 +273,11 @@ func checkAnthropicToolChoice(raw []byte) error {
 	if raw[0] != '{' {
 		return invalid("tool_choice", `an object such as {"type":"auto"}`, raw)
 	}
-	tc := gjson.Parse(bstr(raw))
-	switch typ := tc.Get("type"); typ.Str {
+	tc := jsonbytes.Parse(raw)
+	switch typ := tc.Get("type"); typ.Str() {
 	case "auto", "any", "none":
 	case "tool":
-		if tc.Get("name").Type != gjson.String {
+		if !tc.Get("name").IsString() {
 			return mustBe("tool_choice.name", "the name of a tool (a string) when tool_choice.type is \"tool\"")
 		}
 	default:
@@ -290,36 +290,36 @@ func checkAnthropicToolChoice(raw []byte) error {
 // brackets). Server tools (web_search_*, bash_*, …) run at Anthropic and
 // have nothing to call upstream: they are dropped. A tool of the wrong
 // shape is an error: an answer made without it would look like a success.
-func (t *anthropicToOpenAI) tools(r *jsonReader, b []byte) ([]byte, error) {
+func (t *anthropicToOpenAI) tools(r *jsonbytes.Reader, b []byte) ([]byte, error) {
 	start := len(b)
-	if k := r.kind(); k != '[' {
-		v := r.raw()
+	if k := r.Kind(); k != '[' {
+		v := r.Raw()
 		if absent(v) {
 			return b, nil
 		}
 		return b, invalid("tools", "an array of tool objects", v)
 	}
-	r.enter('[')
-	for i := 0; r.more(']'); i++ {
+	r.Enter('[')
+	for i := 0; r.More(']'); i++ {
 		var typ, name, desc, schema, strict []byte
-		if r.kind() != '{' {
-			return b, invalid(item("tools", i), "a tool object", r.raw())
+		if r.Kind() != '{' {
+			return b, invalid(item("tools", i), "a tool object", r.Raw())
 		}
-		r.enter('{')
-		for r.more('}') {
-			switch string(r.key()) {
+		r.Enter('{')
+		for r.More('}') {
+			switch string(r.Key()) {
 			case "type":
-				typ = r.raw()
+				typ = r.Raw()
 			case "name":
-				name = r.raw()
+				name = r.Raw()
 			case "description":
-				desc = r.raw()
+				desc = r.Raw()
 			case "input_schema":
-				schema = r.raw()
+				schema = r.Raw()
 			case "strict":
-				strict = r.raw()
+				strict = r.Raw()
 			default:
-				r.skip()
+				r.Skip()
 			}
 		}
 		switch {
@@ -340,7 +340,7 @@ func (t *anthropicToOpenAI) tools(r *jsonReader, b []byte) ([]byte, error) {
 			b = append(b, ',')
 		}
 		b = append(b, `{"type":"function","function":{"name":`...)
-		b = appendString(b, t.names.sanitize(unquote(name)))
+		b = jsonbytes.AppendString(b, t.names.sanitize(jsonbytes.Unquote(name)))
 		if desc != nil {
 			b = append(b, `,"description":`...)
 			b = append(b, desc...)
@@ -359,8 +359,8 @@ func (t *anthropicToOpenAI) tools(r *jsonReader, b []byte) ([]byte, error) {
 // reasoningEffort maps Anthropic's thinking budget to OpenAI's effort
 // levels. The thresholds are this gateway's choice (implementations differ):
 // under 4k tokens is low, under 16k medium, above high.
-func reasoningEffort(thinking gjson.Result) string {
-	switch thinking.Get("type").Str {
+func reasoningEffort(thinking jsonbytes.Value) string {
+	switch thinking.Get("type").Str() {
 	case "enabled":
 		switch budget := thinking.Get("budget_tokens").Int(); {
 		case budget < 4096:
@@ -385,33 +385,33 @@ type block struct {
 
 // readBlock reads one content block object; anything else reads as a
 // block without fields.
-func readBlock(r *jsonReader) block {
+func readBlock(r *jsonbytes.Reader) block {
 	var blk block
-	if !r.enter('{') {
+	if !r.Enter('{') {
 		return blk
 	}
-	for r.more('}') {
-		switch string(r.key()) {
+	for r.More('}') {
+		switch string(r.Key()) {
 		case "type":
-			blk.typ = bstr(r.str())
+			blk.typ = jsonbytes.StringView(r.Str())
 		case "text":
-			blk.text = r.str()
+			blk.text = r.Str()
 		case "id":
-			blk.id = r.raw()
+			blk.id = r.Raw()
 		case "name":
-			blk.name = r.str()
+			blk.name = r.Str()
 		case "input":
-			blk.input = r.raw()
+			blk.input = r.Raw()
 		case "tool_use_id":
-			blk.toolUseID = r.raw()
+			blk.toolUseID = r.Raw()
 		case "content":
-			blk.content = r.raw()
+			blk.content = r.Raw()
 		case "source":
-			blk.source = r.raw()
+			blk.source = r.Raw()
 		case "thinking":
-			blk.thinking = r.str()
+			blk.thinking = r.Str()
 		default:
-			r.skip()
+			r.Skip()
 		}
 	}
 	return blk
@@ -420,9 +420,9 @@ func readBlock(r *jsonReader) block {
 // readContentBlock reads a request's content block (field names it in
 // errors), checking the members its type needs. Types the conversion
 // drops (thinking, server tool blocks) are not checked.
-func readContentBlock(r *jsonReader, a at) (block, error) {
-	if r.kind() != '{' {
-		return block{}, invalid(a.String(), "a content block object", r.raw())
+func readContentBlock(r *jsonbytes.Reader, a at) (block, error) {
+	if r.Kind() != '{' {
+		return block{}, invalid(a.String(), "a content block object", r.Raw())
 	}
 	blk := readBlock(r)
 	switch blk.typ {
@@ -461,22 +461,22 @@ func readContentBlock(r *jsonReader, a at) (block, error) {
 // messages that must directly follow the assistant's tool calls, then a
 // user message with the rest; an assistant turn becomes one message with
 // text and tool_calls.
-func (t *anthropicToOpenAI) message(r *jsonReader, b []byte, start, i int) ([]byte, error) {
+func (t *anthropicToOpenAI) message(r *jsonbytes.Reader, b []byte, start, i int) ([]byte, error) {
 	msg := at{name: "messages"}.item(i)
-	if r.kind() != '{' {
-		return b, invalid(msg.String(), "a message object", r.raw())
+	if r.Kind() != '{' {
+		return b, invalid(msg.String(), "a message object", r.Raw())
 	}
-	r.enter('{')
+	r.Enter('{')
 	var role, content []byte
 	done := false
 	var err error
-	for r.more('}') {
-		switch string(r.key()) {
+	for r.More('}') {
+		switch string(r.Key()) {
 		case "role":
-			role = r.str()
+			role = r.Str()
 		case "content":
 			if role == nil { // rare: read it again once the role is known
-				content = r.raw()
+				content = r.Raw()
 				continue
 			}
 			if b, err = t.content(r, role, b, start, msg); err != nil {
@@ -484,37 +484,37 @@ func (t *anthropicToOpenAI) message(r *jsonReader, b []byte, start, i int) ([]by
 			}
 			done = true
 		default:
-			r.skip()
+			r.Skip()
 		}
 	}
 	if !done {
 		if content == nil {
 			return b, missing(msg.String()+".content", "a string or an array of content blocks")
 		}
-		cr := jsonReader{b: content}
+		cr := jsonbytes.NewReader(content)
 		return t.content(&cr, role, b, start, msg)
 	}
 	return b, nil
 }
 
 // content converts a message's content, read from r.
-func (t *anthropicToOpenAI) content(r *jsonReader, role, b []byte, start int, msg at) ([]byte, error) {
+func (t *anthropicToOpenAI) content(r *jsonbytes.Reader, role, b []byte, start int, msg at) ([]byte, error) {
 	user := string(role) == `"user"`
 	if !user && string(role) != `"assistant"` {
 		return b, errors.New(msg.String() + `.role must be "user" or "assistant", got ` + cmp.Or(string(role), "none"))
 	}
-	if r.kind() == '"' {
+	if r.Kind() == '"' {
 		b = appendSep(b, start)
 		b = append(b, `{"role":`...)
 		b = append(b, role...)
 		b = append(b, `,"content":`...)
-		b = append(b, r.str()...)
+		b = append(b, r.Str()...)
 		return append(b, '}'), nil
 	}
-	if r.kind() != '[' {
-		return b, invalid(msg.String()+".content", "a string or an array of content blocks", r.raw())
+	if r.Kind() != '[' {
+		return b, invalid(msg.String()+".content", "a string or an array of content blocks", r.Raw())
 	}
-	r.enter('[')
+	r.Enter('[')
 	if user {
 		return t.userTurn(r, b, start, msg)
 	}
@@ -524,7 +524,7 @@ func (t *anthropicToOpenAI) content(r *jsonReader, role, b []byte, start int, ms
 	texts := t.scratch[:0]
 	calls := t.scratch2[:0]
 	nText := 0
-	for i := 0; r.more(']'); i++ {
+	for i := 0; r.More(']'); i++ {
 		blk, err := readContentBlock(r, msg.item(i))
 		if err != nil {
 			return b, err
@@ -539,7 +539,7 @@ func (t *anthropicToOpenAI) content(r *jsonReader, role, b []byte, start int, ms
 			calls = append(calls, `{"id":`...)
 			calls = appendAsString(calls, blk.id)
 			calls = append(calls, `,"type":"function","function":{"name":`...)
-			calls = appendString(calls, t.names.sanitize(unquote(blk.name)))
+			calls = jsonbytes.AppendString(calls, t.names.sanitize(jsonbytes.Unquote(blk.name)))
 			calls = append(calls, `,"arguments":`...)
 			calls = appendJSONAsString(calls, blk.input)
 			calls = append(calls, "}}"...)
@@ -569,7 +569,7 @@ func (t *anthropicToOpenAI) content(r *jsonReader, role, b []byte, start int, ms
 // userTurn converts a user turn's blocks: tool results go out at once as
 // tool messages; text and media are gathered for one user message after
 // them, as a plain string when there is only text.
-func (t *anthropicToOpenAI) userTurn(cr *jsonReader, b []byte, start int, msg at) ([]byte, error) {
+func (t *anthropicToOpenAI) userTurn(cr *jsonbytes.Reader, b []byte, start int, msg at) ([]byte, error) {
 	texts := t.scratch[:0]  // joined text, for a string content
 	parts := t.scratch2[:0] // parts, for an array content
 	nText, media := 0, false
@@ -589,7 +589,7 @@ func (t *anthropicToOpenAI) userTurn(cr *jsonReader, b []byte, start int, msg at
 			parts = appendDocumentPart(parts, blk.source)
 		}
 	}
-	for i := 0; cr.more(']'); i++ {
+	for i := 0; cr.More(']'); i++ {
 		blk, err := readContentBlock(cr, msg.item(i))
 		if err != nil {
 			return b, err
@@ -607,10 +607,10 @@ func (t *anthropicToOpenAI) userTurn(cr *jsonReader, b []byte, start int, msg at
 				// Text joined; images a tool returned go to the user
 				// message below: OpenAI tool messages hold text only.
 				b = append(b, '"')
-				rr := jsonReader{b: blk.content}
-				rr.enter('[')
+				rr := jsonbytes.NewReader(blk.content)
+				rr.Enter('[')
 				n := 0
-				for j := 0; rr.more(']'); j++ {
+				for j := 0; rr.More(']'); j++ {
 					p, err := readContentBlock(&rr, msg.item(i).item(j))
 					if err != nil {
 						return b, err
@@ -665,22 +665,22 @@ type source struct{ typ, mediaType, data, url []byte }
 
 func readSource(raw []byte) source {
 	var s source
-	r := jsonReader{b: raw}
-	if len(raw) == 0 || !r.enter('{') {
+	r := jsonbytes.NewReader(raw)
+	if len(raw) == 0 || !r.Enter('{') {
 		return s
 	}
-	for r.more('}') {
-		switch string(r.key()) {
+	for r.More('}') {
+		switch string(r.Key()) {
 		case "type":
-			s.typ = r.str()
+			s.typ = r.Str()
 		case "media_type":
-			s.mediaType = r.str()
+			s.mediaType = r.Str()
 		case "data":
-			s.data = r.str()
+			s.data = r.Str()
 		case "url":
-			s.url = r.str()
+			s.url = r.Str()
 		default:
-			r.skip()
+			r.Skip()
 		}
 	}
 	return s
@@ -733,7 +733,7 @@ func (t *anthropicToOpenAI) Response(body []byte) ([]byte, error) {
 		return nil, err
 	}
 	if len(c.errObj) > 0 && c.errObj[0] == '{' {
-		return nil, errors.New("convert: upstream returned an error in a 200 response: " + gjson.Get(bstr(c.errObj), "message").String())
+		return nil, errors.New("convert: upstream returned an error in a 200 response: " + jsonbytes.Parse(c.errObj).Get("message").String())
 	}
 	if !c.hasChoice {
 		return nil, errors.New("convert: upstream chat completion has no choices")
@@ -763,10 +763,10 @@ func (t *anthropicToOpenAI) Response(body []byte) ([]byte, error) {
 		b = appendSep(b, start)
 		b = append(b, `{"type":"text","text":"`...)
 		textStart := len(b)
-		cr := jsonReader{b: c.content}
-		cr.enter('[')
+		cr := jsonbytes.NewReader(c.content)
+		cr.Enter('[')
 		n := 0
-		for cr.more(']') {
+		for cr.More(']') {
 			if p := readBlock(&cr); p.typ == `"text"` {
 				b, n = appendLine(b, n, p.text)
 			}
@@ -787,13 +787,13 @@ func (t *anthropicToOpenAI) Response(body []byte) ([]byte, error) {
 		b = append(b, `{"type":"tool_use","id":`...)
 		b = appendAsString(b, tc.id)
 		b = append(b, `,"name":`...)
-		b = appendString(b, t.names.original(unquote(tc.name)))
+		b = jsonbytes.AppendString(b, t.names.original(jsonbytes.Unquote(tc.name)))
 		b = append(b, `,"input":`...)
 		b = appendArgumentsObject(b, tc.args)
 		b = append(b, '}')
 	}
 	b = append(b, `],"stop_reason":"`...)
-	b = append(b, anthropicStopReason(unquote(c.finish), len(c.calls) > 0)...)
+	b = append(b, anthropicStopReason(jsonbytes.Unquote(c.finish), len(c.calls) > 0)...)
 	b = append(b, `","stop_sequence":null,"usage":`...)
 	b = appendAnthropicUsage(b, t.usage)
 	return append(b, '}'), nil
@@ -817,78 +817,79 @@ type chatCompletion struct {
 // the storage of c.calls.
 func (c *chatCompletion) read(body []byte, start int, message string) error {
 	*c = chatCompletion{calls: c.calls[:0]}
-	r := jsonReader{b: body, i: start}
-	if start == 0 && !r.enter('{') {
+	r := jsonbytes.NewReader(body)
+	r.Seek(start)
+	if start == 0 && !r.Enter('{') {
 		return errNotJSONObject
 	}
-	for r.more('}') {
-		at := r.i
-		switch string(r.key()) {
+	for r.More('}') {
+		at := r.Offset()
+		switch string(r.Key()) {
 		case "id":
-			c.id = r.raw()
+			c.id = r.Raw()
 		case "model":
-			c.model = r.raw()
+			c.model = r.Raw()
 		case "usage":
-			c.usage = r.raw()
+			c.usage = r.Raw()
 		case "error":
-			c.errObj = r.raw()
+			c.errObj = r.Raw()
 		case "choices":
 			c.choicesAt = at
-			if !r.enter('[') {
+			if !r.Enter('[') {
 				continue
 			}
-			for r.more(']') {
+			for r.More(']') {
 				if c.hasChoice { // only choices[0] is used
-					r.skip()
+					r.Skip()
 					continue
 				}
 				c.hasChoice = true
-				if !r.enter('{') {
+				if !r.Enter('{') {
 					continue
 				}
-				for r.more('}') {
-					switch k := r.key(); {
+				for r.More('}') {
+					switch k := r.Key(); {
 					case string(k) == "finish_reason":
-						c.finish = r.raw()
+						c.finish = r.Raw()
 					case string(k) == message:
-						if r.enter('{') {
+						if r.Enter('{') {
 							c.readMessage(&r)
 						}
 					default:
-						r.skip()
+						r.Skip()
 					}
 				}
 			}
 		default:
-			r.skip()
+			r.Skip()
 		}
 	}
-	if r.bad {
+	if r.Bad() {
 		return errMalformed
 	}
 	return nil
 }
 
-func (c *chatCompletion) readMessage(r *jsonReader) {
-	for r.more('}') {
-		switch string(r.key()) {
+func (c *chatCompletion) readMessage(r *jsonbytes.Reader) {
+	for r.More('}') {
+		switch string(r.Key()) {
 		case "content":
-			c.content = r.raw()
+			c.content = r.Raw()
 		case "reasoning_content", "reasoning":
-			if v := r.raw(); !rawNonEmptyString(c.reasoning) {
+			if v := r.Raw(); !rawNonEmptyString(c.reasoning) {
 				c.reasoning = v
 			}
 		case "refusal":
-			c.refusal = r.raw()
+			c.refusal = r.Raw()
 		case "tool_calls":
 			c.calls = c.calls[:0]
-			if r.enter('[') {
-				for r.more(']') {
+			if r.Enter('[') {
+				for r.More(']') {
 					c.calls = append(c.calls, readToolCall(r))
 				}
 			}
 		default:
-			r.skip()
+			r.Skip()
 		}
 	}
 }
@@ -896,33 +897,33 @@ func (c *chatCompletion) readMessage(r *jsonReader) {
 // toolCall holds the raw fields of an OpenAI tool call or tool-call delta.
 type toolCall struct{ index, id, name, args []byte }
 
-func readToolCall(r *jsonReader) toolCall {
+func readToolCall(r *jsonbytes.Reader) toolCall {
 	var tc toolCall
-	if !r.enter('{') {
+	if !r.Enter('{') {
 		return tc
 	}
-	for r.more('}') {
-		switch string(r.key()) {
+	for r.More('}') {
+		switch string(r.Key()) {
 		case "index":
-			tc.index = r.raw()
+			tc.index = r.Raw()
 		case "id":
-			tc.id = r.raw()
+			tc.id = r.Raw()
 		case "function":
-			if !r.enter('{') {
+			if !r.Enter('{') {
 				continue
 			}
-			for r.more('}') {
-				switch string(r.key()) {
+			for r.More('}') {
+				switch string(r.Key()) {
 				case "name":
-					tc.name = r.raw()
+					tc.name = r.Raw()
 				case "arguments":
-					tc.args = r.raw()
+					tc.args = r.Raw()
 				default:
-					r.skip()
+					r.Skip()
 				}
 			}
 		default:
-			r.skip()
+			r.Skip()
 		}
 	}
 	return tc
@@ -970,13 +971,13 @@ func appendAnthropicUsage(b []byte, u Usage) []byte {
 func appendArgumentsObject(b, raw []byte) []byte {
 	mark := len(b)
 	if rawString(raw) {
-		b = appendUnescaped(b, inner(raw))
+		b = jsonbytes.AppendUnescaped(b, inner(raw))
 	} else {
 		b = append(b, raw...) // some servers send the object itself
 	}
 	v := b[mark:]
-	r := jsonReader{b: v}
-	if r.kind() == '{' && gjson.Valid(bstr(v)) {
+	r := jsonbytes.NewReader(v)
+	if r.Kind() == '{' && jsonbytes.Valid(v) {
 		return b
 	}
 	return append(b[:mark], "{}"...)
@@ -1057,7 +1058,7 @@ func (t *anthropicToOpenAI) event(ev sse.Event) {
 	}
 	if rawNonEmptyString(c.finish) && t.finish == "" {
 		t.start()
-		t.finish = anthropicStopReason(unquote(c.finish), len(t.toolsSeen) > 0)
+		t.finish = anthropicStopReason(jsonbytes.Unquote(c.finish), len(t.toolsSeen) > 0)
 	}
 	if t.finish != "" && t.haveUsage {
 		t.end(true)
@@ -1128,7 +1129,7 @@ func (t *anthropicToOpenAI) delta(kind blockKind, startJSON, deltaPrefix string,
 func (t *anthropicToOpenAI) toolDelta(tc toolCall) {
 	idx := int64(len(t.toolsSeen))
 	if isNumber(tc.index) {
-		idx = rawInt(tc.index)
+		idx = jsonbytes.ParseInt(tc.index)
 	} else if t.block == toolBlock {
 		idx = t.tool
 	}
@@ -1150,10 +1151,10 @@ func (t *anthropicToOpenAI) toolDelta(tc toolCall) {
 			start = append(start, '"')
 		}
 		start = append(start, `,"name":`...)
-		start = appendString(start, t.names.original(unquote(tc.name)))
+		start = jsonbytes.AppendString(start, t.names.original(jsonbytes.Unquote(tc.name)))
 		start = append(start, `,"input":{}}`...)
 		t.scratch = start
-		t.open(toolBlock, bstr(start))
+		t.open(toolBlock, jsonbytes.StringView(start))
 	}
 	if rawNonEmptyString(tc.args) {
 		t.first = true

@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert/eventstream"
-	"github.com/tidwall/gjson"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/internal/jsonbytes"
 )
 
 // BedrockStreamContentType is the Content-Type of a ConverseStream body.
@@ -27,7 +27,7 @@ type bedrockPassthrough struct {
 func (t *bedrockPassthrough) Request(body []byte) ([]byte, error) { return body, nil }
 
 func (t *bedrockPassthrough) Response(body []byte) ([]byte, error) {
-	t.usage.Merge(converseUsage(gjson.Get(bstr(body), "usage")))
+	t.usage.Merge(converseUsage(jsonbytes.Parse(body).Get("usage")))
 	return body, nil
 }
 
@@ -52,7 +52,7 @@ func (t *bedrockPassthrough) Stream(chunk []byte, eos bool) ([]byte, error) {
 		case "contentBlockDelta":
 			t.first = true
 		case "metadata":
-			t.usage.Merge(converseUsage(gjson.Get(bstr(m.Payload), "usage")))
+			t.usage.Merge(converseUsage(jsonbytes.Parse(m.Payload).Get("usage")))
 		}
 	}
 	if err == nil && eos && t.dec.Pending() > 0 {
@@ -73,7 +73,7 @@ func (t *bedrockPassthrough) FirstToken() bool          { return t.first }
 // event). Bedrock's inputTokens excludes the tokens read from or written to
 // the prompt cache while totalTokens includes them, so PromptTokens adds
 // them back (Usage counts prompt tokens the OpenAI way).
-func converseUsage(u gjson.Result) Usage {
+func converseUsage(u jsonbytes.Value) Usage {
 	if !u.IsObject() {
 		return Usage{}
 	}
@@ -97,5 +97,5 @@ func streamException(m *eventstream.Message) (typ, msg string) {
 	if m.Header(":message-type") == "error" {
 		return m.Header(":error-code"), m.Header(":error-message")
 	}
-	return m.Header(":exception-type"), gjson.Get(bstr(m.Payload), "message").String()
+	return m.Header(":exception-type"), jsonbytes.Parse(m.Payload).Get("message").String()
 }

@@ -7,8 +7,9 @@
 //     that change after init. It compiles for GOOS=wasip1 and runs inside a
 //     proxy-wasm VM, so it must never panic on input: malformed bodies return
 //     an error, and a Translator stays usable after an error.
-//   - Bodies are read with gjson and written with append/sjson. encoding/json
-//     is not used on the per-request path (it is 5-10x slower in Wasm).
+//   - Bodies are read and written over bytes with internal/jsonbytes and
+//     append. encoding/json is not used (it is 5-10x slower in Wasm, and
+//     its reflection costs half a megabyte of the module).
 //   - A Translator serves exactly one exchange (one request and its response
 //     or stream) because it keeps state between them: tool-name mappings,
 //     the model, stream position and usage counters.

@@ -3,7 +3,7 @@ package convert
 import (
 	"errors"
 
-	"github.com/tidwall/gjson"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/internal/jsonbytes"
 )
 
 // ErrEmptyStream is returned by Stream when the upstream stream ended
@@ -41,7 +41,7 @@ func ErrorBody(p Protocol, status int, message string) []byte {
 // the status unless the body is already an Anthropic error.
 func toAnthropicError(status int, body []byte) []byte {
 	typ, msg := upstreamError(body)
-	if !isAnthropicErrorType(typ) || gjson.Get(bstr(body), "type").Str != "error" {
+	if !isAnthropicErrorType(typ) || jsonbytes.Parse(body).Get("type").Str() != "error" {
 		typ = anthropicErrorType(status)
 	}
 	return appendAnthropicError(make([]byte, 0, 64+len(msg)), typ, msg)
@@ -50,10 +50,10 @@ func toAnthropicError(status int, body []byte) []byte {
 // toOpenAIError rewrites any upstream error body into OpenAI's error object.
 func toOpenAIError(status int, body []byte) []byte {
 	typ, msg := upstreamError(body)
-	code := gjson.Get(bstr(body), "error.code")
+	code := jsonbytes.Parse(body).Get("error.code")
 	codeStr := ""
-	if code.Type == gjson.String {
-		codeStr = code.Str
+	if code.IsString() {
+		codeStr = code.Str()
 	}
 	switch typ {
 	case "invalid_request_error", "authentication_error", "permission_error",
@@ -72,20 +72,21 @@ func toOpenAIError(status int, body []byte) []byte {
 // Both OpenAI and Anthropic put them at error.type and error.message; other
 // providers use a top-level message (Bedrock) or plain text.
 func upstreamError(body []byte) (typ, msg string) {
-	s := bstr(body)
-	if gjson.Valid(s) {
-		e := gjson.Get(s, "error")
+	s := jsonbytes.StringView(body)
+	if jsonbytes.Valid(body) {
+		doc := jsonbytes.Parse(body)
+		e := doc.Get("error")
 		switch {
 		case e.IsObject():
 			typ, msg = e.Get("type").String(), e.Get("message").String()
-		case e.Type == gjson.String:
-			msg = e.Str
+		case e.IsString():
+			msg = e.Str()
 		}
 		if msg == "" {
-			msg = gjson.Get(s, "message").String()
+			msg = doc.Get("message").String()
 		}
 		if msg == "" {
-			msg = gjson.Get(s, "detail").String()
+			msg = doc.Get("detail").String()
 		}
 	}
 	if msg == "" {
@@ -157,22 +158,22 @@ func openAIErrorType(status int) string {
 
 func appendAnthropicError(dst []byte, typ, msg string) []byte {
 	dst = append(dst, `{"type":"error","error":{"type":`...)
-	dst = appendString(dst, typ)
+	dst = jsonbytes.AppendString(dst, typ)
 	dst = append(dst, `,"message":`...)
-	dst = appendString(dst, msg)
+	dst = jsonbytes.AppendString(dst, msg)
 	return append(dst, "}}"...)
 }
 
 func appendOpenAIError(dst []byte, typ, msg, code string) []byte {
 	dst = append(dst, `{"error":{"message":`...)
-	dst = appendString(dst, msg)
+	dst = jsonbytes.AppendString(dst, msg)
 	dst = append(dst, `,"type":`...)
-	dst = appendString(dst, typ)
+	dst = jsonbytes.AppendString(dst, typ)
 	dst = append(dst, `,"param":null,"code":`...)
 	if code == "" {
 		dst = append(dst, "null"...)
 	} else {
-		dst = appendString(dst, code)
+		dst = jsonbytes.AppendString(dst, code)
 	}
 	return append(dst, "}}"...)
 }

@@ -4,7 +4,7 @@ import (
 	"bytes"
 
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert/sse"
-	"github.com/tidwall/gjson"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/internal/jsonbytes"
 )
 
 func init() {
@@ -82,7 +82,7 @@ func (t *identity) openAIChatEvent(data []byte) {
 		}
 	}
 	if !t.first && len(data) > 0 && data[0] == '{' {
-		t.first = chatDeltaHasContent(gjson.Get(bstr(data), "choices.0.delta"))
+		t.first = chatDeltaHasContent(jsonbytes.Parse(data).Get("choices.0.delta"))
 	}
 }
 
@@ -120,9 +120,9 @@ func (t *identity) anthropicEvent(ev sse.Event) {
 // "event:" lines.
 func eventType(ev sse.Event) string {
 	if ev.Name != nil {
-		return bstr(ev.Name)
+		return jsonbytes.StringView(ev.Name)
 	}
-	return gjson.Get(bstr(ev.Data), "type").Str
+	return jsonbytes.Parse(ev.Data).Get("type").Str()
 }
 
 // hasObjectKey reports whether data contains "name" followed by ':' and
@@ -153,15 +153,15 @@ func hasObjectKey(data []byte, name string) bool {
 
 // chatDeltaHasContent reports whether a chat chunk's delta carries
 // generated output: text, reasoning, a refusal or a tool call.
-func chatDeltaHasContent(d gjson.Result) bool {
+func chatDeltaHasContent(d jsonbytes.Value) bool {
 	if !d.IsObject() {
 		return false
 	}
 	found := false
-	d.ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
+	d.ForEach(func(k, v jsonbytes.Value) bool {
+		switch k.Str() {
 		case "content", "reasoning_content", "reasoning", "refusal":
-			found = v.Type == gjson.String && v.Str != ""
+			found = v.IsString() && v.Str() != ""
 		case "tool_calls":
 			found = v.IsArray() && v.Get("0").Exists()
 		}
@@ -189,35 +189,35 @@ func openAIUsage(raw []byte) Usage { return readUsage(raw, &chatUsageKeys) }
 // responsesUsage reads an OpenAI Responses API usage object (raw JSON).
 func responsesUsage(raw []byte) Usage { return readUsage(raw, &responsesUsageKeys) }
 
-// readUsage walks the usage object once with a jsonReader: every response
-// pays for it, and gjson's ForEach with its callback costs several times
+// readUsage walks the usage object once with a jsonbytes.Reader: every
+// response pays for it, and a ForEach with its callback costs several times
 // more in Wasm.
 func readUsage(raw []byte, k *usageKeys) Usage {
 	var u Usage
-	r := jsonReader{b: raw}
-	if r.enter('{') {
-		for r.more('}') {
-			switch key := r.key(); {
+	r := jsonbytes.NewReader(raw)
+	if r.Enter('{') {
+		for r.More('}') {
+			switch key := r.Key(); {
 			case string(key) == k.prompt:
-				u.PromptTokens = rawInt(r.raw())
+				u.PromptTokens = jsonbytes.ParseInt(r.Raw())
 			case string(key) == k.completion:
-				u.CompletionTokens = rawInt(r.raw())
+				u.CompletionTokens = jsonbytes.ParseInt(r.Raw())
 			case string(key) == k.total:
-				u.TotalTokens = rawInt(r.raw())
+				u.TotalTokens = jsonbytes.ParseInt(r.Raw())
 			case string(key) == k.promptDetails:
-				d := r.raw()
-				u.CacheReadTokens = rawInt(memberOf(d, "cached_tokens"))
-				if c := rawInt(memberOf(d, k.cacheWrite)); c > 0 {
+				d := r.Raw()
+				u.CacheReadTokens = jsonbytes.ParseInt(memberOf(d, "cached_tokens"))
+				if c := jsonbytes.ParseInt(memberOf(d, k.cacheWrite)); c > 0 {
 					u.CacheCreationTokens = c
 				}
 			case string(key) == "prompt_cache_hit_tokens": // DeepSeek
-				if v := rawInt(r.raw()); u.CacheReadTokens == 0 {
+				if v := jsonbytes.ParseInt(r.Raw()); u.CacheReadTokens == 0 {
 					u.CacheReadTokens = v
 				}
 			case string(key) == k.completionDetails:
-				u.ReasoningTokens = rawInt(memberOf(r.raw(), "reasoning_tokens"))
+				u.ReasoningTokens = jsonbytes.ParseInt(memberOf(r.Raw(), "reasoning_tokens"))
 			default:
-				r.skip()
+				r.Skip()
 			}
 		}
 	}
@@ -237,25 +237,25 @@ type anthropicCounts struct {
 // update reads a raw Anthropic usage object; members that are not
 // numbers (null, say) leave their counter as it was.
 func (c *anthropicCounts) update(raw []byte) {
-	r := jsonReader{b: raw}
-	if !r.enter('{') {
+	r := jsonbytes.NewReader(raw)
+	if !r.Enter('{') {
 		return
 	}
-	for r.more('}') {
-		k := r.key()
-		v := r.raw()
+	for r.More('}') {
+		k := r.Key()
+		v := r.Raw()
 		if !isNumber(v) {
 			continue
 		}
 		switch string(k) {
 		case "input_tokens":
-			c.input = rawInt(v)
+			c.input = jsonbytes.ParseInt(v)
 		case "cache_read_input_tokens":
-			c.cacheRead = rawInt(v)
+			c.cacheRead = jsonbytes.ParseInt(v)
 		case "cache_creation_input_tokens":
-			c.cacheCreation = rawInt(v)
+			c.cacheCreation = jsonbytes.ParseInt(v)
 		case "output_tokens":
-			c.output = rawInt(v)
+			c.output = jsonbytes.ParseInt(v)
 		}
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert/sse"
-	"github.com/tidwall/gjson"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/internal/jsonbytes"
 )
 
 func init() {
@@ -43,8 +43,8 @@ type openAIToAnthropic struct {
 // reads the body once: system and developer messages go to "system",
 // the others to "messages", as they are met.
 func (t *openAIToAnthropic) Request(body []byte) ([]byte, error) {
-	r := jsonReader{b: body}
-	if !r.enter('{') {
+	r := jsonbytes.NewReader(body)
+	if !r.Enter('{') {
 		return nil, errNotJSONObject
 	}
 	var maxTokens, maxCompletion, stop, temperature, topP, user, effort, parallel, toolChoice []byte
@@ -55,52 +55,52 @@ func (t *openAIToAnthropic) Request(body []byte) ([]byte, error) {
 	b := make([]byte, 0, len(body)+len(body)/8+256)
 	b = append(b, '{')
 	var err error
-	for r.more('}') && err == nil {
-		switch key := r.key(); string(key) {
+	for r.More('}') && err == nil {
+		switch key := r.Key(); string(key) {
 		case "model":
 			b = append(b, `"model":`...)
-			b = append(b, r.raw()...)
+			b = append(b, r.Raw()...)
 			b = append(b, ',')
 		case "messages":
 			if sawMessages {
 				return nil, errors.New("convert: openai request has two messages arrays")
 			}
 			sawMessages = true
-			if r.kind() != '[' {
-				err = invalid("messages", "an array of messages", r.raw())
+			if r.Kind() != '[' {
+				err = invalid("messages", "an array of messages", r.Raw())
 				break
 			}
-			r.enter('[')
+			r.Enter('[')
 			b = append(b, `"messages":[`...)
 			w := anthropicTurns{b: b, start: len(b)}
-			for i := 0; err == nil && r.more(']'); i++ {
+			for i := 0; err == nil && r.More(']'); i++ {
 				system, err = w.message(&r, system, i)
 			}
 			w.closeTools()
 			b = append(w.b, "],"...)
 		case "max_tokens":
-			maxTokens = r.raw()
+			maxTokens = r.Raw()
 			err = checkOpenAIChat("max_tokens", maxTokens)
 		case "max_completion_tokens":
-			maxCompletion = r.raw()
+			maxCompletion = r.Raw()
 			err = checkOpenAIChat("max_completion_tokens", maxCompletion)
 		case "stop":
-			stop = r.raw()
+			stop = r.Raw()
 			err = checkOpenAIChat("stop", stop)
 		case "temperature":
-			temperature = r.raw()
+			temperature = r.Raw()
 			err = checkOpenAIChat("temperature", temperature)
 		case "top_p":
-			topP = r.raw()
+			topP = r.Raw()
 			err = checkOpenAIChat("top_p", topP)
 		case "stream":
-			v := r.raw()
+			v := r.Raw()
 			stream, err = isTrue(v), checkOpenAIChat("stream", v)
 		case "stream_options":
-			v := r.raw()
-			t.includeUsage, err = gjson.Get(bstr(v), "include_usage").Bool(), checkOpenAIChat("stream_options", v)
+			v := r.Raw()
+			t.includeUsage, err = jsonbytes.Parse(v).Get("include_usage").Bool(), checkOpenAIChat("stream_options", v)
 		case "user", "safety_identifier":
-			v := r.raw()
+			v := r.Raw()
 			if rawNonEmptyString(v) {
 				user = v
 			}
@@ -110,19 +110,19 @@ func (t *openAIToAnthropic) Request(body []byte) ([]byte, error) {
 			b, err = openAITools(&r, append(b, `"tools":[`...))
 			b, hasTools = endToolsMember(b, mark)
 		case "tool_choice":
-			toolChoice = r.raw()
+			toolChoice = r.Raw()
 			err = checkOpenAIChat("tool_choice", toolChoice)
 		case "parallel_tool_calls":
-			parallel = r.raw()
+			parallel = r.Raw()
 			err = checkOpenAIChat("parallel_tool_calls", parallel)
 		case "reasoning_effort":
-			effort = r.raw()
+			effort = r.Raw()
 			err = checkOpenAIChat("reasoning_effort", effort)
 		default:
-			r.skip()
+			r.Skip()
 		}
 	}
-	if r.bad {
+	if r.Bad() {
 		return nil, errMalformed
 	}
 	if err != nil {
@@ -133,9 +133,9 @@ func (t *openAIToAnthropic) Request(body []byte) ([]byte, error) {
 	}
 
 	limit := int64(DefaultAnthropicMaxTokens)
-	if n, err := strconv.ParseInt(bstr(maxCompletion), 10, 64); err == nil {
+	if n, err := strconv.ParseInt(jsonbytes.StringView(maxCompletion), 10, 64); err == nil {
 		limit = n
-	} else if n, err := strconv.ParseInt(bstr(maxTokens), 10, 64); err == nil {
+	} else if n, err := strconv.ParseInt(jsonbytes.StringView(maxTokens), 10, 64); err == nil {
 		limit = n
 	}
 	b = append(b, `"max_tokens":`...)
@@ -154,7 +154,7 @@ func (t *openAIToAnthropic) Request(body []byte) ([]byte, error) {
 		b = append(b, `,"stop_sequences":`...)
 		b = append(b, stop...)
 	}
-	budget := thinkingBudget(unquote(effort))
+	budget := thinkingBudget(jsonbytes.Unquote(effort))
 	if budget >= limit {
 		budget = 0 // Anthropic requires budget_tokens < max_tokens
 	}
@@ -167,7 +167,7 @@ func (t *openAIToAnthropic) Request(body []byte) ([]byte, error) {
 		if isNumber(temperature) {
 			// Anthropic's range is 0–1, OpenAI's 0–2: clamp.
 			b = append(b, `,"temperature":`...)
-			if f, _ := strconv.ParseFloat(bstr(temperature), 64); f > 1 {
+			if f, _ := strconv.ParseFloat(jsonbytes.StringView(temperature), 64); f > 1 {
 				b = append(b, '1')
 			} else {
 				b = append(b, temperature...)
@@ -188,12 +188,12 @@ func (t *openAIToAnthropic) Request(body []byte) ([]byte, error) {
 	}
 	if hasTools {
 		noParallel := string(parallel) == "false"
-		tc := gjson.Parse(bstr(toolChoice))
+		tc := jsonbytes.Parse(toolChoice)
 		choice := "auto"
-		var name gjson.Result
+		var name jsonbytes.Value
 		switch {
-		case tc.Type == gjson.String:
-			switch tc.Str {
+		case tc.IsString():
+			switch tc.Str() {
 			case "required":
 				choice = "any"
 			case "none":
@@ -223,16 +223,16 @@ func (t *openAIToAnthropic) Request(body []byte) ([]byte, error) {
 
 // openAITools converts function tools to Anthropic tools (without the
 // brackets). Custom tools have no Anthropic equivalent and are dropped.
-func openAITools(r *jsonReader, b []byte) ([]byte, error) {
+func openAITools(r *jsonbytes.Reader, b []byte) ([]byte, error) {
 	start := len(b)
-	if r.kind() != '[' {
-		if v := r.raw(); !absent(v) {
+	if r.Kind() != '[' {
+		if v := r.Raw(); !absent(v) {
 			return b, invalid("tools", "an array of tool objects", v)
 		}
 		return b, nil
 	}
-	r.enter('[')
-	for i := 0; r.more(']'); i++ {
+	r.Enter('[')
+	for i := 0; r.More(']'); i++ {
 		tool, err := readOpenAITool(r, i)
 		if err != nil {
 			return b, err
@@ -270,37 +270,37 @@ func endToolsMember(b []byte, mark int) ([]byte, bool) {
 // "function" member that is not an object.
 type tool struct{ typ, name, desc, params, strict, badFunction []byte }
 
-func readTool(r *jsonReader) tool {
+func readTool(r *jsonbytes.Reader) tool {
 	var t tool
-	if !r.enter('{') {
+	if !r.Enter('{') {
 		return t
 	}
-	for r.more('}') {
-		switch string(r.key()) {
+	for r.More('}') {
+		switch string(r.Key()) {
 		case "type":
-			t.typ = r.str()
+			t.typ = r.Str()
 		case "function":
-			if r.kind() != '{' {
-				t.badFunction = r.raw()
+			if r.Kind() != '{' {
+				t.badFunction = r.Raw()
 				continue
 			}
-			r.enter('{')
-			for r.more('}') {
-				switch string(r.key()) {
+			r.Enter('{')
+			for r.More('}') {
+				switch string(r.Key()) {
 				case "name":
-					t.name = r.raw()
+					t.name = r.Raw()
 				case "description":
-					t.desc = r.raw()
+					t.desc = r.Raw()
 				case "parameters":
-					t.params = r.raw()
+					t.params = r.Raw()
 				case "strict":
-					t.strict = r.raw()
+					t.strict = r.Raw()
 				default:
-					r.skip()
+					r.Skip()
 				}
 			}
 		default:
-			r.skip()
+			r.Skip()
 		}
 	}
 	return t
@@ -355,27 +355,27 @@ func (w *anthropicTurns) closeTools() {
 
 // message converts one OpenAI message. System and developer messages are
 // appended to system (comma-separated text blocks), which is returned.
-func (w *anthropicTurns) message(r *jsonReader, system []byte, i int) ([]byte, error) {
+func (w *anthropicTurns) message(r *jsonbytes.Reader, system []byte, i int) ([]byte, error) {
 	msg := at{name: "messages"}.item(i)
-	if r.kind() != '{' {
-		return system, invalid(msg.String(), "a message object", r.raw())
+	if r.Kind() != '{' {
+		return system, invalid(msg.String(), "a message object", r.Raw())
 	}
-	r.enter('{')
+	r.Enter('{')
 	var role, content, calls, callID, name []byte
-	for r.more('}') {
-		switch string(r.key()) {
+	for r.More('}') {
+		switch string(r.Key()) {
 		case "role":
-			role = r.str()
+			role = r.Str()
 		case "content":
-			content = r.raw()
+			content = r.Raw()
 		case "tool_calls":
-			calls = r.raw()
+			calls = r.Raw()
 		case "tool_call_id":
-			callID = r.raw()
+			callID = r.Raw()
 		case "name":
-			name = r.raw()
+			name = r.Raw()
 		default:
-			r.skip()
+			r.Skip()
 		}
 	}
 	if err := checkOpenAIMessage(msg, content, calls); err != nil {
@@ -405,9 +405,9 @@ func (w *anthropicTurns) message(r *jsonReader, system []byte, i int) ([]byte, e
 			w.b = append(w.b, content...)
 			w.b = append(w.b, '}')
 		} else if len(content) > 0 && content[0] == '[' {
-			cr := jsonReader{b: content}
-			cr.enter('[')
-			for cr.more(']') {
+			cr := jsonbytes.NewReader(content)
+			cr.Enter('[')
+			for cr.More(']') {
 				p := readPart(&cr)
 				text := p.text
 				if string(p.typ) == `"refusal"` {
@@ -421,9 +421,9 @@ func (w *anthropicTurns) message(r *jsonReader, system []byte, i int) ([]byte, e
 				}
 			}
 		}
-		cr := jsonReader{b: calls}
-		if len(calls) > 0 && cr.enter('[') {
-			for cr.more(']') {
+		cr := jsonbytes.NewReader(calls)
+		if len(calls) > 0 && cr.Enter('[') {
+			for cr.More(']') {
 				tc := readToolCall(&cr)
 				w.b = appendSep(w.b, start)
 				w.b = append(w.b, `{"type":"tool_use","id":`...)
@@ -456,9 +456,9 @@ func (w *anthropicTurns) message(r *jsonReader, system []byte, i int) ([]byte, e
 		if len(content) > 0 && content[0] == '[' {
 			w.b = append(w.b, '[')
 			start := len(w.b)
-			cr := jsonReader{b: content}
-			cr.enter('[')
-			for cr.more(']') {
+			cr := jsonbytes.NewReader(content)
+			cr.Enter('[')
+			for cr.More(']') {
 				if p := readPart(&cr); rawNonEmptyString(p.text) {
 					w.b = appendSep(w.b, start)
 					w.b = append(w.b, `{"type":"text","text":`...)
@@ -489,9 +489,9 @@ func appendSystemBlock(system, content []byte) []byte {
 	if rawString(content) {
 		system = append(system, inner(content)...)
 	} else if len(content) > 0 && content[0] == '[' {
-		cr := jsonReader{b: content}
-		cr.enter('[')
-		for i := 0; cr.more(']'); i++ {
+		cr := jsonbytes.NewReader(content)
+		cr.Enter('[')
+		for i := 0; cr.More(']'); i++ {
 			p := readPart(&cr)
 			if i == 0 {
 				cache = p.cacheControl
@@ -514,27 +514,27 @@ func appendSystemBlock(system, content []byte) []byte {
 // are image_url.url and file.file_data.
 type part struct{ typ, text, refusal, url, fileData, cacheControl []byte }
 
-func readPart(r *jsonReader) part {
+func readPart(r *jsonbytes.Reader) part {
 	var p part
-	if !r.enter('{') {
+	if !r.Enter('{') {
 		return p
 	}
-	for r.more('}') {
-		switch string(r.key()) {
+	for r.More('}') {
+		switch string(r.Key()) {
 		case "type":
-			p.typ = r.str()
+			p.typ = r.Str()
 		case "text":
-			p.text = r.str()
+			p.text = r.Str()
 		case "refusal":
-			p.refusal = r.str()
+			p.refusal = r.Str()
 		case "cache_control":
-			p.cacheControl = r.raw()
+			p.cacheControl = r.Raw()
 		case "image_url":
-			p.url = r.member("url")
+			p.url = r.Member("url")
 		case "file":
-			p.fileData = r.member("file_data")
+			p.fileData = r.Member("file_data")
 		default:
-			r.skip()
+			r.Skip()
 		}
 	}
 	return p
@@ -554,9 +554,9 @@ func (w *anthropicTurns) parts(content []byte) error {
 		return nil
 	}
 	start := len(w.b)
-	cr := jsonReader{b: content}
-	cr.enter('[')
-	for cr.more(']') {
+	cr := jsonbytes.NewReader(content)
+	cr.Enter('[')
+	for cr.More(']') {
 		p := readPart(&cr)
 		var err error
 		switch string(p.typ) {
@@ -617,7 +617,7 @@ func appendMediaBlock(b, raw []byte) ([]byte, error) {
 		b = append(b, data...)
 		return append(b, `"}}`...), nil
 	}
-	u := unquote(raw)
+	u := jsonbytes.Unquote(raw)
 	if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
 		return b, errors.New("convert: image URL must be http(s) or a data: URI")
 	}
@@ -634,40 +634,40 @@ func appendMediaBlock(b, raw []byte) ([]byte, error) {
 
 // Response converts an Anthropic Message into a chat.completion.
 func (t *openAIToAnthropic) Response(body []byte) ([]byte, error) {
-	r := jsonReader{b: body}
-	if !r.enter('{') {
+	r := jsonbytes.NewReader(body)
+	if !r.Enter('{') {
 		return nil, errNotJSONObject
 	}
 	var id, model, stop, typ []byte
 	var blocks []block
-	for r.more('}') {
-		switch string(r.key()) {
+	for r.More('}') {
+		switch string(r.Key()) {
 		case "id":
-			id = r.raw()
+			id = r.Raw()
 		case "model":
-			model = r.raw()
+			model = r.Raw()
 		case "type":
-			typ = r.str()
+			typ = r.Str()
 		case "stop_reason":
-			stop = r.str()
+			stop = r.Str()
 		case "usage":
-			t.counts.update(r.raw())
+			t.counts.update(r.Raw())
 		case "error":
-			if v := r.raw(); len(v) > 0 && v[0] == '{' {
-				return nil, errors.New("convert: upstream returned an error in a 200 response: " + gjson.Get(bstr(v), "message").String())
+			if v := r.Raw(); len(v) > 0 && v[0] == '{' {
+				return nil, errors.New("convert: upstream returned an error in a 200 response: " + jsonbytes.Parse(v).Get("message").String())
 			}
 		case "content":
-			if !r.enter('[') {
+			if !r.Enter('[') {
 				continue
 			}
-			for r.more(']') {
+			for r.More(']') {
 				blocks = append(blocks, readBlock(&r))
 			}
 		default:
-			r.skip()
+			r.Skip()
 		}
 	}
-	if r.bad {
+	if r.Bad() {
 		return nil, errMalformed
 	}
 	if string(typ) == `"error"` {
@@ -675,11 +675,11 @@ func (t *openAIToAnthropic) Response(body []byte) ([]byte, error) {
 	}
 
 	b := make([]byte, 0, len(body)+128)
-	b = appendChatHead(b, "chat.completion", cmp.Or(bstr(id), `"chatcmpl-gateway"`), cmp.Or(bstr(model), `""`), unixNow())
+	b = appendChatHead(b, "chat.completion", cmp.Or(jsonbytes.StringView(id), `"chatcmpl-gateway"`), cmp.Or(jsonbytes.StringView(model), `""`), unixNow())
 	b = append(b, `{"index":0,"message":`...)
 	b = appendChatMessage(b, blocks)
 	b = append(b, `,"finish_reason":"`...)
-	b = append(b, openAIFinishReason(unquote(stop))...)
+	b = append(b, openAIFinishReason(jsonbytes.Unquote(stop))...)
 	b = append(b, `","logprobs":null}],"usage":`...)
 	b = appendChatUsage(b, t.counts.usage())
 	return append(b, '}'), nil
@@ -733,53 +733,53 @@ type anthropicEvent struct {
 
 // read reads an event in one pass; a malformed event reads as empty.
 func (e *anthropicEvent) read(data []byte) {
-	r := jsonReader{b: data}
-	r.enter('{')
-	for r.more('}') {
-		switch string(r.key()) {
+	r := jsonbytes.NewReader(data)
+	r.Enter('{')
+	for r.More('}') {
+		switch string(r.Key()) {
 		case "type":
-			e.typ = r.str()
+			e.typ = r.Str()
 		case "delta":
-			if !r.enter('{') {
+			if !r.Enter('{') {
 				continue
 			}
-			for r.more('}') {
-				switch string(r.key()) {
+			for r.More('}') {
+				switch string(r.Key()) {
 				case "type":
-					e.deltaType = r.str()
+					e.deltaType = r.Str()
 				case "text", "partial_json", "thinking":
-					e.text = r.raw()
+					e.text = r.Raw()
 				case "stop_reason":
-					e.stopReason = r.raw()
+					e.stopReason = r.Raw()
 				default:
-					r.skip()
+					r.Skip()
 				}
 			}
 		case "content_block":
-			e.contentBlock = r.raw()
+			e.contentBlock = r.Raw()
 		case "message":
-			if !r.enter('{') {
+			if !r.Enter('{') {
 				continue
 			}
-			for r.more('}') {
-				switch string(r.key()) {
+			for r.More('}') {
+				switch string(r.Key()) {
 				case "id":
-					e.id = r.raw()
+					e.id = r.Raw()
 				case "model":
-					e.model = r.raw()
+					e.model = r.Raw()
 				case "usage":
-					e.usage = r.raw()
+					e.usage = r.Raw()
 				default:
-					r.skip()
+					r.Skip()
 				}
 			}
 		case "usage":
-			e.usage = r.raw()
+			e.usage = r.Raw()
 		default:
-			r.skip()
+			r.Skip()
 		}
 	}
-	if r.bad {
+	if r.Bad() {
 		*e = anthropicEvent{}
 	}
 }
@@ -797,13 +797,14 @@ func (t *openAIToAnthropic) event(ev sse.Event) {
 	switch string(name) {
 	case "message_start":
 		t.counts.update(e.usage)
-		id, model := cmp.Or(bstr(e.id), `"chatcmpl-gateway"`), cmp.Or(bstr(e.model), `""`)
+		id, model := cmp.Or(jsonbytes.StringView(e.id), `"chatcmpl-gateway"`), cmp.Or(jsonbytes.StringView(e.model), `""`)
 		t.head = append(make([]byte, 0, 80+len(id)+len(model)), "data: "...)
 		t.head = appendChatHead(t.head, "chat.completion.chunk", id, model, unixNow())
 		t.started = true
 		t.out = appendDeltaChunk(t.out, t.head, `{"role":"assistant","content":""}`, nil, "")
 	case "content_block_start":
-		blk := readBlock(&jsonReader{b: e.contentBlock})
+		cr := jsonbytes.NewReader(e.contentBlock)
+		blk := readBlock(&cr)
 		t.toolBlock = blk.typ == `"tool_use"`
 		if !t.started || !t.toolBlock {
 			return
@@ -832,7 +833,7 @@ func (t *openAIToAnthropic) event(ev sse.Event) {
 		t.toolBlock = false
 	case "message_delta":
 		if rawString(e.stopReason) {
-			t.stopReason = unquote(e.stopReason)
+			t.stopReason = jsonbytes.Unquote(e.stopReason)
 		}
 		t.counts.update(e.usage)
 	case "message_stop":

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert/eventstream"
-	"github.com/tidwall/gjson"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/internal/jsonbytes"
 )
 
 func init() {
@@ -52,8 +52,8 @@ var (
 // the same role are merged, because Converse requires user and assistant
 // turns to alternate.
 func (t *openAIToBedrock) Request(body []byte) ([]byte, error) {
-	r := jsonReader{b: body}
-	if !r.enter('{') {
+	r := jsonbytes.NewReader(body)
+	if !r.Enter('{') {
 		return nil, errBedrockRequestJSON
 	}
 	var maxTokens, maxCompletion, temperature, topP, stop, tools, toolChoice []byte
@@ -64,21 +64,21 @@ func (t *openAIToBedrock) Request(body []byte) ([]byte, error) {
 	b = append(b, `{"messages":[`...)
 	n := -1 // messages read; -1 before the messages array
 	var err error
-	for r.more('}') {
-		switch string(r.key()) {
+	for r.More('}') {
+		switch string(r.Key()) {
 		case "model":
-			t.model = strings.Clone(gjson.Parse(bstr(r.raw())).String())
+			t.model = strings.Clone(jsonbytes.Parse(r.Raw()).String())
 		case "messages":
 			if n >= 0 {
 				return nil, errors.New("convert: bedrock: request has two messages arrays")
 			}
 			n = 0
-			if !r.enter('[') {
+			if !r.Enter('[') {
 				continue
 			}
-			for ; r.more(']'); n++ {
+			for ; r.More(']'); n++ {
 				b, err = w.message(&r, b)
-				if r.bad {
+				if r.Bad() {
 					return nil, errBedrockRequestJSON
 				}
 				if err != nil {
@@ -86,36 +86,36 @@ func (t *openAIToBedrock) Request(body []byte) ([]byte, error) {
 				}
 			}
 		case "max_tokens":
-			maxTokens = r.raw()
+			maxTokens = r.Raw()
 			err = checkOpenAIChat("max_tokens", maxTokens)
 		case "max_completion_tokens":
-			maxCompletion = r.raw()
+			maxCompletion = r.Raw()
 			err = checkOpenAIChat("max_completion_tokens", maxCompletion)
 		case "temperature":
-			temperature = r.raw()
+			temperature = r.Raw()
 			err = checkOpenAIChat("temperature", temperature)
 		case "top_p":
-			topP = r.raw()
+			topP = r.Raw()
 			err = checkOpenAIChat("top_p", topP)
 		case "stop":
-			stop = r.raw()
+			stop = r.Raw()
 			err = checkOpenAIChat("stop", stop)
 		case "tools":
-			if tools = r.raw(); !absent(tools) && tools[0] != '[' {
+			if tools = r.Raw(); !absent(tools) && tools[0] != '[' {
 				err = invalid("tools", "an array of tool objects", tools)
 			}
 		case "tool_choice":
-			toolChoice = r.raw()
+			toolChoice = r.Raw()
 			err = checkOpenAIChat("tool_choice", toolChoice)
 		default:
-			r.skip()
+			r.Skip()
 		}
-		if err != nil && !r.bad {
+		if err != nil && !r.Bad() {
 			return nil, err
 		}
 	}
 	switch {
-	case r.bad:
+	case r.Bad():
 		return nil, errBedrockRequestJSON
 	case n <= 0:
 		return nil, errors.New("convert: bedrock: messages must be a non-empty array")
@@ -151,7 +151,7 @@ func (t *openAIToBedrock) Request(body []byte) ([]byte, error) {
 		b = append(b, `"stopSequences":[`...)
 		b = append(b, stop...)
 		b = append(b, ']')
-	} else if sr := (jsonReader{b: stop}); len(stop) > 0 && sr.enter('[') && sr.more(']') {
+	} else if sr := jsonbytes.NewReader(stop); len(stop) > 0 && sr.Enter('[') && sr.More(']') {
 		b = appendSep(b, start)
 		b = append(b, `"stopSequences":`...)
 		b = append(b, stop...)
@@ -213,26 +213,26 @@ func appendTextBlock(b, s []byte) []byte {
 }
 
 // message converts one OpenAI message.
-func (w *converseTurns) message(r *jsonReader, b []byte) ([]byte, error) {
+func (w *converseTurns) message(r *jsonbytes.Reader, b []byte) ([]byte, error) {
 	var role, content, calls, callID []byte
-	if r.enter('{') {
-		for r.more('}') {
-			switch string(r.key()) {
+	if r.Enter('{') {
+		for r.More('}') {
+			switch string(r.Key()) {
 			case "role":
-				role = r.raw()
+				role = r.Raw()
 			case "content":
-				content = r.raw()
+				content = r.Raw()
 			case "tool_calls":
-				calls = r.raw()
+				calls = r.Raw()
 			case "tool_call_id":
-				callID = r.raw()
+				callID = r.Raw()
 			default:
-				r.skip()
+				r.Skip()
 			}
 		}
 	}
 	var err error
-	switch role := unquote(role); role {
+	switch role := jsonbytes.Unquote(role); role {
 	case "system", "developer":
 		w.system, err = appendSystemBlocks(w.system, content)
 	case "user":
@@ -249,9 +249,9 @@ func (w *converseTurns) message(r *jsonReader, b []byte) ([]byte, error) {
 
 // eachPart calls fn for each part of an array content.
 func eachPart(content []byte, fn func(p part) error) error {
-	r := jsonReader{b: content}
-	r.enter('[')
-	for r.more(']') {
+	r := jsonbytes.NewReader(content)
+	r.Enter('[')
+	for r.More(']') {
 		if err := fn(readPart(&r)); err != nil {
 			return err
 		}
@@ -267,11 +267,11 @@ func (w *converseTurns) userContent(b, content []byte) ([]byte, error) {
 		return b, errors.New("user content must be a string or an array of parts")
 	}
 	err := eachPart(content, func(p part) (err error) {
-		switch typ := unquote(p.typ); typ {
+		switch typ := jsonbytes.Unquote(p.typ); typ {
 		case "text":
 			b = w.text(b, "user", p.text)
 		case "image_url":
-			b, err = w.image(b, unquote(p.url))
+			b, err = w.image(b, jsonbytes.Unquote(p.url))
 		default:
 			err = fmt.Errorf("content part type %q is not supported by Bedrock Converse", typ)
 		}
@@ -304,7 +304,7 @@ func (w *converseTurns) image(b []byte, url string) ([]byte, error) {
 	b = append(b, `{"image":{"format":"`...)
 	b = append(b, format...)
 	b = append(b, `","source":{"bytes":`...)
-	b = appendString(b, data)
+	b = jsonbytes.AppendString(b, data)
 	return append(b, "}}}"...), nil
 }
 
@@ -322,11 +322,11 @@ func (w *converseTurns) assistant(b, content, calls []byte) ([]byte, error) {
 			return nil
 		})
 	}
-	r := jsonReader{b: calls}
-	if len(calls) == 0 || !r.enter('[') {
+	r := jsonbytes.NewReader(calls)
+	if len(calls) == 0 || !r.Enter('[') {
 		return b, nil
 	}
-	for n := 0; r.more(']'); n++ {
+	for n := 0; r.More(']'); n++ {
 		tc := readToolCall(&r)
 		if !rawString(tc.id) || !rawString(tc.name) {
 			return b, fmt.Errorf("tool_calls[%d] needs an id and a function.name", n)
@@ -340,11 +340,11 @@ func (w *converseTurns) assistant(b, content, calls []byte) ([]byte, error) {
 		// The arguments are a JSON string holding JSON; Converse wants
 		// the JSON itself.
 		mark := len(b)
-		b = appendUnescaped(b, inner(tc.args))
+		b = jsonbytes.AppendUnescaped(b, inner(tc.args))
 		switch args := bytes.TrimSpace(b[mark:]); {
 		case len(args) == 0:
 			b = append(b[:mark], "{}"...)
-		case !gjson.ValidBytes(args):
+		case !jsonbytes.Valid(args):
 			return b, fmt.Errorf("tool_calls[%d].function.arguments is not valid JSON; Converse needs a JSON input", n)
 		default:
 			b = append(b[:mark], args...)
@@ -420,32 +420,32 @@ func appendToolConfig(b, tools, toolChoice []byte, toolBlocks bool) ([]byte, err
 		return b, nil
 	}
 	var choice string
-	switch tc := gjson.Parse(bstr(toolChoice)); {
-	case tc.Type == gjson.Null:
+	switch tc := jsonbytes.Parse(toolChoice); {
+	case !tc.Exists() || tc.IsNull():
 		// Converse's default is auto as well.
-	case tc.Str == "auto":
+	case tc.Str() == "auto":
 		choice = `{"auto":{}}`
-	case tc.Str == "required":
+	case tc.Str() == "required":
 		choice = `{"any":{}}`
-	case tc.Str == "none":
+	case tc.Str() == "none":
 		if !toolBlocks {
 			return b, nil
 		}
-	case tc.Get("function.name").Type == gjson.String:
-		choice = `{"tool":{"name":` + tc.Get("function.name").Raw + `}}`
+	case tc.Get("function.name").IsString():
+		choice = `{"tool":{"name":` + string(tc.Get("function.name")) + `}}`
 	default:
-		return b, fmt.Errorf("convert: bedrock: tool_choice %s is not supported by Bedrock Converse", tc.Raw)
+		return b, fmt.Errorf("convert: bedrock: tool_choice %s is not supported by Bedrock Converse", tc)
 	}
 	b = append(b, `,"toolConfig":{"tools":[`...)
-	r := jsonReader{b: tools}
-	r.enter('[')
-	for n := 0; r.more(']'); n++ {
+	r := jsonbytes.NewReader(tools)
+	r.Enter('[')
+	for n := 0; r.More(']'); n++ {
 		tool, err := readOpenAITool(&r, n)
 		if err != nil {
 			return b, err
 		}
 		if string(tool.typ) != `"function"` {
-			return b, fmt.Errorf("convert: bedrock: tools[%d]: only function tools with a name are supported (type %q)", n, unquote(tool.typ))
+			return b, fmt.Errorf("convert: bedrock: tools[%d]: only function tools with a name are supported (type %q)", n, jsonbytes.Unquote(tool.typ))
 		}
 		if n > 0 {
 			b = append(b, ',')
@@ -474,39 +474,39 @@ func appendToolConfig(b, tools, toolChoice []byte, toolBlocks bool) ([]byte, err
 func (t *openAIToBedrock) Response(body []byte) ([]byte, error) {
 	var stopReason, usage []byte
 	var blocks []block
-	r := jsonReader{b: body}
-	if !r.enter('{') {
+	r := jsonbytes.NewReader(body)
+	if !r.Enter('{') {
 		return nil, errConverseJSON
 	}
-	for r.more('}') {
-		switch string(r.key()) {
+	for r.More('}') {
+		switch string(r.Key()) {
 		case "output":
-			content := memberOf(r.member("message"), "content")
-			cr := jsonReader{b: content}
-			if len(content) > 0 && cr.enter('[') {
-				for cr.more(']') {
+			content := memberOf(r.Member("message"), "content")
+			cr := jsonbytes.NewReader(content)
+			if len(content) > 0 && cr.Enter('[') {
+				for cr.More(']') {
 					blocks = append(blocks, readConverseBlock(&cr))
 				}
 			}
 		case "stopReason":
-			stopReason = r.raw()
+			stopReason = r.Raw()
 		case "usage":
-			usage = r.raw()
+			usage = r.Raw()
 		default:
-			r.skip()
+			r.Skip()
 		}
 	}
-	if r.bad {
+	if r.Bad() {
 		return nil, errConverseJSON
 	}
-	t.usage.Merge(converseUsage(gjson.Parse(bstr(usage))))
+	t.usage.Merge(converseUsage(jsonbytes.Parse(usage)))
 
 	b := make([]byte, 0, len(body)+256)
-	b = appendChatHead(b, "chat.completion", bstr(appendString(nil, t.id)), bstr(appendString(nil, t.model)), t.created)
+	b = appendChatHead(b, "chat.completion", jsonbytes.StringView(jsonbytes.AppendString(nil, t.id)), jsonbytes.StringView(jsonbytes.AppendString(nil, t.model)), t.created)
 	b = append(b, `{"index":0,"message":`...)
 	b = appendChatMessage(b, blocks)
 	b = append(b, `,"finish_reason":"`...)
-	b = append(b, converseFinishReason(unquote(stopReason))...)
+	b = append(b, converseFinishReason(jsonbytes.Unquote(stopReason))...)
 	b = append(b, `"}],"usage":`...)
 	b = appendOpenAIUsage(b, t.usage)
 	return append(b, '}'), nil
@@ -514,40 +514,40 @@ func (t *openAIToBedrock) Response(body []byte) ([]byte, error) {
 
 // readConverseBlock reads a Converse content block as the Anthropic block
 // it amounts to: text, reasoningContent as thinking, toolUse as tool_use.
-func readConverseBlock(r *jsonReader) block {
+func readConverseBlock(r *jsonbytes.Reader) block {
 	var blk block
-	if !r.enter('{') {
+	if !r.Enter('{') {
 		return blk
 	}
-	for r.more('}') {
-		switch string(r.key()) {
+	for r.More('}') {
+		switch string(r.Key()) {
 		case "text":
-			if blk.text = r.str(); blk.text != nil {
+			if blk.text = r.Str(); blk.text != nil {
 				blk.typ = `"text"`
 			}
 		case "reasoningContent":
-			if blk.thinking = memberOf(r.member("reasoningText"), "text"); rawString(blk.thinking) {
+			if blk.thinking = memberOf(r.Member("reasoningText"), "text"); rawString(blk.thinking) {
 				blk.typ = `"thinking"`
 			}
 		case "toolUse":
 			blk.typ = `"tool_use"`
-			if !r.enter('{') {
+			if !r.Enter('{') {
 				continue
 			}
-			for r.more('}') {
-				switch string(r.key()) {
+			for r.More('}') {
+				switch string(r.Key()) {
 				case "toolUseId":
-					blk.id = r.raw()
+					blk.id = r.Raw()
 				case "name":
-					blk.name = r.raw()
+					blk.name = r.Raw()
 				case "input":
-					blk.input = r.raw()
+					blk.input = r.Raw()
 				default:
-					r.skip()
+					r.Skip()
 				}
 			}
 		default:
-			r.skip()
+			r.Skip()
 		}
 	}
 	return blk
@@ -625,39 +625,39 @@ type converseEvent struct {
 
 // read reads an event payload in one pass; a malformed one reads as empty.
 func (e *converseEvent) read(payload []byte) {
-	r := jsonReader{b: payload}
-	r.enter('{')
-	for r.more('}') {
-		switch string(r.key()) {
+	r := jsonbytes.NewReader(payload)
+	r.Enter('{')
+	for r.More('}') {
+		switch string(r.Key()) {
 		case "contentBlockIndex":
-			e.index = r.raw()
+			e.index = r.Raw()
 		case "delta":
-			if !r.enter('{') {
+			if !r.Enter('{') {
 				continue
 			}
-			for r.more('}') {
-				switch string(r.key()) {
+			for r.More('}') {
+				switch string(r.Key()) {
 				case "text":
-					e.text = r.raw()
+					e.text = r.Raw()
 				case "toolUse":
-					e.input = r.member("input")
+					e.input = r.Member("input")
 				case "reasoningContent":
-					e.reasoning = r.member("text")
+					e.reasoning = r.Member("text")
 				default:
-					r.skip()
+					r.Skip()
 				}
 			}
 		case "start":
-			e.toolUse = r.member("toolUse")
+			e.toolUse = r.Member("toolUse")
 		case "stopReason":
-			e.stopReason = r.raw()
+			e.stopReason = r.Raw()
 		case "usage":
-			e.usage = r.raw()
+			e.usage = r.Raw()
 		default:
-			r.skip()
+			r.Skip()
 		}
 	}
-	if r.bad {
+	if r.Bad() {
 		*e = converseEvent{}
 	}
 }
@@ -665,7 +665,7 @@ func (e *converseEvent) read(payload []byte) {
 // event appends the chunks for one ConverseStream event.
 func (t *openAIToBedrock) event(out []byte, typ string, payload []byte) []byte {
 	if t.head == nil {
-		t.head = appendChatHead([]byte("data: "), "chat.completion.chunk", bstr(appendString(nil, t.id)), bstr(appendString(nil, t.model)), t.created)
+		t.head = appendChatHead([]byte("data: "), "chat.completion.chunk", jsonbytes.StringView(jsonbytes.AppendString(nil, t.id)), jsonbytes.StringView(jsonbytes.AppendString(nil, t.model)), t.created)
 	}
 	var e converseEvent
 	e.read(payload)
@@ -677,7 +677,7 @@ func (t *openAIToBedrock) event(out []byte, typ string, payload []byte) []byte {
 			return out
 		}
 		t.first = true
-		t.tools = append(t.tools, gjson.Parse(bstr(e.index)).Int())
+		t.tools = append(t.tools, jsonbytes.Parse(e.index).Int())
 		return appendToolCallChunk(out, t.head, int64(len(t.tools)-1), memberOf(e.toolUse, "toolUseId"), memberOf(e.toolUse, "name"))
 	case "contentBlockDelta":
 		switch {
@@ -685,7 +685,7 @@ func (t *openAIToBedrock) event(out []byte, typ string, payload []byte) []byte {
 			t.first = true
 			return appendDeltaChunk(out, t.head, `{"content":`, e.text, "}")
 		case rawNonEmptyString(e.input):
-			index := t.toolIndex(gjson.Parse(bstr(e.index)).Int())
+			index := t.toolIndex(jsonbytes.Parse(e.index).Int())
 			if index < 0 {
 				return out // no contentBlockStart named this tool: nothing to attach it to
 			}
@@ -696,9 +696,9 @@ func (t *openAIToBedrock) event(out []byte, typ string, payload []byte) []byte {
 		}
 	case "messageStop":
 		t.stop = true
-		return appendFinishChunk(out, t.head, converseFinishReason(unquote(e.stopReason)))
+		return appendFinishChunk(out, t.head, converseFinishReason(jsonbytes.Unquote(e.stopReason)))
 	case "metadata":
-		t.usage.Merge(converseUsage(gjson.Parse(bstr(e.usage))))
+		t.usage.Merge(converseUsage(jsonbytes.Parse(e.usage)))
 		out = append(out, t.head...)
 		out = append(out, `],"usage":`...)
 		out = appendOpenAIUsage(out, t.usage)

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"strconv"
 
-	"github.com/tidwall/gjson"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/internal/jsonbytes"
 )
 
 // Converters refuse request members of the wrong shape instead of dropping
@@ -118,16 +118,16 @@ func checkStrings(field string, raw []byte, orString bool) error {
 	if orString {
 		want = "a string or an array of strings"
 	}
-	r := jsonReader{b: raw}
-	if r.kind() != '[' {
+	r := jsonbytes.NewReader(raw)
+	if r.Kind() != '[' {
 		return invalid(field, want, raw)
 	}
-	r.enter('[')
-	for i := 0; r.more(']'); i++ {
-		if r.kind() != '"' {
-			return invalid(item(field, i), "a string", r.raw())
+	r.Enter('[')
+	for i := 0; r.More(']'); i++ {
+		if r.Kind() != '"' {
+			return invalid(item(field, i), "a string", r.Raw())
 		}
-		r.skip()
+		r.Skip()
 	}
 	return nil
 }
@@ -172,12 +172,12 @@ func checkOpenAIToolChoice(raw []byte) error {
 		}
 		return mustBe("tool_choice", want)
 	case '{':
-		tc := gjson.Parse(bstr(raw))
+		tc := jsonbytes.Parse(raw)
 		typ := tc.Get("type")
 		switch {
-		case typ.Type != gjson.String:
+		case !typ.IsString():
 			return mustBe("tool_choice.type", `a string such as "function"`)
-		case typ.Str == "function" && tc.Get("function.name").Type != gjson.String:
+		case typ.Str() == "function" && !tc.Get("function.name").IsString():
 			return mustBe("tool_choice.function.name", "the name of a function (a string)")
 		}
 		return nil
@@ -188,10 +188,10 @@ func checkOpenAIToolChoice(raw []byte) error {
 // readOpenAITool reads tools[i] of a Chat Completions request, checking
 // its shape. Only function tools are checked further: the converters drop
 // or refuse the other types.
-func readOpenAITool(r *jsonReader, i int) (tool, error) {
+func readOpenAITool(r *jsonbytes.Reader, i int) (tool, error) {
 	a := at{name: "tools"}.item(i)
-	if r.kind() != '{' {
-		return tool{}, invalid(a.String(), "a tool object", r.raw())
+	if r.Kind() != '{' {
+		return tool{}, invalid(a.String(), "a tool object", r.Raw())
 	}
 	t := readTool(r)
 	switch {
@@ -228,17 +228,17 @@ func checkObjects(msg at, member string, raw []byte, want, wantItem string, orSt
 	if absent(raw) || orString && rawString(raw) {
 		return nil
 	}
-	r := jsonReader{b: raw}
-	if r.kind() != '[' {
+	r := jsonbytes.NewReader(raw)
+	if r.Kind() != '[' {
 		return invalid(msg.String()+"."+member, want, raw)
 	}
-	r.enter('[')
-	for i := 0; r.more(']'); i++ {
-		if r.kind() != '{' {
+	r.Enter('[')
+	for i := 0; r.More(']'); i++ {
+		if r.Kind() != '{' {
 			msg.member = member
-			return invalid(msg.item(i).String(), wantItem, r.raw())
+			return invalid(msg.item(i).String(), wantItem, r.Raw())
 		}
-		r.skip()
+		r.Skip()
 	}
 	return nil
 }

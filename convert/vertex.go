@@ -6,7 +6,7 @@ import (
 	"errors"
 	"math"
 
-	"github.com/tidwall/gjson"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/internal/jsonbytes"
 )
 
 func init() {
@@ -25,17 +25,16 @@ type openAIToVertex struct {
 // per string and dimensions to parameters.outputDimensionality. Token-id
 // input is rejected: Vertex embeds text.
 func (t *openAIToVertex) Request(body []byte) ([]byte, error) {
-	js := bstr(body)
-	if !gjson.Valid(js) {
+	if !jsonbytes.Valid(body) {
 		return nil, errors.New("convert: vertex: request body is not valid JSON")
 	}
-	var input, dimensions gjson.Result
-	gjson.Parse(js).ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
+	var input, dimensions jsonbytes.Value
+	jsonbytes.Parse(body).ForEach(func(k, v jsonbytes.Value) bool {
+		switch k.Str() {
 		case "model":
 			t.model = v.String()
 		case "encoding_format":
-			t.base64 = v.Str == "base64"
+			t.base64 = v.Str() == "base64"
 		case "input":
 			input = v
 		case "dimensions":
@@ -47,13 +46,13 @@ func (t *openAIToVertex) Request(body []byte) ([]byte, error) {
 	b := make([]byte, 0, len(body)+64)
 	b = append(b, `{"instances":[`...)
 	switch {
-	case input.Type == gjson.String:
+	case input.IsString():
 		b = appendVertexInstance(b, input)
 	case input.IsArray():
 		n := 0
 		ok := true
-		input.ForEach(func(_, s gjson.Result) bool {
-			if ok = s.Type == gjson.String; ok {
+		input.ForEach(func(_, s jsonbytes.Value) bool {
+			if ok = s.IsString(); ok {
 				if n > 0 {
 					b = append(b, ',')
 				}
@@ -69,17 +68,17 @@ func (t *openAIToVertex) Request(body []byte) ([]byte, error) {
 		return nil, errors.New("convert: vertex: input must be a string or an array of strings")
 	}
 	b = append(b, ']')
-	if dimensions.Type == gjson.Number {
+	if dimensions.IsNumber() {
 		b = append(b, `,"parameters":{"outputDimensionality":`...)
-		b = append(b, dimensions.Raw...)
+		b = append(b, dimensions...)
 		b = append(b, '}')
 	}
 	return append(b, '}'), nil
 }
 
-func appendVertexInstance(b []byte, s gjson.Result) []byte {
+func appendVertexInstance(b []byte, s jsonbytes.Value) []byte {
 	b = append(b, `{"content":`...)
-	b = append(b, s.Raw...)
+	b = append(b, s...)
 	return append(b, '}')
 }
 
@@ -87,11 +86,10 @@ func appendVertexInstance(b []byte, s gjson.Result) []byte {
 // (base64 of little-endian float32 when the client asked for it) and sums
 // statistics.token_count into the usage.
 func (t *openAIToVertex) Response(body []byte) ([]byte, error) {
-	js := bstr(body)
-	if !gjson.Valid(js) {
+	if !jsonbytes.Valid(body) {
 		return nil, errors.New("convert: vertex: :predict response is not valid JSON")
 	}
-	preds := gjson.Get(js, "predictions")
+	preds := jsonbytes.Parse(body).Get("predictions")
 	if !preds.IsArray() {
 		return nil, errors.New("convert: vertex: :predict response has no predictions array")
 	}
@@ -101,7 +99,7 @@ func (t *openAIToVertex) Response(body []byte) ([]byte, error) {
 	var err error
 	var floats []byte
 	i := 0
-	preds.ForEach(func(_, p gjson.Result) bool {
+	preds.ForEach(func(_, p jsonbytes.Value) bool {
 		values := p.Get("embeddings.values")
 		if !values.IsArray() {
 			err = errors.New("convert: vertex: a prediction has no embeddings.values array")
@@ -116,7 +114,7 @@ func (t *openAIToVertex) Response(body []byte) ([]byte, error) {
 		b = append(b, `,"embedding":`...)
 		if t.base64 {
 			floats = floats[:0]
-			values.ForEach(func(_, v gjson.Result) bool {
+			values.ForEach(func(_, v jsonbytes.Value) bool {
 				floats = binary.LittleEndian.AppendUint32(floats, math.Float32bits(float32(v.Float())))
 				return true
 			})
@@ -124,7 +122,7 @@ func (t *openAIToVertex) Response(body []byte) ([]byte, error) {
 			b = base64.StdEncoding.AppendEncode(b, floats)
 			b = append(b, '"')
 		} else {
-			b = append(b, values.Raw...)
+			b = append(b, values...)
 		}
 		b = append(b, '}')
 		i++
@@ -135,7 +133,7 @@ func (t *openAIToVertex) Response(body []byte) ([]byte, error) {
 	}
 	t.usage = Usage{PromptTokens: tokens, TotalTokens: tokens}
 	b = append(b, `],"model":`...)
-	b = appendString(b, t.model)
+	b = jsonbytes.AppendString(b, t.model)
 	b = append(b, `,"usage":{"prompt_tokens":`...)
 	b = appendInt(b, tokens)
 	b = append(b, `,"total_tokens":`...)

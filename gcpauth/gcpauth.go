@@ -22,13 +22,13 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"math/big"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -61,25 +61,37 @@ type ServiceAccount struct {
 // Errors name the field to fix and never contain key material.
 func ParseServiceAccount(data []byte) (*ServiceAccount, error) {
 	var f struct {
-		Type         string `json:"type"`
-		ProjectID    string `json:"project_id"`
-		PrivateKeyID string `json:"private_key_id"`
-		PrivateKey   string `json:"private_key"`
-		ClientEmail  string `json:"client_email"`
-		TokenURI     string `json:"token_uri"`
+		Type, ProjectID, PrivateKeyID, PrivateKey, ClientEmail, TokenURI string
 	}
-	if err := json.Unmarshal(data, &f); err != nil {
-		// Describe the error without echoing the input.
-		var syn *json.SyntaxError
-		var typ *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &syn):
-			return nil, fmt.Errorf("gcpauth: service account key is not valid JSON (error at byte %d)", syn.Offset)
-		case errors.As(err, &typ) && typ.Field != "":
-			return nil, fmt.Errorf("gcpauth: service account field %q must be a %s", typ.Field, typ.Type)
-		default:
-			return nil, errors.New("gcpauth: service account key is not a JSON object")
+	fields := [...]struct {
+		name string
+		dst  *string
+	}{
+		{"type", &f.Type}, {"project_id", &f.ProjectID}, {"private_key_id", &f.PrivateKeyID},
+		{"private_key", &f.PrivateKey}, {"client_email", &f.ClientEmail}, {"token_uri", &f.TokenURI},
+	}
+	badField := ""
+	err := readObject(data, func(key string, raw []byte) {
+		for _, fd := range fields {
+			// Names match in any case, as they did with encoding/json.
+			if strings.EqualFold(key, fd.name) {
+				s, ok := jsonString(raw)
+				if !ok && badField == "" {
+					badField = fd.name
+				}
+				*fd.dst = s
+			}
 		}
+	})
+	// Describe the error without echoing the input.
+	var syn *jsonSyntaxError
+	switch {
+	case errors.As(err, &syn):
+		return nil, fmt.Errorf("gcpauth: service account key is not valid JSON (error at byte %d)", syn.offset)
+	case err != nil:
+		return nil, errors.New("gcpauth: service account key is not a JSON object")
+	case badField != "":
+		return nil, fmt.Errorf("gcpauth: service account field %q must be a string", badField)
 	}
 	if f.Type != "" && f.Type != "service_account" {
 		return nil, fmt.Errorf("gcpauth: credentials of type %q are not supported; need a service account key (type \"service_account\")", f.Type)
@@ -105,14 +117,11 @@ func ParseServiceAccount(data []byte) (*ServiceAccount, error) {
 		sa.TokenURI = DefaultTokenURI
 	}
 	// Field order as golang.org/x/oauth2/jws, so assertions are byte-identical.
-	h, err := json.Marshal(struct {
-		Alg string `json:"alg"`
-		Typ string `json:"typ"`
-		Kid string `json:"kid,omitempty"`
-	}{"RS256", "JWT", sa.PrivateKeyID})
-	if err != nil {
-		return nil, err
+	h := []byte(`{"alg":"RS256","typ":"JWT"`)
+	if sa.PrivateKeyID != "" {
+		h = appendString(append(h, `,"kid":`...), sa.PrivateKeyID)
 	}
+	h = append(h, '}')
 	sa.header = base64.RawURLEncoding.EncodeToString(h)
 	return sa, nil
 }
@@ -174,16 +183,12 @@ func (sa *ServiceAccount) Assertion(now time.Time, scope string) (string, error)
 		return "", errors.New("gcpauth: ServiceAccount has no key; create it with ParseServiceAccount")
 	}
 	iat := now.Unix()
-	claims, err := json.Marshal(struct {
-		Iss   string `json:"iss"`
-		Scope string `json:"scope"`
-		Aud   string `json:"aud"`
-		Exp   int64  `json:"exp"`
-		Iat   int64  `json:"iat"`
-	}{sa.ClientEmail, scope, sa.TokenURI, iat + assertionLifetime, iat})
-	if err != nil {
-		return "", err
-	}
+	claims := appendString(append(make([]byte, 0, 256), `{"iss":`...), sa.ClientEmail)
+	claims = appendString(append(claims, `,"scope":`...), scope)
+	claims = appendString(append(claims, `,"aud":`...), sa.TokenURI)
+	claims = strconv.AppendInt(append(claims, `,"exp":`...), iat+assertionLifetime, 10)
+	claims = strconv.AppendInt(append(claims, `,"iat":`...), iat, 10)
+	claims = append(claims, '}')
 	enc := base64.RawURLEncoding
 	b := make([]byte, 0, len(sa.header)+1+enc.EncodedLen(len(claims))+1+enc.EncodedLen(sa.key.Size()))
 	b = append(b, sa.header...)
@@ -213,12 +218,34 @@ func TokenRequestBody(assertion string) []byte {
 // it never contains a token.
 func ParseTokenResponse(status int, body []byte) (token string, expiresIn int64, err error) {
 	var r struct {
-		AccessToken      string          `json:"access_token"`
-		ExpiresIn        json.Number     `json:"expires_in"`
-		Error            json.RawMessage `json:"error"`
-		ErrorDescription string          `json:"error_description"`
+		AccessToken, ExpiresIn, ErrorDescription string
+		Error                                    []byte // raw
 	}
-	jsonErr := json.Unmarshal(body, &r)
+	typeErr := false
+	jsonErr := readObject(body, func(key string, raw []byte) {
+		var ok bool
+		switch strings.ToLower(key) {
+		case "access_token":
+			r.AccessToken, ok = jsonString(raw)
+		case "expires_in":
+			// A number, or a string holding one, as json.Number took.
+			if ok = isNumber(raw); ok {
+				r.ExpiresIn = string(raw)
+			} else if r.ExpiresIn, ok = jsonString(raw); ok && r.ExpiresIn != "" && !isNumber([]byte(r.ExpiresIn)) {
+				ok = false
+			}
+		case "error":
+			r.Error, ok = raw, true
+		case "error_description":
+			r.ErrorDescription, ok = jsonString(raw)
+		default:
+			ok = true
+		}
+		typeErr = typeErr || !ok
+	})
+	if jsonErr == nil && typeErr {
+		jsonErr = errNotObject
+	}
 	ok := status >= 200 && status <= 299
 	if !ok || len(r.Error) > 0 {
 		if jsonErr != nil {
@@ -237,7 +264,7 @@ func ParseTokenResponse(status int, body []byte) (token string, expiresIn int64,
 			return "", 0, errors.New("gcpauth: access_token contains characters not allowed in a header")
 		}
 	}
-	exp, perr := strconv.ParseInt(r.ExpiresIn.String(), 10, 64)
+	exp, perr := strconv.ParseInt(r.ExpiresIn, 10, 64)
 	if perr != nil || exp <= 0 {
 		return "", 0, errors.New("gcpauth: token response has no positive integer expires_in")
 	}
@@ -246,15 +273,25 @@ func ParseTokenResponse(status int, body []byte) (token string, expiresIn int64,
 
 // describeError renders the OAuth error ("invalid_grant" + description) or,
 // from other Google front ends, {"error":{"code","message","status"}}.
-func describeError(raw json.RawMessage, desc string) string {
-	var code string
-	if json.Unmarshal(raw, &code) != nil {
-		var obj struct {
-			Status  string `json:"status"`
-			Message string `json:"message"`
-		}
-		if json.Unmarshal(raw, &obj) == nil {
-			code, desc = obj.Status, obj.Message
+func describeError(raw []byte, desc string) string {
+	code, isString := jsonString(raw)
+	if !isString {
+		var status, message string
+		ok := true
+		err := readObject(raw, func(key string, v []byte) {
+			var good bool
+			switch strings.ToLower(key) {
+			case "status":
+				status, good = jsonString(v)
+			case "message":
+				message, good = jsonString(v)
+			default:
+				good = true
+			}
+			ok = ok && good
+		})
+		if err == nil && ok {
+			code, desc = status, message
 		}
 	}
 	switch {

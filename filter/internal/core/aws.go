@@ -5,9 +5,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tidwall/gjson"
-
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/internal/jsonbytes"
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/providers"
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/sigv4"
 )
@@ -40,9 +39,9 @@ func (s *Stream) region() string {
 func (s *Stream) converseBody() bool {
 	msgs, _ := s.obj.Get("messages")
 	openai := false
-	gjson.ParseBytes(msgs).ForEach(func(_, m gjson.Result) bool {
-		role := m.Get("role").Str
-		if m.Get("content").Type == gjson.String || role == "system" || role == "tool" || role == "developer" {
+	jsonbytes.Parse(msgs).ForEach(func(_, m jsonbytes.Value) bool {
+		role := m.Get("role").Str()
+		if m.Get("content").IsString() || role == "system" || role == "tool" || role == "developer" {
 			openai = true
 		}
 		return !openai

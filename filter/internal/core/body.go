@@ -1,13 +1,11 @@
 package core
 
 import (
+	"bytes"
 	"strings"
 
-	"github.com/tidwall/gjson"
-	"github.com/tidwall/sjson"
-
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert"
-	"github.com/ai-proxy-wasm/ai-proxy-wasm/filter/internal/jsonobj"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/internal/jsonbytes"
 )
 
 // option is one top-level member to set: the key as it appears between the
@@ -25,9 +23,9 @@ func escapeKey(k string) string {
 
 func parseOptions(opts []byte) []option {
 	var out []option
-	gjson.ParseBytes(opts).ForEach(func(k, v gjson.Result) bool {
-		if k.Str != "model" {
-			out = append(out, option{escapeKey(k.Str), []byte(v.Raw)})
+	jsonbytes.Parse(opts).ForEach(func(k, v jsonbytes.Value) bool {
+		if k.Str() != "model" {
+			out = append(out, option{escapeKey(k.Str()), bytes.Clone(v)})
 		}
 		return true
 	})
@@ -41,8 +39,8 @@ func hasModelField(p convert.Protocol) bool {
 
 // edits collects top-level replacements; a later set of a key wins.
 type edits struct {
-	obj  *jsonobj.Object
-	sets []jsonobj.Set
+	obj  *jsonbytes.Object
+	sets []jsonbytes.Set
 	dels []string
 }
 
@@ -59,7 +57,7 @@ func (e *edits) set(key string, raw []byte) {
 			return
 		}
 	}
-	e.sets = append(e.sets, jsonobj.Set{Key: key, Raw: raw})
+	e.sets = append(e.sets, jsonbytes.Set{Key: key, Raw: raw})
 }
 
 func (e *edits) del(key string) {
@@ -100,7 +98,7 @@ var otherAlias = map[string]string{"max_tokens": "max_completion_tokens", "max_c
 // forced), the stream usage request, llm_options.max_tokens (always wins),
 // then the request_body deep merge. It returns body itself when nothing
 // changes, so an untouched body is never copied.
-func (p *Plugin) rewriteBody(t *target, body []byte, obj *jsonobj.Object, stream bool) ([]byte, error) {
+func (p *Plugin) rewriteBody(t *target, body []byte, obj *jsonbytes.Object, stream bool) ([]byte, error) {
 	e := edits{obj: obj, sets: p.sets[:0], dels: p.dels[:0]}
 	defer func() { p.sets, p.dels = e.sets[:0], e.dels[:0] }() // reused by the next request
 	for _, o := range p.options {
@@ -125,8 +123,8 @@ func (p *Plugin) rewriteBody(t *target, body []byte, obj *jsonobj.Object, stream
 		switch {
 		case !ok || len(so) == 0 || so[0] != '{':
 			e.set("stream_options", includeUsage)
-		case !gjson.GetBytes(so, "include_usage").Bool():
-			v, err := sjson.SetBytes(append([]byte(nil), so...), "include_usage", true)
+		case !jsonbytes.Parse(so).Get("include_usage").Bool():
+			v, err := jsonbytes.SetMember(so, "include_usage", []byte("true"))
 			if err != nil {
 				return nil, err
 			}
@@ -154,16 +152,16 @@ func (p *Plugin) rewriteBody(t *target, body []byte, obj *jsonobj.Object, stream
 	}
 	if patch, ok := p.cfg.RequestBody[t.upstream]; ok {
 		var err error
-		gjson.ParseBytes(patch).ForEach(func(k, v gjson.Result) bool {
-			key := escapeKey(k.Str)
+		jsonbytes.Parse(patch).ForEach(func(k, v jsonbytes.Value) bool {
+			key := escapeKey(k.Str())
 			cur, exists := e.get(key)
 			switch {
 			case v.IsObject() && exists && len(cur) > 0 && cur[0] == '{':
 				var merged []byte
-				merged, err = deepMerge(append([]byte(nil), cur...), "", v, p.cfg.RequestBodyForce)
+				merged, err = deepMerge(cur, v, p.cfg.RequestBodyForce)
 				e.set(key, merged)
 			case p.cfg.RequestBodyForce || !exists:
-				e.set(key, []byte(v.Raw))
+				e.set(key, v)
 			}
 			return err == nil
 		})
@@ -182,41 +180,30 @@ func (p *Plugin) rewriteBody(t *target, body []byte, obj *jsonobj.Object, stream
 	}
 	if nested {
 		// A field inside an object (Bedrock's inferenceConfig.maxTokens).
-		return sjson.SetRawBytes(out, t.maxTokens, p.maxTokensJSON)
+		return jsonbytes.SetPath(out, t.maxTokens, p.maxTokensJSON)
 	}
 	return out, nil
 }
 
-// deepMerge merges patch into body at prefix: objects merge recursively;
-// scalars, arrays and type mismatches replace the target when force is set
-// or the target is missing.
-func deepMerge(body []byte, prefix string, patch gjson.Result, force bool) ([]byte, error) {
+// deepMerge returns the object body with patch merged in, body itself when
+// nothing changes: objects merge recursively; scalars, arrays and type
+// mismatches replace the target when force is set or the target is
+// missing. Keys are names, so one holding a '.' needs no escaping.
+func deepMerge(body []byte, patch jsonbytes.Value, force bool) ([]byte, error) {
 	var err error
-	patch.ForEach(func(k, v gjson.Result) bool {
-		path := prefix + keyPath(k.Str)
-		cur := gjson.GetBytes(body, path)
-		if v.IsObject() && cur.IsObject() {
-			body, err = deepMerge(body, path+".", v, force)
-		} else if force || !cur.Exists() {
-			body, err = sjson.SetRawBytes(body, path, []byte(v.Raw))
+	patch.ForEach(func(k, v jsonbytes.Value) bool {
+		key := k.Str()
+		cur := jsonbytes.Value(body).Member(key)
+		switch {
+		case v.IsObject() && cur.IsObject():
+			var merged []byte
+			if merged, err = deepMerge(cur, v, force); err == nil {
+				body, err = jsonbytes.SetMember(body, key, merged)
+			}
+		case force || !cur.Exists():
+			body, err = jsonbytes.SetMember(body, key, v)
 		}
 		return err == nil
 	})
 	return body, err
-}
-
-// keyPath escapes an object key for use as a one-segment gjson/sjson path.
-func keyPath(k string) string {
-	const special = `.*?|#@\!=<>%~:`
-	if !strings.ContainsAny(k, special) {
-		return k
-	}
-	var b strings.Builder
-	for i := 0; i < len(k); i++ {
-		if strings.IndexByte(special, k[i]) >= 0 {
-			b.WriteByte('\\')
-		}
-		b.WriteByte(k[i])
-	}
-	return b.String()
 }

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/url"
@@ -8,10 +9,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/tidwall/gjson"
-
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert"
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/gcpauth"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/internal/jsonbytes"
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/providers"
 )
 
@@ -81,7 +81,7 @@ func bad(field, format string, args ...any) error {
 // UnwrapConf returns the plugin configuration inside APISIX's wasm wrapper
 // {"conf": "<json string>"} or {"conf": {object}}, or raw itself.
 func UnwrapConf(raw []byte) []byte {
-	r := gjson.ParseBytes(raw)
+	r := jsonbytes.Parse(raw)
 	if !r.IsObject() {
 		return raw
 	}
@@ -89,11 +89,11 @@ func UnwrapConf(raw []byte) []byte {
 	if !conf.Exists() || r.Get("provider").Exists() {
 		return raw
 	}
-	switch conf.Type {
-	case gjson.String:
+	switch {
+	case conf.IsString():
 		return []byte(conf.String())
-	case gjson.JSON:
-		return []byte(conf.Raw)
+	case conf.IsObject() || conf.IsArray():
+		return bytes.Clone(conf)
 	}
 	return raw
 }
@@ -129,10 +129,11 @@ func ParseConfig(raw []byte, getenv func(string) string) (*Config, error) {
 	if len(strings.TrimSpace(string(raw))) == 0 {
 		return nil, errors.New("ai-proxy: the plugin configuration is empty; it needs at least provider and auth")
 	}
-	if !gjson.ValidBytes(raw) {
+	if !jsonbytes.Valid(raw) {
 		return nil, errors.New("ai-proxy: the plugin configuration is not valid JSON")
 	}
-	root := gjson.ParseBytes(raw)
+	// A copy: the strings read from it alias it, and the host may reuse raw.
+	root := jsonbytes.Parse(bytes.Clone(raw))
 	if !root.IsObject() {
 		return nil, errors.New("ai-proxy: the plugin configuration must be a JSON object")
 	}
@@ -247,7 +248,7 @@ func (c *Config) checkProvider() error {
 	return nil
 }
 
-func (c *Config) parseAuth(a gjson.Result, getenv func(string) string) error {
+func (c *Config) parseAuth(a jsonbytes.Value, getenv func(string) string) error {
 	if !a.Exists() {
 		return bad("auth", "is required")
 	}
@@ -354,7 +355,7 @@ func (c *Config) parseAuth(a gjson.Result, getenv func(string) string) error {
 	return nil
 }
 
-func (c *Config) parseOptions(o gjson.Result) error {
+func (c *Config) parseOptions(o jsonbytes.Value) error {
 	if !o.Exists() {
 		return nil
 	}
@@ -365,19 +366,19 @@ func (c *Config) parseOptions(o gjson.Result) error {
 		// Providers with the model in the path (Bedrock, Vertex AI
 		// embeddings) percent-encode it as one path segment, so any id, an
 		// ARN with '/' and ':' included, stays one segment.
-		if m.Type != gjson.String || m.Str == "" {
+		if !m.IsString() || m.Str() == "" {
 			return bad("options.model", "must be a non-empty string")
 		}
-		if breaksHeader(m.Str) {
+		if breaksHeader(m.Str()) {
 			return bad("options.model", "contains a CR, LF or NUL character")
 		}
-		c.Model = m.Str
+		c.Model = m.Str()
 	}
-	c.Options = []byte(o.Raw)
+	c.Options = bytes.Clone(o)
 	return nil
 }
 
-func (c *Config) parseOverride(o gjson.Result) error {
+func (c *Config) parseOverride(o jsonbytes.Value) error {
 	if !o.Exists() {
 		return nil
 	}
@@ -411,17 +412,17 @@ func (c *Config) parseOverride(o gjson.Result) error {
 		}
 		c.RequestBody = map[convert.Protocol][]byte{}
 		var err error
-		rb.ForEach(func(k, v gjson.Result) bool {
-			p, ok := convert.ParseProtocol(k.Str)
+		rb.ForEach(func(k, v jsonbytes.Value) bool {
+			p, ok := convert.ParseProtocol(k.Str())
 			if !ok || p == convert.VertexPredict {
-				err = bad("override.request_body."+k.Str, "is not a protocol; use openai-chat, openai-responses, openai-embeddings, anthropic-messages or bedrock-converse")
+				err = bad("override.request_body."+k.Str(), "is not a protocol; use openai-chat, openai-responses, openai-embeddings, anthropic-messages or bedrock-converse")
 				return false
 			}
 			if !v.IsObject() {
-				err = bad("override.request_body."+k.Str, "must be an object")
+				err = bad("override.request_body."+k.Str(), "must be an object")
 				return false
 			}
-			c.RequestBody[p] = []byte(v.Raw)
+			c.RequestBody[p] = bytes.Clone(v)
 			return true
 		})
 		if err != nil {
@@ -433,12 +434,12 @@ func (c *Config) parseOverride(o gjson.Result) error {
 	return err
 }
 
-func parseEndpoint(e gjson.Result) (*Endpoint, error) {
-	if e.Type != gjson.String || e.Str == "" {
+func parseEndpoint(e jsonbytes.Value) (*Endpoint, error) {
+	if !e.IsString() || e.Str() == "" {
 		return nil, bad("override.endpoint", "must be a non-empty URL string")
 	}
 	// The URL may carry a credential in its query: errors never echo it.
-	u, err := parseURL(e.Str)
+	u, err := parseURL(e.Str())
 	if err != nil {
 		return nil, bad("override.endpoint", "%s", err)
 	}
@@ -486,11 +487,11 @@ func prefix(p string, err error) error {
 
 // onlyKeys rejects the keys of obj, the object at path ("" for the top
 // level, else ending in '.'), that Fields does not list under path.
-func onlyKeys(obj gjson.Result, path string) error {
+func onlyKeys(obj jsonbytes.Value, path string) error {
 	var err error
-	obj.ForEach(func(k, _ gjson.Result) bool {
-		if !slices.Contains(childFields(path), k.Str) {
-			err = bad(path+k.Str, "is not a known field; known fields are %s", strings.Join(childFields(path), ", "))
+	obj.ForEach(func(k, _ jsonbytes.Value) bool {
+		if !slices.Contains(childFields(path), k.Str()) {
+			err = bad(path+k.Str(), "is not a known field; known fields are %s", strings.Join(childFields(path), ", "))
 		}
 		return err == nil
 	})
@@ -508,7 +509,7 @@ func childFields(path string) []string {
 	return names
 }
 
-func str(obj gjson.Result, key string, required bool) (string, error) {
+func str(obj jsonbytes.Value, key string, required bool) (string, error) {
 	v := obj.Get(key)
 	if !v.Exists() {
 		if required {
@@ -516,21 +517,21 @@ func str(obj gjson.Result, key string, required bool) (string, error) {
 		}
 		return "", nil
 	}
-	if v.Type != gjson.String {
+	if !v.IsString() {
 		return "", bad(key, "must be a string")
 	}
-	if required && v.Str == "" {
+	if required && v.Str() == "" {
 		return "", bad(key, "must not be empty")
 	}
-	return v.Str, nil
+	return v.Str(), nil
 }
 
-func boolean(obj gjson.Result, field, key string, def bool) (bool, error) {
+func boolean(obj jsonbytes.Value, field, key string, def bool) (bool, error) {
 	v := obj.Get(key)
-	switch v.Type {
-	case gjson.True:
+	switch string(v) {
+	case "true":
 		return true, nil
-	case gjson.False:
+	case "false":
 		return false, nil
 	}
 	if v.Exists() {
@@ -539,15 +540,16 @@ func boolean(obj gjson.Result, field, key string, def bool) (bool, error) {
 	return def, nil
 }
 
-func integer(obj gjson.Result, key, field string, dst *int64, min, max int64) error {
+func integer(obj jsonbytes.Value, key, field string, dst *int64, min, max int64) error {
 	v := obj.Get(key)
 	if !v.Exists() {
 		return nil
 	}
-	if v.Type != gjson.Number || v.Num != float64(int64(v.Num)) {
+	f := v.Float()
+	if !v.IsNumber() || f != float64(int64(f)) {
 		return bad(field, "must be an integer")
 	}
-	n := int64(v.Num)
+	n := int64(f)
 	if n < min || n > max {
 		if max >= 1<<40 {
 			return bad(field, "must be at least %d, got %d", min, n)
@@ -564,7 +566,7 @@ func integer(obj gjson.Result, key, field string, dst *int64, min, max int64) er
 // Envoy's header map refuses such values, which would make every request
 // fail later. $env:// values are resolved first, so the checks see what
 // is sent. Errors name the key, never the value, which is a credential.
-func stringMap(obj gjson.Result, field string, lower bool, getenv func(string) string) ([][2]string, error) {
+func stringMap(obj jsonbytes.Value, field string, lower bool, getenv func(string) string) ([][2]string, error) {
 	if !obj.Exists() {
 		return nil, nil
 	}
@@ -573,25 +575,25 @@ func stringMap(obj gjson.Result, field string, lower bool, getenv func(string) s
 	}
 	var out [][2]string
 	var err error
-	obj.ForEach(func(k, v gjson.Result) bool {
+	obj.ForEach(func(k, v jsonbytes.Value) bool {
 		switch {
-		case !isName(k.Str):
-			err = bad(field, "name %q is not valid: use letters, digits, '.', '_' and '-' (APISIX: ^[a-zA-Z0-9._-]+$)", k.Str)
-		case v.Type != gjson.String:
-			err = bad(field+"."+k.Str, "must be a string")
+		case !isName(k.Str()):
+			err = bad(field, "name %q is not valid: use letters, digits, '.', '_' and '-' (APISIX: ^[a-zA-Z0-9._-]+$)", k.Str())
+		case !v.IsString():
+			err = bad(field+"."+k.Str(), "must be a string")
 		}
 		if err != nil {
 			return false
 		}
 		var value string
-		if value, err = resolveRef(field+"."+k.Str, v.Str, getenv); err != nil {
+		if value, err = resolveRef(field+"."+k.Str(), v.Str(), getenv); err != nil {
 			return false
 		}
 		if breaksHeader(value) {
-			err = bad(field, "%q value contains a CR, LF or NUL character", k.Str)
+			err = bad(field, "%q value contains a CR, LF or NUL character", k.Str())
 			return false
 		}
-		name := k.Str
+		name := k.Str()
 		if lower {
 			name = strings.ToLower(name)
 		}
@@ -642,20 +644,21 @@ func resolveRef(field, v string, getenv func(string) string) (string, error) {
 		return "", bad(field, "refers to the environment variable %s, which is not set or empty in the filter's environment (Envoy: vm_config.environment_variables; Istio: WasmPlugin vmConfig.env; APISIX: nginx_config.envs)", name)
 	}
 	if hasKey {
-		// Exact member lookup: key is a name, not a gjson path.
-		member := gjson.Result{}
-		if obj := gjson.Parse(value); gjson.Valid(value) && obj.IsObject() {
-			obj.ForEach(func(k, m gjson.Result) bool {
-				if k.Str == key {
+		// Exact member lookup: key is a name, not a path.
+		var member jsonbytes.Value
+		if doc := []byte(value); jsonbytes.Valid(doc) {
+			obj := jsonbytes.Parse(doc)
+			obj.ForEach(func(k, m jsonbytes.Value) bool {
+				if k.Str() == key {
 					member = m
 				}
 				return true
 			})
 		}
-		if member.Type != gjson.String || member.Str == "" {
+		if !member.IsString() || member.Str() == "" {
 			return "", bad(field, "refers to $env://%s/%s, but %s does not hold a JSON object with a non-empty string member %q", name, key, name, key)
 		}
-		value = member.Str
+		value = member.Str()
 	}
 	return literal + value, nil
 }

@@ -5,8 +5,8 @@ import (
 	"strings"
 
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert"
-	"github.com/ai-proxy-wasm/ai-proxy-wasm/filter/internal/jsonobj"
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/gcpauth"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/internal/jsonbytes"
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/providers"
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/sigv4"
 )
@@ -27,10 +27,10 @@ type Plugin struct {
 	authNames     map[string]bool       // headers the operator's auth sets
 	byModel       map[string]*metricSet // see metricsFor
 	byLabel       map[string]*metricSet
-	num           []byte        // formats numbers for properties
-	signer        *sigv4.Signer // bedrock: keeps the derived key for the day
-	scratch       []byte        // rewritten bodies, valid until handed to the host
-	sets          []jsonobj.Set // rewriteBody's edits, reused
+	num           []byte          // formats numbers for properties
+	signer        *sigv4.Signer   // bedrock: keeps the derived key for the day
+	scratch       []byte          // rewritten bodies, valid until handed to the host
+	sets          []jsonbytes.Set // rewriteBody's edits, reused
 	dels          []string
 
 	root                              RootHost

@@ -6,10 +6,8 @@ import (
 	"strings"
 	"unsafe"
 
-	"github.com/tidwall/gjson"
-
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert"
-	"github.com/ai-proxy-wasm/ai-proxy-wasm/filter/internal/jsonobj"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/internal/jsonbytes"
 )
 
 // mode is how a request reaches the provider.
@@ -43,8 +41,8 @@ type Stream struct {
 	old      convert.Translator // left by Reuse for selectTarget to recycle
 	surePath bool               // the path named the client protocol
 
-	obj      jsonobj.Object // the request body's top level, indexed once
-	headers  [][2]string    // the client's request headers
+	obj      jsonbytes.Object // the request body's top level, indexed once
+	headers  [][2]string      // the client's request headers
 	method   string
 	path     string // the client's :path
 	stream   bool   // client asked for a stream
@@ -415,7 +413,7 @@ func (s *Stream) buildRequest(body []byte) ([]byte, string, bool) {
 		return nil, "", false
 	}
 	if err := s.obj.Parse(body); err != nil {
-		if err == jsonobj.ErrNotObject {
+		if err == jsonbytes.ErrNotObject {
 			s.fail(400, "request body must be a JSON object")
 		} else {
 			s.fail(400, "request body is not valid JSON: "+err.Error())
@@ -457,7 +455,7 @@ func (s *Stream) buildRequest(body []byte) ([]byte, string, bool) {
 	if m, ok := s.obj.String("model"); ok {
 		s.reqModel = m
 	} else if raw, ok := s.obj.Get("model"); ok {
-		s.reqModel = gjson.ParseBytes(raw).String()
+		s.reqModel = strings.Clone(jsonbytes.Parse(raw).String())
 	}
 	s.model = s.reqModel
 	if s.p.cfg.Model != "" {

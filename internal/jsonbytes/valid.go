@@ -1,13 +1,4 @@
-// Package jsonobj validates a JSON document and indexes the members of its
-// top-level object in one pass, then rebuilds it with members replaced,
-// added or removed by splicing bytes.
-//
-// It exists for the filter's hot path: a request body is scanned exactly
-// once, however many top-level fields the gateway reads or rewrites, and
-// string contents (nearly all of an LLM request) are skipped eight bytes at
-// a time. Nested values are validated but not indexed; use gjson on a
-// member's raw bytes to look inside.
-package jsonobj
+package jsonbytes
 
 import (
 	"strconv"
@@ -16,21 +7,6 @@ import (
 
 // MaxDepth bounds nesting so that hostile input cannot exhaust the stack.
 const MaxDepth = 512
-
-// Member is one top-level member. Key is the key's raw bytes (without
-// quotes, escapes left as they are); Value the raw value.
-type Member struct {
-	Key   string
-	Value []byte
-	start int // offset of the key's opening quote
-}
-
-// Object is an indexed top-level object. The zero value is ready for Parse,
-// and reusing one avoids allocation.
-type Object struct {
-	src     []byte
-	Members []Member
-}
 
 // SyntaxError reports where a document stops being JSON.
 type SyntaxError struct {
@@ -45,172 +21,12 @@ func (e *SyntaxError) Error() string {
 // ErrNotObject is returned for valid JSON whose top level is not an object.
 var ErrNotObject = &SyntaxError{Msg: "top-level value is not an object"}
 
-// Parse validates src and, when it is an object, indexes its members. Member
-// slices alias src.
-func (o *Object) Parse(src []byte) error {
-	o.src = src
-	o.Members = o.Members[:0]
-	p := parser{b: src}
-	i := p.ws(0)
-	if i >= len(src) {
-		return p.err(i, "unexpected end of input")
-	}
-	if src[i] != '{' {
-		end, err := p.value(i, 0)
-		if err != nil {
-			return err
-		}
-		if j := p.ws(end); j != len(src) {
-			return p.err(j, "invalid character after top-level value")
-		}
-		return ErrNotObject
-	}
-	i = p.ws(i + 1)
-	if i < len(src) && src[i] == '}' {
-		return p.trailing(i + 1)
-	}
-	for {
-		if i >= len(src) || src[i] != '"' {
-			return p.err(i, "expected a string key")
-		}
-		kend, err := p.str(i)
-		if err != nil {
-			return err
-		}
-		j := p.ws(kend)
-		if j >= len(src) || src[j] != ':' {
-			return p.err(j, "expected ':' after object key")
-		}
-		v := p.ws(j + 1)
-		vend, err := p.value(v, 1)
-		if err != nil {
-			return err
-		}
-		o.Members = append(o.Members, Member{Key: bstr(src[i+1 : kend-1]), Value: src[v:vend], start: i})
-		i = p.ws(vend)
-		if i >= len(src) {
-			return p.err(i, "unexpected end of input in object")
-		}
-		if src[i] == '}' {
-			return p.trailing(i + 1)
-		}
-		if src[i] != ',' {
-			return p.err(i, "expected ',' or '}' in object")
-		}
-		i = p.ws(i + 1)
-	}
-}
-
-// Get returns the raw value of the first member named key.
-func (o *Object) Get(key string) ([]byte, bool) {
-	for i := range o.Members {
-		if o.Members[i].Key == key {
-			return o.Members[i].Value, true
-		}
-	}
-	return nil, false
-}
-
-// Has reports whether a member named key exists.
-func (o *Object) Has(key string) bool {
-	_, ok := o.Get(key)
-	return ok
-}
-
-// String returns the member's value when it is a string without escapes,
-// the common case for model names; ok is false otherwise.
-func (o *Object) String(key string) (string, bool) {
-	v, ok := o.Get(key)
-	if !ok || len(v) < 2 || v[0] != '"' {
-		return "", false
-	}
-	for _, c := range v[1 : len(v)-1] {
-		if c == '\\' {
-			return "", false
-		}
-	}
-	return string(v[1 : len(v)-1]), true
-}
-
-// Set is one replacement or addition: Raw must be valid JSON.
-type Set struct {
-	Key string
-	Raw []byte
-}
-
-// AppendEdited appends to dst the object with every member named in sets
-// replaced in place (or added at the end), and every member named in del
-// left out. Untouched members are copied verbatim.
-func (o *Object) AppendEdited(dst []byte, sets []Set, del []string) []byte {
-	dst = append(dst, '{')
-	first := true
-	sep := func() {
-		if !first {
-			dst = append(dst, ',')
-		}
-		first = false
-	}
-	done := uint64(0) // bit i: sets[i] written (at most 64 sets)
-	for _, m := range o.Members {
-		if contains(del, m.Key) {
-			continue
-		}
-		if k := indexSet(sets, m.Key); k >= 0 {
-			if k < 64 && done&(1<<k) != 0 {
-				continue // a duplicate key: keep only the first, replaced
-			}
-			sep()
-			dst = appendKey(dst, m.Key)
-			dst = append(dst, sets[k].Raw...)
-			if k < 64 {
-				done |= 1 << k
-			}
-			continue
-		}
-		sep()
-		end := len(m.Value) + int(uintptr(unsafe.Pointer(unsafe.SliceData(m.Value)))-uintptr(unsafe.Pointer(unsafe.SliceData(o.src))))
-		dst = append(dst, o.src[m.start:end]...)
-	}
-	for k, s := range sets {
-		if k < 64 && done&(1<<k) != 0 {
-			continue
-		}
-		sep()
-		dst = appendKey(dst, s.Key)
-		dst = append(dst, s.Raw...)
-	}
-	return append(dst, '}')
-}
-
-func appendKey(dst []byte, key string) []byte {
-	dst = append(dst, '"')
-	dst = append(dst, key...)
-	return append(dst, '"', ':')
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func indexSet(sets []Set, key string) int {
-	for i := range sets {
-		if sets[i].Key == key {
-			return i
-		}
-	}
-	return -1
-}
-
-func bstr(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	return unsafe.String(&b[0], len(b))
+// Valid reports whether b is one JSON value, optionally surrounded by
+// whitespace, nested at most MaxDepth deep.
+func Valid(b []byte) bool {
+	p := parser{b: b}
+	end, err := p.value(p.ws(0), 0)
+	return err == nil && p.ws(end) == len(b)
 }
 
 type parser struct{ b []byte }
@@ -339,7 +155,6 @@ func (p *parser) literal(i int, lit string) (int, error) {
 
 func (p *parser) number(i int) (int, error) {
 	b := p.b
-	start := i
 	if b[i] == '-' {
 		i++
 	}
@@ -371,7 +186,6 @@ func (p *parser) number(i int) (int, error) {
 			return i, p.err(i, "invalid number: digits expected in exponent")
 		}
 	}
-	_ = start
 	return i, nil
 }
 

@@ -1,4 +1,4 @@
-package jsonobj
+package jsonbytes
 
 import (
 	"encoding/json"
