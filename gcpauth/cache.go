@@ -15,11 +15,11 @@ import (
 // whether the key exists; the caller does not modify the value.
 // Set stores value if cas is 0, if cas equals the key's version, or if the
 // key does not exist (whatever cas is), and gives the key a new version. It
-// returns false on a CAS mismatch and also when the store failed, so a
+// returns an error on a CAS mismatch and also when the store failed, so a
 // store that cannot store makes Lookup answer Wait, never Fetch twice.
 type Store interface {
 	Get(key string) (value []byte, cas uint32, ok bool)
-	Set(key string, value []byte, cas uint32) bool
+	Set(key string, value []byte, cas uint32) error
 }
 
 // State is Lookup's verdict.
@@ -89,7 +89,7 @@ func Lookup(st Store, key string, now time.Time) (token string, state State) {
 	if !ok {
 		cas = createCAS
 	}
-	if !st.Set(key, appendRecord(nil, 0, t+LeaseSecs, ""), cas) {
+	if st.Set(key, appendRecord(nil, 0, t+LeaseSecs, ""), cas) != nil {
 		return "", Wait // another caller took the lease first
 	}
 	return "", Fetch
@@ -178,41 +178,4 @@ func atoi(b []byte) (int64, bool) {
 		n = n*10 + int64(c-'0')
 	}
 	return n, true
-}
-
-// MemStore is a Store in the VM's own memory with the semantics of proxy-wasm
-// shared data, including one version counter for all keys that starts at
-// 1 and skips 0. Use it where the host has no shared data (each VM then
-// fetches its own token) and in tests. The zero value is ready to use; it
-// is not safe for concurrent use.
-type MemStore struct {
-	m   map[string]memEntry
-	cas uint32 // the last version handed out
-}
-
-type memEntry struct {
-	value []byte
-	cas   uint32
-}
-
-// Get implements Store. The returned value must not be modified.
-func (s *MemStore) Get(key string) ([]byte, uint32, bool) {
-	e, ok := s.m[key]
-	return e.value, e.cas, ok
-}
-
-// Set implements Store.
-func (s *MemStore) Set(key string, value []byte, cas uint32) bool {
-	if e, ok := s.m[key]; ok && cas != 0 && cas != e.cas {
-		return false
-	}
-	if s.m == nil {
-		s.m = make(map[string]memEntry)
-	}
-	s.cas++
-	if s.cas == 0 {
-		s.cas = 1
-	}
-	s.m[key] = memEntry{bytes.Clone(value), s.cas}
-	return true
 }

@@ -2,6 +2,8 @@ package core
 
 import (
 	"strings"
+
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/filter/internal/proxywasm"
 )
 
 // fakeHost records what the core asks of the proxy. Request headers are a
@@ -182,30 +184,15 @@ func (f *fakeHost) Activate() { f.activations++ }
 
 // fakeRoot is the root context: shared data with proxy-wasm CAS rules.
 type fakeRoot struct {
-	data map[string][]byte
-	cas  map[string]uint32
-	next uint32
+	data proxywasm.MemStore
 	tick uint32
 	now  int64
 }
 
 func newFakeRoot() *fakeRoot {
-	return &fakeRoot{data: map[string][]byte{}, cas: map[string]uint32{}, now: 1.7e18}
+	return &fakeRoot{now: 1.7e18}
 }
 
-func (r *fakeRoot) SharedGet(k string) ([]byte, uint32, bool) {
-	v, ok := r.data[k]
-	return v, r.cas[k], ok
-}
-
-func (r *fakeRoot) SharedSet(k string, v []byte, cas uint32) bool {
-	if cur, ok := r.cas[k]; ok && cas != 0 && cas != cur {
-		return false
-	}
-	r.next++
-	r.data[k], r.cas[k] = append([]byte(nil), v...), r.next
-	return true
-}
-
-func (r *fakeRoot) SetTickPeriod(ms uint32) { r.tick = ms }
-func (r *fakeRoot) NowNanos() int64         { return r.now }
+func (r *fakeRoot) SharedData() proxywasm.Store { return &r.data }
+func (r *fakeRoot) SetTickPeriod(ms uint32)     { r.tick = ms }
+func (r *fakeRoot) NowNanos() int64             { return r.now }

@@ -20,12 +20,6 @@ import (
 //   - hold and callout modes: at the end of the body, before the request
 //     goes out (the body is already buffered there).
 
-// shared adapts the root's shared data to gcpauth.Store.
-type shared struct{ r RootHost }
-
-func (s shared) Get(k string) ([]byte, uint32, bool)     { return s.r.SharedGet(k) }
-func (s shared) Set(k string, v []byte, cas uint32) bool { return s.r.SharedSet(k, v, cas) }
-
 // tokenTimeoutMS bounds a token exchange well inside the lease.
 const tokenTimeoutMS = 5000
 
@@ -38,11 +32,7 @@ func (p *Plugin) initGCP() {
 		return
 	}
 	p.tokenKey = g.Account.CacheKey(gcpauth.Scope)
-	if p.caps.SharedData {
-		p.store = shared{p.root}
-	} else {
-		p.store = &gcpauth.MemStore{} // APISIX: per VM, no shared data
-	}
+	p.store = p.root.SharedData() // APISIX: this VM's own, no shared data
 	uri := g.Account.TokenURI
 	if uri == "" {
 		uri = gcpauth.DefaultTokenURI

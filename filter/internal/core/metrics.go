@@ -1,5 +1,7 @@
 package core
 
+import "github.com/ai-proxy-wasm/ai-proxy-wasm/filter/internal/proxywasm"
+
 // Metrics go through the proxy-wasm metrics ABI, which has no labels:
 // labels are encoded in the name as .<label>.<value> pairs, which Envoy's
 // stats_tags regexes turn into Prometheus labels
@@ -12,12 +14,12 @@ package core
 // unbounded series by inventing model names.
 
 // MetricKind is the proxy-wasm metric type.
-type MetricKind uint32
+type MetricKind = proxywasm.MetricKind
 
 const (
-	Counter   MetricKind = 0
-	Gauge     MetricKind = 1
-	Histogram MetricKind = 2
+	Counter   = proxywasm.Counter
+	Gauge     = proxywasm.Gauge
+	Histogram = proxywasm.Histogram
 )
 
 const maxModels = 64

@@ -1,6 +1,6 @@
 //go:build wasip1
 
-package main
+package proxywasm
 
 import (
 	"encoding/binary"
@@ -10,6 +10,7 @@ import (
 // proxy-wasm enums (docs/proxy-wasm-abi.md#enums).
 const (
 	statusOK            = 0
+	statusCASMismatch   = 8
 	statusUnimplemented = 12
 
 	bufferRequestBody      = 0

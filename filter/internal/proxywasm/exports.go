@@ -1,12 +1,11 @@
 //go:build wasip1
 
-package main
+package proxywasm
 
 import (
-	"syscall"
+	"errors"
+	"strconv"
 	"unsafe"
-
-	"github.com/ai-proxy-wasm/ai-proxy-wasm/filter/internal/core"
 )
 
 // Callbacks of proxy-wasm ABI v0.2.1 (docs/proxy-wasm-abi.md#lifecycle). The module
@@ -37,15 +36,28 @@ func proxyOnMemoryAllocate(size uint32) *byte {
 	return &buf[0]
 }
 
-// root is a plugin (root) context: one configured ai-proxy. It is the
-// core's RootHost.
+// root is a plugin (root) context: one configuration. It is the plugin's
+// RootHost.
 type root struct {
-	id     uint32
-	plugin *core.Plugin
-	calls  map[uint32]uint32 // http call id → stream context id
+	id    uint32
+	ctx   Root              // nil until configured
+	calls map[uint32]uint32 // http call id → stream context id
+	// mem is the root's Store where the host has no shared data.
+	mem *MemStore
 }
 
-func (r *root) SharedGet(k string) ([]byte, uint32, bool) {
+// SharedData implements RootHost.
+func (r *root) SharedData() Store {
+	if r.mem != nil {
+		return r.mem
+	}
+	return sharedData{}
+}
+
+// sharedData is the host's shared data.
+type sharedData struct{}
+
+func (sharedData) Get(k string) ([]byte, uint32, bool) {
 	var raw *byte
 	var n, cas uint32
 	if proxyGetSharedData(strPtr(k), uint32(len(k)), unsafe.Pointer(&raw), &n, &cas) != statusOK {
@@ -54,8 +66,15 @@ func (r *root) SharedGet(k string) ([]byte, uint32, bool) {
 	return hostBytes(raw, n), cas, true
 }
 
-func (r *root) SharedSet(k string, v []byte, cas uint32) bool {
-	return proxySetSharedData(strPtr(k), uint32(len(k)), ptr(v), uint32(len(v)), cas) == statusOK
+func (sharedData) Set(k string, v []byte, cas uint32) error {
+	switch st := proxySetSharedData(strPtr(k), uint32(len(k)), ptr(v), uint32(len(v)), cas); st {
+	case statusOK:
+		return nil
+	case statusCASMismatch:
+		return ErrCASMismatch
+	default:
+		return errors.New("proxy_set_shared_data " + k + ": status " + strconv.Itoa(int(st)))
+	}
 }
 
 // SetTickPeriod sets the root's tick period from whatever context is
@@ -70,13 +89,13 @@ func (r *root) SetTickPeriod(ms uint32) {
 
 func (r *root) NowNanos() int64 { return nowNanos() }
 
-// stream is a stream context and the core.Host it gives its core.Stream.
+// stream is a stream context and the Host it gives its plugin Stream.
 // Deleted streams are kept for reuse with their buffers: the request
-// headers, which the core keeps for the whole request, live in reqHeaders.
+// headers, which the plugin keeps for the whole request, live in reqHeaders.
 type stream struct {
 	id   uint32
 	root *root
-	core *core.Stream
+	ctx  Stream
 
 	reqHeaders []byte
 	reqPairs   [][2]string
@@ -91,7 +110,7 @@ var (
 	// hashing. Host context ids grow by one per context.
 	recent [256]*stream
 
-	// Buffers for what the core reads and drops within one callback:
+	// Buffers for what the plugin reads and drops within one callback:
 	// reused by every stream of the VM.
 	respHeaders []byte
 	respPairs   [][2]string
@@ -110,17 +129,17 @@ func proxyOnContextCreate(id, parent uint32) {
 		return
 	}
 	r := roots[parent]
-	if r == nil || r.plugin == nil {
+	if r == nil || r.ctx == nil {
 		return // not configured: the stream passes through untouched
 	}
 	var s *stream
 	if n := len(free); n > 0 {
 		s, free = free[n-1], free[:n-1]
 		s.id, s.root = id, r
-		s.core.Reuse(r.plugin, s)
+		s.ctx = r.ctx.NewStream(s, s.ctx)
 	} else {
 		s = &stream{id: id, root: r}
-		s.core = r.plugin.NewStream(s)
+		s.ctx = r.ctx.NewStream(s, nil)
 	}
 	streams[id] = s
 	recent[id%uint32(len(recent))] = s
@@ -145,7 +164,7 @@ func countStreams(delta int64) {
 		}
 		const name = "llm_active_streams"
 		var id uint32
-		if proxyDefineMetric(uint32(core.Gauge), strPtr(name), uint32(len(name)), &id) != statusOK {
+		if proxyDefineMetric(uint32(Gauge), strPtr(name), uint32(len(name)), &id) != statusOK {
 			noActiveStreams = true
 			return
 		}
@@ -172,24 +191,31 @@ func proxyOnConfigure(id uint32, size uint32) bool {
 		r = &root{id: id, calls: map[uint32]uint32{}}
 		roots[id] = r
 	}
-	cfg, err := core.ParseConfig(getBuffer(bufferPluginConfig, int(size), nil), getenv)
-	if err != nil {
-		logMsg(uint32(core.LevelError), err.Error())
+	if plugin == nil {
+		logMsg(uint32(LevelError), "proxywasm: no plugin registered")
 		return false
 	}
-	r.plugin = core.NewPlugin(cfg, probe(), r)
+	config := getBuffer(bufferPluginConfig, int(size), nil)
+	caps := probe()
+	kept := r.mem // the current configuration's, should this one fail
+	r.mem = nil
+	if !caps.SharedData {
+		r.mem = &MemStore{} // one per configuration, as its other state
+	}
+	ctx, err := plugin(config, caps, r)
+	if err != nil {
+		r.mem = kept
+		logMsg(uint32(LevelError), err.Error())
+		return false
+	}
+	r.ctx = ctx
 	return true
-}
-
-func getenv(k string) string {
-	v, _ := syscall.Getenv(k)
-	return v
 }
 
 // probe finds what the host implements with calls that are harmless on
 // every host: APISIX answers UNIMPLEMENTED where Envoy answers normally.
-func probe() core.Caps {
-	var c core.Caps
+func probe() Caps {
+	var c Caps
 	// The plugin configuration is immutable: Envoy says BAD_ARGUMENT.
 	c.BodyRewrite = proxySetBufferBytes(bufferPluginConfig, 0, 0, nil, 0) != statusUnimplemented
 	key := "ai-proxy.probe"
@@ -205,36 +231,36 @@ func probe() core.Caps {
 func proxyOnRequestHeaders(id uint32, _ uint32, eos bool) uint32 {
 	s := lookup(id)
 	if s == nil {
-		return uint32(core.Continue)
+		return uint32(Continue)
 	}
-	return uint32(s.core.OnRequestHeaders(getPairs(mapRequestHeaders, &s.reqHeaders, &s.reqPairs), eos))
+	return uint32(s.ctx.OnRequestHeaders(getPairs(mapRequestHeaders, &s.reqHeaders, &s.reqPairs), eos))
 }
 
 //go:wasmexport proxy_on_request_body
 func proxyOnRequestBody(id uint32, size uint32, eos bool) uint32 {
 	s := lookup(id)
 	if s == nil {
-		return uint32(core.Continue)
+		return uint32(Continue)
 	}
-	return uint32(s.core.OnRequestBody(int(size), eos))
+	return uint32(s.ctx.OnRequestBody(int(size), eos))
 }
 
 //go:wasmexport proxy_on_response_headers
 func proxyOnResponseHeaders(id uint32, _ uint32, eos bool) uint32 {
 	s := lookup(id)
-	if s == nil || !s.core.Observing() {
-		return uint32(core.Continue)
+	if s == nil || !s.ctx.Observing() {
+		return uint32(Continue)
 	}
-	return uint32(s.core.OnResponseHeaders(getPairs(mapResponseHeaders, &respHeaders, &respPairs), eos))
+	return uint32(s.ctx.OnResponseHeaders(getPairs(mapResponseHeaders, &respHeaders, &respPairs), eos))
 }
 
 //go:wasmexport proxy_on_response_body
 func proxyOnResponseBody(id uint32, size uint32, eos bool) uint32 {
 	s := lookup(id)
-	if s == nil || !s.core.Observing() {
-		return uint32(core.Continue)
+	if s == nil || !s.ctx.Observing() {
+		return uint32(Continue)
 	}
-	return uint32(s.core.OnResponseBody(int(size), eos))
+	return uint32(s.ctx.OnResponseBody(int(size), eos))
 }
 
 //go:wasmexport proxy_on_http_call_response
@@ -251,30 +277,30 @@ func proxyOnHTTPCallResponse(rootID, callID, numHeaders, bodySize, _ uint32) {
 	}
 	proxySetEffectiveContext(sid)
 	if numHeaders == 0 {
-		s.core.OnCallResponse(nil, nil, false)
+		s.ctx.OnCallResponse(nil, nil, false)
 		return
 	}
-	s.core.OnCallResponse(getPairs(mapCallResponseHeaders, nil, nil), getBuffer(bufferCallResponseBody, int(bodySize), nil), true)
+	s.ctx.OnCallResponse(getPairs(mapCallResponseHeaders, nil, nil), getBuffer(bufferCallResponseBody, int(bodySize), nil), true)
 }
 
 //go:wasmexport proxy_on_tick
 func proxyOnTick(id uint32) {
-	if r := roots[id]; r != nil && r.plugin != nil {
-		r.plugin.OnTick()
+	if r := roots[id]; r != nil && r.ctx != nil {
+		r.ctx.OnTick()
 	}
 }
 
 //go:wasmexport proxy_on_log
 func proxyOnLog(id uint32) {
 	if s := lookup(id); s != nil {
-		s.core.OnDone()
+		s.ctx.OnDone()
 	}
 }
 
 //go:wasmexport proxy_on_done
 func proxyOnDone(id uint32) bool {
 	if s := lookup(id); s != nil {
-		s.core.OnDone()
+		s.ctx.OnDone()
 	}
 	return true
 }
@@ -306,7 +332,7 @@ func proxyOnDelete(id uint32) {
 	delete(roots, id)
 }
 
-// core.Host for a stream context.
+// Host for a stream context.
 
 func (s *stream) SetRequestHeader(k, v string)      { replaceHeader(mapRequestHeaders, k, v) }
 func (s *stream) RemoveRequestHeader(k string)      { removeHeader(mapRequestHeaders, k) }
@@ -318,20 +344,20 @@ func (s *stream) ResponseBody(n int) []byte         { return getBuffer(bufferRes
 func (s *stream) ReplaceResponseBody(b []byte) bool { return replaceBuffer(bufferResponseBody, b) }
 func (s *stream) ContinueRequest()                  { proxyContinueStream(streamRequest) }
 func (s *stream) Activate()                         { proxySetEffectiveContext(s.id) }
-func (s *stream) Log(level core.Level, msg string)  { logMsg(uint32(level), msg) }
+func (s *stream) Log(level Level, msg string)       { logMsg(uint32(level), msg) }
 func (s *stream) NowNanos() int64                   { return nowNanos() }
 
 func (s *stream) SetProperty(k, v string) {
 	proxySetProperty(strPtr(k), uint32(len(k)), strPtr(v), uint32(len(v)))
 }
 
-func (s *stream) DefineMetric(kind core.MetricKind, name string) (uint32, bool) {
+func (s *stream) DefineMetric(kind MetricKind, name string) (uint32, bool) {
 	st := proxyDefineMetric(uint32(kind), strPtr(name), uint32(len(name)), &retLen)
 	return retLen, st == statusOK
 }
 
-func (s *stream) RecordMetric(kind core.MetricKind, id uint32, v int64) {
-	if kind == core.Histogram {
+func (s *stream) RecordMetric(kind MetricKind, id uint32, v int64) {
+	if kind == Histogram {
 		proxyRecordMetric(id, uint64(v))
 	} else {
 		proxyIncrementMetric(id, v)
