@@ -32,11 +32,6 @@ func parseOptions(opts []byte) []option {
 	return out
 }
 
-// hasModelField reports whether the protocol carries the model in its body.
-func hasModelField(p convert.Protocol) bool {
-	return p != convert.BedrockConverse && p != convert.VertexPredict
-}
-
 // edits collects top-level replacements; a later set of a key wins.
 type edits struct {
 	obj  *jsonbytes.Object
@@ -105,7 +100,7 @@ func (p *Plugin) rewriteBody(t *target, body []byte, obj *jsonbytes.Object, stre
 		e.set(o.key, o.raw)
 	}
 	switch {
-	case !hasModelField(t.upstream):
+	case !convert.ModelInBody(t.upstream):
 		// The model travels in the path; Bedrock also rejects unknown
 		// members such as stream.
 		for _, k := range [...]string{"model", "stream"} {

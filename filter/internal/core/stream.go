@@ -100,15 +100,14 @@ func (s *Stream) OnRequestHeaders(headers [][2]string, eos bool) Action {
 		}
 	}
 	s.method, s.path = method, path
-	s.client, s.surePath = protocolFromPath(path)
+	s.client, s.surePath = convert.ProtocolFromPath(path)
 	switch allow := allowedMethod(path); {
 	case method != allow:
 		return s.refuseMethod(allow)
 	case allow == "GET":
 		return s.passthrough(headers)
 	}
-	bare, _, _ := strings.Cut(path, "?")
-	s.stream = strings.HasSuffix(bare, "/converse-stream")
+	s.stream = convert.PathStreams(path)
 	if eos && !s.p.caps.ExplicitBody {
 		return s.fail(400, "request body is empty; send a JSON "+s.client.String()+" request")
 	}
@@ -189,12 +188,7 @@ func (s *Stream) disarmHeaders() {
 // access phase of wasm plugins:
 // https://github.com/apache/apisix/blob/master/apisix/plugins/cors.lua).
 func allowedMethod(path string) string {
-	bare, _, _ := strings.Cut(path, "?")
-	bare = strings.TrimSuffix(bare, "/")
-	if strings.HasSuffix(bare, "/models") {
-		return "GET"
-	}
-	if i := strings.LastIndexByte(bare, '/'); i > 0 && strings.HasSuffix(bare[:i], "/models") {
+	if convert.IsModelListing(path) {
 		return "GET"
 	}
 	return "POST"
@@ -760,7 +754,7 @@ func (s *Stream) OnResponseBody(size int, eos bool) Action {
 			// The chunk that crosses the limit is not forwarded: the client
 			// gets at most max_response_bytes of upstream bytes, then the
 			// terminal error event.
-			out = s.streamError(s.limitMessage())
+			out = convert.StreamErrorEvent(s.client, s.limitMessage())
 			s.aborted = true
 		}
 		if s.translate || s.aborted {
@@ -918,15 +912,6 @@ func (s *Stream) limitMessage() string {
 	return "stream aborted: stream exceeded max_stream_duration_ms " + strconv.FormatInt(c.MaxStreamDurationMS, 10)
 }
 
-// streamError is the event that ends a stream with an error for the client.
-func (s *Stream) streamError(msg string) []byte {
-	body := convert.ErrorBody(s.client, 500, msg)
-	if s.client == convert.AnthropicMessages {
-		return append(append([]byte("event: error\ndata: "), body...), "\n\n"...)
-	}
-	return append(append([]byte("data: "), body...), "\n\ndata: [DONE]\n\n"...)
-}
-
 // fail answers the client with an error in its protocol.
 func (s *Stream) fail(status int, msg string) Action {
 	s.status = status
@@ -1033,26 +1018,4 @@ func (s *Stream) setInt(name string, v int64) {
 	p := s.p
 	p.num = strconv.AppendInt(p.num[:0], v, 10)
 	s.h.SetProperty(name, unsafe.String(unsafe.SliceData(p.num), len(p.num)))
-}
-
-// protocolFromPath guesses the client protocol from the request path; sure
-// is false when the path does not name an endpoint.
-func protocolFromPath(path string) (p convert.Protocol, sure bool) {
-	if i := strings.IndexByte(path, '?'); i >= 0 {
-		path = path[:i]
-	}
-	path = strings.TrimSuffix(path, "/")
-	switch {
-	case strings.HasSuffix(path, "/messages"):
-		return convert.AnthropicMessages, true
-	case strings.HasSuffix(path, "/responses"):
-		return convert.OpenAIResponses, true
-	case strings.HasSuffix(path, "/embeddings"):
-		return convert.OpenAIEmbeddings, true
-	case strings.HasSuffix(path, "/converse"), strings.HasSuffix(path, "/converse-stream"):
-		return convert.BedrockConverse, true
-	case strings.HasSuffix(path, "/chat/completions"):
-		return convert.OpenAIChat, true
-	}
-	return convert.OpenAIChat, false
 }

@@ -2,7 +2,6 @@ package core
 
 import (
 	"net/url"
-	"strings"
 
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert"
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/providers"
@@ -17,26 +16,6 @@ type target struct {
 	authority string
 	path      string // path and query, ready for :path; "" = built per request
 	query     string // query to append to per-request paths ("" or "?...")
-}
-
-// defaultPaths serve OpenAI-compatible endpoints whose override has no path.
-var defaultPaths = map[convert.Protocol]string{
-	convert.OpenAIChat:        "/v1/chat/completions",
-	convert.OpenAIResponses:   "/v1/responses",
-	convert.OpenAIEmbeddings:  "/v1/embeddings",
-	convert.AnthropicMessages: "/v1/messages",
-}
-
-// upstreamFromPath lets an override endpoint choose a native protocol: an
-// endpoint ending in /messages speaks Anthropic Messages.
-func upstreamFromPath(path string, up convert.Protocol) convert.Protocol {
-	switch {
-	case strings.HasSuffix(path, "/messages"):
-		return convert.AnthropicMessages
-	case strings.HasSuffix(path, "/converse"), strings.HasSuffix(path, "/converse-stream"):
-		return convert.BedrockConverse
-	}
-	return up
 }
 
 // buildTargets resolves every client protocol the provider serves.
@@ -78,12 +57,15 @@ func buildTargets(c *Config) *targets {
 			t.scheme, t.authority = e.Scheme, e.Host
 			if e.Path != "" {
 				path = e.Path
-				t.upstream = upstreamFromPath(e.Path, t.upstream)
+				if native, ok := convert.ProtocolFromPath(e.Path); ok && (native == convert.AnthropicMessages || native == convert.BedrockConverse) {
+					// An override endpoint may name a native protocol.
+					t.upstream = native
+				}
 				if t.upstream != ep.Upstream {
 					t.maxTokens = "max_tokens"
 				}
 			} else if path == "" {
-				path = defaultPaths[ep.Upstream]
+				path = convert.DefaultPath(ep.Upstream)
 			}
 			for k, vs := range e.Query {
 				q[k] = vs
