@@ -5,32 +5,20 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert"
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/internal/jsonbytes"
-	"github.com/ai-proxy-wasm/ai-proxy-wasm/providers"
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/sigv4"
 )
 
-// modelPath builds the request path of providers whose model selects the
-// endpoint (Bedrock, Vertex AI :predict).
+// modelPath builds the request path of endpoints whose model selects it
+// (Bedrock, Vertex AI :predict).
 func (s *Stream) modelPath() (string, error) {
 	if s.model == "" {
 		return "", errors.New("provider " + s.p.cfg.Provider.Name + " needs a model: set options.model or send \"model\" in the request")
 	}
-	switch s.t.upstream {
-	case convert.BedrockConverse:
-		return providers.BedrockModelPath(s.model, s.stream) + s.t.query, nil
-	case convert.VertexPredict:
-		return providers.VertexPredictPath(s.p.cfg.ProjectID, s.region(), s.model) + s.t.query, nil
+	if s.t.modelPath == nil {
+		return "", errors.New("no upstream path for " + s.t.upstream.String())
 	}
-	return "", errors.New("no upstream path for " + s.t.upstream.String())
-}
-
-func (s *Stream) region() string {
-	if s.p.cfg.Region == "" {
-		return "global"
-	}
-	return s.p.cfg.Region
+	return s.t.modelPath(s.p.conf, s.model, s.stream) + s.t.query, nil
 }
 
 // converseBody rejects an OpenAI chat body sent to a Bedrock Converse

@@ -17,6 +17,7 @@ import (
 type Plugin struct {
 	cfg     *Config
 	caps    Caps
+	conf    providers.Conf // provider_conf with the provider's defaults
 	targets *targets
 
 	options       []option
@@ -46,7 +47,7 @@ type Plugin struct {
 
 // NewPlugin prepares a validated configuration for a host with caps.
 func NewPlugin(cfg *Config, caps Caps, root RootHost) *Plugin {
-	p := &Plugin{cfg: cfg, caps: caps, root: root, targets: buildTargets(cfg), options: parseOptions(cfg.Options)}
+	p := &Plugin{cfg: cfg, caps: caps, root: root, conf: cfg.providerConf(), targets: buildTargets(cfg), options: parseOptions(cfg.Options)}
 	if cfg.Model != "" {
 		p.modelJSON = appendJSONString(nil, cfg.Model)
 	}
@@ -58,7 +59,7 @@ func NewPlugin(cfg *Config, caps Caps, root RootHost) *Plugin {
 	p.initGCP()
 	if a := cfg.AWS; a != nil {
 		p.signer = &sigv4.Signer{Credentials: sigv4.Credentials{AccessKeyID: a.AccessKeyID, SecretAccessKey: a.SecretAccessKey, SessionToken: a.SessionToken},
-			Region: cfg.Region, Service: "bedrock"}
+			Region: cfg.Region, Service: cfg.Provider.SigningService()}
 	}
 	p.authNames = map[string]bool{}
 	for _, kv := range cfg.AuthHeaders {

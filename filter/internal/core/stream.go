@@ -121,7 +121,7 @@ func (s *Stream) OnRequestHeaders(headers [][2]string, eos bool) Action {
 	switch {
 	case !p.caps.BodyRewrite:
 		s.mode = modeCallout
-	case s.t.path == "" || p.cfg.AWS != nil:
+	case s.t.path == "" || p.signer != nil:
 		s.mode = modeCallout
 		if p.cfg.AllowHeadersHold {
 			s.mode = modeHold

@@ -16,6 +16,8 @@ type target struct {
 	authority string
 	path      string // path and query, ready for :path; "" = built per request
 	query     string // query to append to per-request paths ("" or "?...")
+	// modelPath builds the path from the model when path is "".
+	modelPath func(c providers.Conf, model string, stream bool) string
 }
 
 // buildTargets resolves every client protocol the provider serves.
@@ -33,6 +35,7 @@ func (ts *targets) get(client convert.Protocol) (*target, bool) {
 
 func buildTargets(c *Config) *targets {
 	p := c.Provider
+	conf := c.providerConf()
 	out := &targets{}
 	for _, client := range []convert.Protocol{convert.OpenAIChat, convert.OpenAIResponses, convert.OpenAIEmbeddings, convert.AnthropicMessages, convert.BedrockConverse} {
 		ep, ok := p.Endpoint(client)
@@ -40,18 +43,8 @@ func buildTargets(c *Config) *targets {
 			continue
 		}
 		t := &target{upstream: ep.Upstream, maxTokens: ep.MaxTokens, scheme: p.Scheme}
-		t.authority = p.HostFor(c.Region)
-		path := ep.Path
-		if p.Auth == providers.AuthGCP {
-			region := c.Region
-			if region == "" {
-				region = "global"
-			}
-			t.authority = providers.VertexHost(region)
-			if ep.Upstream != convert.VertexPredict {
-				path = providers.VertexChatPath(c.ProjectID, region)
-			}
-		}
+		t.authority = p.HostFor(conf.Region)
+		path := p.PathOf(ep, conf)
 		q := url.Values{}
 		if e := c.Endpoint; e != nil {
 			t.scheme, t.authority = e.Scheme, e.Host
@@ -71,11 +64,9 @@ func buildTargets(c *Config) *targets {
 				q[k] = vs
 			}
 		}
-		if p.ModelInPath && (c.Endpoint == nil || c.Endpoint.Path == "") {
+		if ep.ModelPath != nil && (c.Endpoint == nil || c.Endpoint.Path == "") {
 			path = "" // built from the model per request
-		}
-		if p.Auth == providers.AuthGCP && ep.Upstream == convert.VertexPredict && (c.Endpoint == nil || c.Endpoint.Path == "") {
-			path = ""
+			t.modelPath = ep.ModelPath
 		}
 		for _, kv := range c.AuthQuery {
 			q.Set(kv[0], kv[1])
