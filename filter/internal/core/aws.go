@@ -13,12 +13,12 @@ import (
 // (Bedrock, Vertex AI :predict).
 func (s *Stream) modelPath() (string, error) {
 	if s.model == "" {
-		return "", errors.New("provider " + s.p.cfg.Provider.Name + " needs a model: set options.model or send \"model\" in the request")
+		return "", errors.New("provider " + s.b.provider.Name + " needs a model: set options.model or send \"model\" in the request")
 	}
 	if s.t.modelPath == nil {
 		return "", errors.New("no upstream path for " + s.t.upstream.String())
 	}
-	return s.t.modelPath(s.p.conf, s.model, s.stream) + s.t.query, nil
+	return s.t.modelPath(s.b.conf, s.model, s.stream) + s.t.query, nil
 }
 
 // converseBody rejects an OpenAI chat body sent to a Bedrock Converse
@@ -45,11 +45,11 @@ func (s *Stream) converseBody() bool {
 // sign returns the SigV4 headers for the upstream request, or none when
 // the provider does not use AWS credentials.
 func (s *Stream) sign(pathQuery string, body []byte) ([][2]string, error) {
-	if s.p.signer == nil {
+	if s.b.signer == nil {
 		return nil, nil
 	}
 	path, query, _ := strings.Cut(pathQuery, "?")
-	return s.p.signer.Sign(&sigv4.Request{
+	return s.b.signer.Sign(&sigv4.Request{
 		Method: "POST", Host: s.t.authority, Path: path, Query: query,
 		Headers: [][2]string{{"content-type", "application/json"}}, Body: body,
 	}, time.Unix(0, s.h.NowNanos()).UTC())

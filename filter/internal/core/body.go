@@ -88,15 +88,15 @@ var includeUsage = []byte(`{"include_usage":true}`)
 // otherAlias pairs OpenAI's two names for the output-token cap.
 var otherAlias = map[string]string{"max_tokens": "max_completion_tokens", "max_completion_tokens": "max_tokens"}
 
-// rewriteBody applies the operator's settings to a body already in the
+// rewriteBody applies b's settings to a body already in the
 // upstream protocol and indexed in obj, in APISIX's order: options (model
 // forced), the stream usage request, llm_options.max_tokens (always wins),
 // then the request_body deep merge. It returns body itself when nothing
 // changes, so an untouched body is never copied.
-func (p *Plugin) rewriteBody(t *target, body []byte, obj *jsonbytes.Object, stream bool) ([]byte, error) {
+func (p *Plugin) rewriteBody(b *Backend, t *target, body []byte, obj *jsonbytes.Object, stream bool) ([]byte, error) {
 	e := edits{obj: obj, sets: p.sets[:0], dels: p.dels[:0]}
 	defer func() { p.sets, p.dels = e.sets[:0], e.dels[:0] }() // reused by the next request
-	for _, o := range p.options {
+	for _, o := range b.options {
 		e.set(o.key, o.raw)
 	}
 	switch {
@@ -108,9 +108,9 @@ func (p *Plugin) rewriteBody(t *target, body []byte, obj *jsonbytes.Object, stre
 				e.del(k)
 			}
 		}
-	case p.cfg.Model != "":
-		if cur, _ := obj.Get("model"); string(cur) != string(p.modelJSON) {
-			e.set("model", p.modelJSON)
+	case b.cfg.Model != "":
+		if cur, _ := obj.Get("model"); string(cur) != string(b.modelJSON) {
+			e.set("model", b.modelJSON)
 		}
 	}
 	if stream && t.upstream == convert.OpenAIChat {
@@ -138,14 +138,14 @@ func (p *Plugin) rewriteBody(t *target, body []byte, obj *jsonbytes.Object, stre
 		}
 	}
 	nested := false
-	if p.cfg.MaxTokens > 0 && t.maxTokens != "" {
+	if b.cfg.MaxTokens > 0 && t.maxTokens != "" {
 		if strings.IndexByte(t.maxTokens, '.') < 0 {
-			e.set(t.maxTokens, p.maxTokensJSON)
+			e.set(t.maxTokens, b.maxTokensJSON)
 		} else {
 			nested = true
 		}
 	}
-	if patch, ok := p.cfg.RequestBody[t.upstream]; ok {
+	if patch, ok := b.cfg.RequestBody[t.upstream]; ok {
 		var err error
 		jsonbytes.Parse(patch).ForEach(func(k, v jsonbytes.Value) bool {
 			key := escapeKey(k.Str())
@@ -153,9 +153,9 @@ func (p *Plugin) rewriteBody(t *target, body []byte, obj *jsonbytes.Object, stre
 			switch {
 			case v.IsObject() && exists && len(cur) > 0 && cur[0] == '{':
 				var merged []byte
-				merged, err = deepMerge(cur, v, p.cfg.RequestBodyForce)
+				merged, err = deepMerge(cur, v, b.cfg.RequestBodyForce)
 				e.set(key, merged)
-			case p.cfg.RequestBodyForce || !exists:
+			case b.cfg.RequestBodyForce || !exists:
 				e.set(key, v)
 			}
 			return err == nil
@@ -175,7 +175,7 @@ func (p *Plugin) rewriteBody(t *target, body []byte, obj *jsonbytes.Object, stre
 	}
 	if nested {
 		// A field inside an object (Bedrock's inferenceConfig.maxTokens).
-		return jsonbytes.SetPath(out, t.maxTokens, p.maxTokensJSON)
+		return jsonbytes.SetPath(out, t.maxTokens, b.maxTokensJSON)
 	}
 	return out, nil
 }

@@ -1,7 +1,6 @@
 package core
 
 import (
-	"net/url"
 	"strconv"
 	"time"
 
@@ -33,36 +32,23 @@ const tokenTimeoutMS = 5000
 const waitLimit = 3 * gcpauth.LeaseSecs * time.Second
 
 func (p *Plugin) initGCP() {
-	g := p.cfg.GCP
-	if g == nil || g.Account == nil {
+	if !p.backend.needsToken() {
 		return
 	}
-	p.tokenKey = g.Account.CacheKey(gcpauth.Scope)
 	if p.caps.SharedData {
 		p.store = shared{p.root}
 	} else {
 		p.store = &gcpauth.MemStore{} // APISIX: per VM, no shared data
 	}
-	uri := g.Account.TokenURI
-	if uri == "" {
-		uri = gcpauth.DefaultTokenURI
-	}
-	u, err := url.Parse(uri)
-	if err == nil {
-		p.tokenScheme, p.tokenHost, p.tokenPath = u.Scheme, u.Host, u.EscapedPath()
-	}
 }
 
 func (p *Plugin) now() time.Time { return time.Unix(0, p.root.NowNanos()) }
-
-// needsToken reports whether requests carry a minted GCP token.
-func (p *Plugin) needsToken() bool { return p.store != nil }
 
 // token makes s.token ready: true when it is, false when the stream now
 // waits for a token callout or for a tick (and must return Pause).
 func (s *Stream) tokenReady() bool {
 	p := s.p
-	tok, st := gcpauth.Lookup(p.store, p.tokenKey, p.now())
+	tok, st := gcpauth.Lookup(p.store, s.b.token.key, p.now())
 	switch {
 	case st == gcpauth.Fresh:
 		s.token = tok
@@ -80,17 +66,17 @@ func (s *Stream) tokenReady() bool {
 func (s *Stream) fetchToken(leased bool) {
 	p := s.p
 	s.leased = leased
-	assertion, err := p.cfg.GCP.Account.Assertion(p.now(), gcpauth.Scope)
+	assertion, err := s.b.token.account.Assertion(p.now(), gcpauth.Scope)
 	if err != nil {
 		s.tokenFailed("cannot sign the token request: " + err.Error())
 		return
 	}
-	scheme := p.tokenScheme
+	scheme := s.b.token.tokenScheme
 	if scheme == "" {
 		scheme = "https"
 	}
-	cluster := providers.ClusterName(scheme, p.tokenHost)
-	h := [][2]string{{":method", "POST"}, {":scheme", scheme}, {":authority", p.tokenHost}, {":path", p.tokenPath},
+	cluster := providers.ClusterName(scheme, s.b.token.tokenHost)
+	h := [][2]string{{":method", "POST"}, {":scheme", scheme}, {":authority", s.b.token.tokenHost}, {":path", s.b.token.tokenPath},
 		{"content-type", "application/x-www-form-urlencoded"}}
 	s.tokenCall = true
 	if !s.h.Call(cluster, h, gcpauth.TokenRequestBody(assertion), tokenTimeoutMS) {
@@ -104,7 +90,7 @@ func (s *Stream) onTokenResponse(status int, body []byte, ok bool) {
 	s.tokenCall = false
 	p := s.p
 	if !ok {
-		s.tokenFailed("no answer from " + p.tokenHost)
+		s.tokenFailed("no answer from " + s.b.token.tokenHost)
 		return
 	}
 	tok, expiresIn, err := gcpauth.ParseTokenResponse(status, body)
@@ -113,7 +99,7 @@ func (s *Stream) onTokenResponse(status int, body []byte, ok bool) {
 		return
 	}
 	if s.leased {
-		gcpauth.Complete(p.store, p.tokenKey, tok, gcpauth.CacheTTL(expiresIn, p.cfg.GCP.ExpireEarlySecs, p.cfg.GCP.MaxTTL), p.now())
+		gcpauth.Complete(p.store, s.b.token.key, tok, gcpauth.CacheTTL(expiresIn, s.b.token.expireEarlySecs, s.b.token.maxTTL), p.now())
 	}
 	s.token = tok
 	s.resumeWithToken()
@@ -121,10 +107,10 @@ func (s *Stream) onTokenResponse(status int, body []byte, ok bool) {
 
 func (s *Stream) tokenFailed(msg string) {
 	if s.leased {
-		gcpauth.Fail(s.p.store, s.p.tokenKey)
+		gcpauth.Fail(s.p.store, s.b.token.key)
 	}
 	s.h.Activate()
-	s.fail(502, "GCP access token for "+s.p.cfg.GCP.Account.ClientEmail+" unavailable: "+msg)
+	s.fail(502, "GCP access token for "+s.b.token.account.ClientEmail+" unavailable: "+msg)
 	s.finish()
 }
 
@@ -169,7 +155,7 @@ func (p *Plugin) unwait(s *Stream) {
 // exchange (from OnTick).
 func (p *Plugin) retryTokens() {
 	for _, s := range append([]*Stream(nil), p.waiting...) {
-		tok, st := gcpauth.Lookup(p.store, p.tokenKey, p.now())
+		tok, st := gcpauth.Lookup(p.store, s.b.token.key, p.now())
 		switch st {
 		case gcpauth.Fresh:
 			p.unwait(s)

@@ -32,6 +32,7 @@ const (
 // callbacks, minus the ABI.
 type Stream struct {
 	p *Plugin
+	b *Backend // the upstream instance this request goes to
 	h Host
 
 	mode     mode
@@ -121,7 +122,7 @@ func (s *Stream) OnRequestHeaders(headers [][2]string, eos bool) Action {
 	switch {
 	case !p.caps.BodyRewrite:
 		s.mode = modeCallout
-	case s.t.path == "" || p.signer != nil:
+	case s.t.path == "" || s.b.signer != nil:
 		s.mode = modeCallout
 		if p.cfg.AllowHeadersHold {
 			s.mode = modeHold
@@ -130,7 +131,7 @@ func (s *Stream) OnRequestHeaders(headers [][2]string, eos bool) Action {
 	s.headers = headers // the strings live in a Go buffer the stream now owns
 	switch s.mode {
 	case modeInline:
-		if p.needsToken() && !s.tokenReady() {
+		if s.b.needsToken() && !s.tokenReady() {
 			return Pause // resumed by the token callout or a tick
 		}
 		s.writeHeaders(s.t.path, nil)
@@ -213,8 +214,8 @@ func (s *Stream) refuseMethod(allow string) Action {
 // authority (APISIX), it goes as a callout.
 func (s *Stream) passthrough(headers [][2]string) Action {
 	s.read = true
-	t, ok := s.p.targets.get(convert.OpenAIChat)
-	for _, other := range s.p.targets {
+	t, ok := s.b.targets.get(convert.OpenAIChat)
+	for _, other := range s.b.targets {
 		if ok {
 			break
 		}
@@ -227,8 +228,8 @@ func (s *Stream) passthrough(headers [][2]string) Action {
 	s.headers = headers
 	if !s.p.caps.BodyRewrite {
 		h := s.upstreamHeaders(s.path, nil)
-		if !s.h.Call(s.p.cluster(t), h, nil, uint32(s.p.cfg.TimeoutMS)) {
-			return s.fail(502, "cannot reach "+t.authority+": the host refused the callout to cluster "+strconv.Quote(s.p.cluster(t)))
+		if !s.h.Call(s.b.cluster(t), h, nil, uint32(s.p.cfg.TimeoutMS)) {
+			return s.fail(502, "cannot reach "+t.authority+": the host refused the callout to cluster "+strconv.Quote(s.b.cluster(t)))
 		}
 		return Pause
 	}
@@ -265,9 +266,9 @@ func (s *Stream) relayRead(headers [][2]string, body []byte, ok bool) {
 // selectTarget resolves where the client's protocol goes, answering 400
 // when the provider cannot serve it.
 func (s *Stream) selectTarget() bool {
-	t, ok := s.p.targets.get(s.client)
+	t, ok := s.b.targets.get(s.client)
 	if !ok {
-		s.fail(400, "provider "+strconv.Quote(s.p.cfg.Provider.Name)+" does not serve "+s.client.String()+" requests")
+		s.fail(400, "provider "+strconv.Quote(s.b.provider.Name)+" does not serve "+s.client.String()+" requests")
 		return false
 	}
 	old := s.old // the translator of the stream's previous request, if any
@@ -297,7 +298,7 @@ func (s *Stream) upstreamHeaders(path string, extra [][2]string) [][2]string {
 			h = append(h, kv)
 		}
 	}
-	for _, set := range [...][][2]string{s.p.cfg.AuthHeaders, s.p.cfg.Provider.ExtraHeaders, extra} {
+	for _, set := range [...][][2]string{s.b.cfg.AuthHeaders, s.b.provider.ExtraHeaders, extra} {
 		for _, kv := range set {
 			h = setPair(h, kv[0], kv[1])
 		}
@@ -316,7 +317,7 @@ func (s *Stream) writeHeaders(path string, extra [][2]string) {
 	t, h := s.t, s.h
 	for _, kv := range s.headers {
 		// A header the operator's auth sets is replaced below anyway.
-		if kv[0] != "" && kv[0][0] != ':' && !keepHeader(kv[0], s.client, t.upstream) && !s.p.authNames[kv[0]] {
+		if kv[0] != "" && kv[0][0] != ':' && !keepHeader(kv[0], s.client, t.upstream) && !s.b.authNames[kv[0]] {
 			h.RemoveRequestHeader(kv[0])
 		}
 	}
@@ -325,7 +326,7 @@ func (s *Stream) writeHeaders(path string, extra [][2]string) {
 	if path != s.path {
 		h.SetRequestHeader(":path", path)
 	}
-	for _, set := range [...][][2]string{s.p.cfg.AuthHeaders, s.p.cfg.Provider.ExtraHeaders, extra} {
+	for _, set := range [...][][2]string{s.b.cfg.AuthHeaders, s.b.provider.ExtraHeaders, extra} {
 		for _, kv := range set {
 			h.SetRequestHeader(kv[0], kv[1])
 		}
@@ -357,7 +358,7 @@ func (s *Stream) OnRequestBody(size int, eos bool) Action {
 		// Headers still held for a token (a host that delivers the body
 		// meanwhile): keep the body too; the token's arrival releases both.
 		next := Continue
-		if s.p.needsToken() && s.token == "" {
+		if s.b.needsToken() && s.token == "" {
 			next = Pause
 		}
 		if next == Continue {
@@ -371,7 +372,7 @@ func (s *Stream) OnRequestBody(size int, eos bool) Action {
 		}
 		return next
 	}
-	if s.p.needsToken() && s.token == "" {
+	if s.b.needsToken() && s.token == "" {
 		// out may live in the plugin's scratch buffer: keep a copy.
 		s.pending, s.pendingPath = append([]byte(nil), out...), path
 		if !s.tokenReady() {
@@ -427,7 +428,7 @@ func (s *Stream) buildRequest(body []byte) ([]byte, string, bool) {
 			return nil, "", false
 		}
 		if detected != s.client {
-			if nt, ok := s.p.targets.get(detected); ok && s.mode == modeInline && nt.path != s.t.path {
+			if nt, ok := s.b.targets.get(detected); ok && s.mode == modeInline && nt.path != s.t.path {
 				s.fail(400, "this route's path does not name the endpoint, and "+detected.String()+" requests need another upstream path; use a route path ending in /embeddings or /chat/completions")
 				return nil, "", false
 			}
@@ -452,8 +453,8 @@ func (s *Stream) buildRequest(body []byte) ([]byte, string, bool) {
 		s.reqModel = strings.Clone(jsonbytes.Parse(raw).String())
 	}
 	s.model = s.reqModel
-	if s.p.cfg.Model != "" {
-		s.model = s.p.cfg.Model
+	if s.b.cfg.Model != "" {
+		s.model = s.b.cfg.Model
 	}
 	out := body
 	if s.translating() {
@@ -467,7 +468,7 @@ func (s *Stream) buildRequest(body []byte) ([]byte, string, bool) {
 			return nil, "", false
 		}
 	}
-	out, err := s.p.rewriteBody(s.t, out, &s.obj, s.stream)
+	out, err := s.p.rewriteBody(s.b, s.t, out, &s.obj, s.stream)
 	if err != nil {
 		s.fail(400, "cannot apply the gateway's request options: "+err.Error())
 		return nil, "", false
@@ -510,7 +511,7 @@ func (s *Stream) recognised() bool {
 			msg = `"messages" must be an array of messages, got ` + convert.TypeOf(v)
 		case s.client != convert.BedrockConverse && emptyArray(v):
 			msg = `"messages" must not be empty: send at least one message`
-		case s.client == convert.AnthropicMessages && s.p.cfg.MaxTokens == 0:
+		case s.client == convert.AnthropicMessages && s.b.cfg.MaxTokens == 0:
 			if v, ok := s.obj.Get("max_tokens"); !ok {
 				msg = `"max_tokens" is required: the maximum number of tokens to generate`
 			} else if !positiveInt(v) {
@@ -573,8 +574,8 @@ func (s *Stream) callout(path string, body []byte) Action {
 	s.method = "POST"
 	h := s.upstreamHeaders(path, append(sig, [2]string{"content-type", "application/json"}))
 	s.calloutAt = s.h.NowNanos()
-	if !s.h.Call(s.p.cluster(t), h, body, s.calloutTimeoutMS()) {
-		return s.fail(502, "cannot reach "+t.authority+": the host refused the callout to cluster "+strconv.Quote(s.p.cluster(t)))
+	if !s.h.Call(s.b.cluster(t), h, body, s.calloutTimeoutMS()) {
+		return s.fail(502, "cannot reach "+t.authority+": the host refused the callout to cluster "+strconv.Quote(s.b.cluster(t)))
 	}
 	return Pause
 }
@@ -988,7 +989,7 @@ func (s *Stream) finish() {
 	if s.p.cfg.LogSummaries {
 		b := make([]byte, 0, 256)
 		b = append(b, `ai-proxy summary: {"provider":`...)
-		b = appendJSONString(b, s.p.cfg.Provider.Name)
+		b = appendJSONString(b, s.b.provider.Name)
 		b = append(b, `,"model":`...)
 		b = appendJSONString(b, s.model)
 		b = append(b, `,"request_model":`...)
