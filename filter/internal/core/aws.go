@@ -1,25 +1,12 @@
 package core
 
 import (
-	"errors"
 	"strings"
 	"time"
 
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/internal/jsonbytes"
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/sigv4"
 )
-
-// modelPath builds the request path of endpoints whose model selects it
-// (Bedrock, Vertex AI :predict).
-func (s *Stream) modelPath() (string, error) {
-	if s.model == "" {
-		return "", errors.New("provider " + s.b.provider.Name + " needs a model: set options.model or send \"model\" in the request")
-	}
-	if s.t.modelPath == nil {
-		return "", errors.New("no upstream path for " + s.t.upstream.String())
-	}
-	return s.t.modelPath(s.b.conf, s.model, s.stream) + s.t.query, nil
-}
 
 // converseBody rejects an OpenAI chat body sent to a Bedrock Converse
 // route: Converse content is a list of blocks, never a string, and it has

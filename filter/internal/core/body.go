@@ -93,9 +93,9 @@ var otherAlias = map[string]string{"max_tokens": "max_completion_tokens", "max_c
 // forced), the stream usage request, llm_options.max_tokens (always wins),
 // then the request_body deep merge. It returns body itself when nothing
 // changes, so an untouched body is never copied.
-func (p *Plugin) rewriteBody(b *Backend, t *target, body []byte, obj *jsonbytes.Object, stream bool) ([]byte, error) {
-	e := edits{obj: obj, sets: p.sets[:0], dels: p.dels[:0]}
-	defer func() { p.sets, p.dels = e.sets[:0], e.dels[:0] }() // reused by the next request
+func (b *Backend) rewriteBody(buf *buildBuffers, t *target, body []byte, obj *jsonbytes.Object, stream bool) ([]byte, error) {
+	e := edits{obj: obj, sets: buf.sets[:0], dels: buf.dels[:0]}
+	defer func() { buf.sets, buf.dels = e.sets[:0], e.dels[:0] }() // reused by the next request
 	for _, o := range b.options {
 		e.set(o.key, o.raw)
 	}
@@ -168,9 +168,9 @@ func (p *Plugin) rewriteBody(b *Backend, t *target, body []byte, obj *jsonbytes.
 	if len(e.sets) > 0 || len(e.dels) > 0 {
 		// The host copies the body out within the same callback, so one
 		// buffer per plugin (per VM thread) serves every request.
-		out = obj.AppendEdited(p.scratch[:0], e.sets, e.dels)
+		out = obj.AppendEdited(buf.scratch[:0], e.sets, e.dels)
 		if cap(out) <= maxScratch {
-			p.scratch = out[:0]
+			buf.scratch = out[:0]
 		}
 	}
 	if nested {

@@ -6,7 +6,6 @@ import (
 
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert"
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/gcpauth"
-	"github.com/ai-proxy-wasm/ai-proxy-wasm/internal/jsonbytes"
 )
 
 // Plugin is one configured ai-proxy instance (a proxy-wasm root context).
@@ -21,10 +20,8 @@ type Plugin struct {
 	routerTimeout string                // x-envoy-upstream-rq-timeout-ms of AI requests
 	byModel       map[string]*metricSet // see metricsFor
 	byLabel       map[string]*metricSet
-	num           []byte          // formats numbers for properties
-	scratch       []byte          // rewritten bodies, valid until handed to the host
-	sets          []jsonbytes.Set // rewriteBody's edits, reused
-	dels          []string
+	num           []byte       // formats numbers for properties
+	buf           buildBuffers // Backend.Build's working memory
 
 	root    RootHost
 	store   gcpauth.Store // GCP token cache (nil: no GCP auth)
@@ -63,7 +60,11 @@ func (s *Stream) Reuse(p *Plugin, h Host) {
 	if cap(buf) > maxKeptBuffer {
 		buf = nil
 	}
-	*s = Stream{p: p, b: p.backend, h: h, obj: s.obj, respBuf: buf, old: s.tr}
+	old := s.tr
+	if old == nil {
+		old = s.old // the request ended before it needed one
+	}
+	*s = Stream{p: p, b: p.backend, h: h, obj: s.obj, respBuf: buf, old: old}
 }
 
 // maxKeptBuffer bounds what a recycled stream keeps of its buffers, so one

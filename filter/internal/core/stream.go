@@ -264,24 +264,19 @@ func (s *Stream) relayRead(headers [][2]string, body []byte, ok bool) {
 }
 
 // selectTarget resolves where the client's protocol goes, answering 400
-// when the provider cannot serve it.
+// when the provider cannot serve it. The translator is made with the
+// body, by Backend.Build.
 func (s *Stream) selectTarget() bool {
 	t, ok := s.b.targets.get(s.client)
 	if !ok {
-		s.fail(400, "provider "+strconv.Quote(s.b.provider.Name)+" does not serve "+s.client.String()+" requests")
+		s.fail(400, s.b.unserved(s.client).msg)
 		return false
 	}
-	old := s.old // the translator of the stream's previous request, if any
-	if old == nil {
-		old = s.tr
-	}
-	s.old = nil
-	tr, ok := convert.Renew(old, s.client, t.upstream)
-	if !ok {
-		s.fail(400, "cannot convert "+s.client.String()+" requests to "+t.upstream.String())
+	if !convert.CanTranslate(s.client, t.upstream) {
+		s.fail(400, unconvertible(s.client, t.upstream).msg)
 		return false
 	}
-	s.t, s.tr = t, tr
+	s.t = t
 	return true
 }
 
@@ -452,35 +447,19 @@ func (s *Stream) buildRequest(body []byte) ([]byte, string, bool) {
 	} else if raw, ok := s.obj.Get("model"); ok {
 		s.reqModel = strings.Clone(jsonbytes.Parse(raw).String())
 	}
-	s.model = s.reqModel
-	if s.b.cfg.Model != "" {
-		s.model = s.b.cfg.Model
+	// s.old: the translator of the stream's previous request, if any.
+	a, berr := s.b.Build(&s.p.buf, &clientRequest{protocol: s.client, body: body, obj: &s.obj, stream: s.stream, model: s.reqModel}, s.old)
+	if a.tr != nil {
+		s.tr, s.old = a.tr, nil // kept for the response, or recycled by the next request
 	}
-	out := body
-	if s.translating() {
-		var err error
-		if out, err = s.tr.Request(body); err != nil {
-			s.fail(400, err.Error())
-			return nil, "", false
-		}
-		if err := s.obj.Parse(out); err != nil {
-			s.fail(500, "the gateway produced an invalid "+s.t.upstream.String()+" request: "+err.Error())
-			return nil, "", false
-		}
-	}
-	out, err := s.p.rewriteBody(s.b, s.t, out, &s.obj, s.stream)
-	if err != nil {
-		s.fail(400, "cannot apply the gateway's request options: "+err.Error())
+	s.model = a.model
+	if berr != nil {
+		s.ai = berr.pathOnly
+		s.fail(berr.status, berr.msg)
 		return nil, "", false
 	}
-	s.ai = true
-	path := s.t.path
-	if path == "" {
-		if path, err = s.modelPath(); err != nil {
-			s.fail(400, err.Error())
-			return nil, "", false
-		}
-	}
+	s.t, s.ai = a.target, true
+	out, path := a.body, a.path
 	if s.p.cfg.LogPayloads {
 		s.h.Log(LevelInfo, "ai-proxy request payload: "+string(out))
 	}
@@ -673,7 +652,7 @@ func (s *Stream) Observing() bool { return s.ai && !s.local }
 // OnResponseHeaders sees the upstream's response headers; eos means no
 // body follows.
 func (s *Stream) OnResponseHeaders(headers [][2]string, eos bool) Action {
-	if s.local || s.t == nil {
+	if s.local || s.tr == nil { // not built: nothing to observe
 		return Continue
 	}
 	ctype := ""
@@ -735,7 +714,7 @@ func (s *Stream) streaming() bool { return s.respStream && s.status < 400 }
 // OnResponseBody sees upstream body bytes: the current chunk when earlier
 // calls returned Continue or Consume.
 func (s *Stream) OnResponseBody(size int, eos bool) Action {
-	if s.local || s.t == nil {
+	if s.local || s.tr == nil { // not built: nothing to observe
 		return Continue
 	}
 	if s.aborted {
