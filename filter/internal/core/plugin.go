@@ -2,9 +2,7 @@ package core
 
 import (
 	"strconv"
-	"strings"
 
-	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert"
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/gcpauth"
 )
 
@@ -70,29 +68,3 @@ func (s *Stream) Reuse(p *Plugin, h Host) {
 // maxKeptBuffer bounds what a recycled stream keeps of its buffers, so one
 // large response does not pin its memory in every pooled stream.
 const maxKeptBuffer = 64 << 10
-
-// dropRequestHeader lists client headers that never reach the provider:
-// credentials (the operator's auth replaces them), hop-by-hop headers, and
-// the ones the gateway recomputes.
-func dropRequestHeader(name string) bool {
-	switch name {
-	case "authorization", "x-api-key", "api-key", "proxy-authorization",
-		"x-goog-api-key", "x-amz-security-token", "x-amz-date", "x-amz-content-sha256",
-		"connection", "keep-alive", "proxy-connection", "transfer-encoding",
-		"upgrade", "te", "trailer", "content-length", "accept-encoding",
-		"x-envoy-upstream-rq-timeout-ms":
-		return true
-	}
-	return false
-}
-
-// keepHeader reports whether a client header is forwarded to the provider.
-func keepHeader(name string, client, upstream convert.Protocol) bool {
-	if name == "" || name[0] == ':' || dropRequestHeader(name) {
-		return false
-	}
-	if strings.HasPrefix(name, "anthropic-") && upstream != convert.AnthropicMessages {
-		return false
-	}
-	return true
-}
