@@ -66,3 +66,16 @@ func IsModelListing(path string) bool {
 	i := strings.LastIndexByte(bare, '/')
 	return i > 0 && strings.HasSuffix(bare[:i], "/models")
 }
+
+// IsStreamContentType reports whether a response Content-Type is a stream:
+// server-sent events, or Bedrock's binary event stream.
+func IsStreamContentType(ctype string) bool {
+	return strings.Contains(ctype, "text/event-stream") || strings.Contains(ctype, "vnd.amazon.eventstream")
+}
+
+// ForeignHeader reports whether a client request header belongs to
+// another protocol's API than upstream's: Anthropic's anthropic-* headers
+// (anthropic-version, anthropic-beta) go to Anthropic Messages only.
+func ForeignHeader(name string, upstream Protocol) bool {
+	return strings.HasPrefix(name, "anthropic-") && upstream != AnthropicMessages
+}

@@ -66,3 +66,29 @@ func TestStreamErrorEvent(t *testing.T) {
 		}
 	}
 }
+
+func TestContentTypesAndHeaders(t *testing.T) {
+	for ctype, want := range map[string]bool{
+		"text/event-stream; charset=utf-8":   true,
+		"application/vnd.amazon.eventstream": true,
+		"application/json":                   false,
+	} {
+		if got := IsStreamContentType(ctype); got != want {
+			t.Errorf("IsStreamContentType(%q) = %v, want %v", ctype, got, want)
+		}
+	}
+	tests := []struct {
+		name     string
+		upstream Protocol
+		foreign  bool
+	}{
+		{"anthropic-version", OpenAIChat, true},
+		{"anthropic-beta", AnthropicMessages, false},
+		{"x-request-id", OpenAIChat, false},
+	}
+	for _, tt := range tests {
+		if got := ForeignHeader(tt.name, tt.upstream); got != tt.foreign {
+			t.Errorf("ForeignHeader(%q, %v) = %v, want %v", tt.name, tt.upstream, got, tt.foreign)
+		}
+	}
+}

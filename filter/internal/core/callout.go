@@ -6,6 +6,8 @@ package core
 import (
 	"strconv"
 	"strings"
+
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert"
 )
 
 // callout sends the upstream request from the filter.
@@ -70,7 +72,7 @@ func (s *Stream) OnCallResponse(headers [][2]string, body []byte, ok bool) {
 		s.finish()
 		return
 	}
-	s.respStream = isStreamType(ctype)
+	s.respStream = convert.IsStreamContentType(ctype)
 	s.noteFirstByte()
 	if s.translating() {
 		ctype = "application/json"

@@ -232,13 +232,7 @@ func (s *Stream) buildRequest(body []byte) ([]byte, string, bool) {
 		return nil, "", false
 	}
 	if !s.surePath {
-		detected := convert.Unknown
-		switch {
-		case s.obj.Has("messages"):
-			detected = convert.OpenAIChat
-		case s.obj.Has("input"):
-			detected = convert.OpenAIEmbeddings
-		}
+		detected := convert.ProtocolFromBody(&s.obj)
 		if detected == convert.Unknown {
 			s.fail(400, "request body is not a recognised AI request: expected \"messages\" (chat) or \"input\" (embeddings)")
 			return nil, "", false
@@ -259,9 +253,6 @@ func (s *Stream) buildRequest(body []byte) ([]byte, string, bool) {
 	}
 	if v, _ := s.obj.Get("stream"); string(v) == "true" {
 		s.stream = true
-	}
-	if s.client == convert.BedrockConverse && !s.converseBody() {
-		return nil, "", false
 	}
 	if m, ok := s.obj.String("model"); ok {
 		s.reqModel = m

@@ -19,10 +19,6 @@ func (s *Stream) Observing() bool { return s.ai && !s.local }
 // translating reports whether response bytes differ between the protocols.
 func (s *Stream) translating() bool { return s.client != s.t.upstream }
 
-func isStreamType(ctype string) bool {
-	return strings.Contains(ctype, "text/event-stream") || strings.Contains(ctype, "vnd.amazon.eventstream")
-}
-
 // OnResponseHeaders sees the upstream's response headers; eos means no
 // body follows.
 func (s *Stream) OnResponseHeaders(headers [][2]string, eos bool) Action {
@@ -39,7 +35,7 @@ func (s *Stream) OnResponseHeaders(headers [][2]string, eos bool) Action {
 		}
 	}
 	s.activity++
-	s.respStream = isStreamType(ctype)
+	s.respStream = convert.IsStreamContentType(ctype)
 	s.translate = s.translating()
 	// An error the proxy made itself (Envoy's "upstream connect error",
 	// "upstream request timeout") or a provider's HTML error page is not

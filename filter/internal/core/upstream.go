@@ -107,8 +107,5 @@ func keepHeader(name string, client, upstream convert.Protocol) bool {
 	if name == "" || name[0] == ':' || dropRequestHeader(name) {
 		return false
 	}
-	if strings.HasPrefix(name, "anthropic-") && upstream != convert.AnthropicMessages {
-		return false
-	}
-	return true
+	return !convert.ForeignHeader(name, upstream)
 }

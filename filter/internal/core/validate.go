@@ -7,7 +7,6 @@ import (
 	"strconv"
 
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert"
-	"github.com/ai-proxy-wasm/ai-proxy-wasm/internal/jsonbytes"
 )
 
 // allowedMethod is the one method a path takes. A model listing
@@ -42,99 +41,11 @@ func (s *Stream) refuseMethod(allow string) Action {
 	return Pause
 }
 
-// recognised checks the members the client protocol requires, the way
-// its API does, so that a request the provider would refuse is refused
-// here, before anything is sent:
-//   - chat and messages need a non-empty "messages" array (OpenAI answers
-//     400 "[] is too short", Anthropic "at least one message is required");
-//     Converse only an array (Bedrock can fill it from a prompt);
-//   - Anthropic Messages needs "max_tokens", a positive integer, unless the
-//     operator sets override.llm_options.max_tokens;
-//   - embeddings need "input", a non-empty string or array;
-//   - responses need "input", a string or an array.
-//
-// The model is not checked: options.model may supply it.
+// recognised refuses, with a 400, a request that lacks what its protocol
+// requires (convert.CheckRequest).
 func (s *Stream) recognised() bool {
-	msg := ""
-	switch s.client {
-	case convert.OpenAIChat, convert.AnthropicMessages, convert.BedrockConverse:
-		v, ok := s.obj.Get("messages")
-		switch {
-		case !ok:
-			msg = s.client.String() + ` request needs a "messages" array`
-		case v[0] != '[':
-			msg = `"messages" must be an array of messages, got ` + convert.TypeOf(v)
-		case s.client != convert.BedrockConverse && emptyArray(v):
-			msg = `"messages" must not be empty: send at least one message`
-		case s.client == convert.AnthropicMessages && s.b.cfg.MaxTokens == 0:
-			if v, ok := s.obj.Get("max_tokens"); !ok {
-				msg = `"max_tokens" is required: the maximum number of tokens to generate`
-			} else if !positiveInt(v) {
-				msg = `"max_tokens" must be a positive integer, got ` + convert.TypeOf(v)
-			}
-		}
-	case convert.OpenAIEmbeddings, convert.OpenAIResponses:
-		v, ok := s.obj.Get("input")
-		switch {
-		case !ok:
-			msg = s.client.String() + ` request needs an "input"`
-		case v[0] != '"' && v[0] != '[':
-			msg = `"input" must be a string or an array, got ` + convert.TypeOf(v)
-		case s.client == convert.OpenAIEmbeddings && (string(v) == `""` || emptyArray(v)):
-			msg = `"input" must not be empty: send the text to embed`
-		}
-	}
-	if msg != "" {
+	if msg := convert.CheckRequest(s.client, &s.obj, s.b.cfg.MaxTokens > 0); msg != "" {
 		s.fail(400, msg)
-		return false
-	}
-	return true
-}
-
-// emptyArray reports whether raw is the JSON array [].
-func emptyArray(raw []byte) bool {
-	if len(raw) == 0 || raw[0] != '[' {
-		return false
-	}
-	for _, c := range raw[1:] {
-		switch c {
-		case ' ', '\t', '\n', '\r':
-		default:
-			return c == ']'
-		}
-	}
-	return false
-}
-
-// positiveInt reports whether raw is a JSON integer of at least 1.
-func positiveInt(raw []byte) bool {
-	if len(raw) == 0 || raw[0] < '1' || raw[0] > '9' {
-		return false
-	}
-	for _, c := range raw {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// converseBody rejects an OpenAI chat body sent to a Bedrock Converse
-// route: Converse content is a list of blocks, never a string, and it has
-// no system or tool roles.
-func (s *Stream) converseBody() bool {
-	msgs, _ := s.obj.Get("messages")
-	openai := false
-	jsonbytes.Parse(msgs).ForEach(func(_, m jsonbytes.Value) bool {
-		role := m.Get("role").Str()
-		if m.Get("content").IsString() || role == "system" || role == "tool" || role == "developer" {
-			openai = true
-		}
-		return !openai
-	})
-	if openai {
-		s.fail(400, "this Bedrock route takes the Converse API format (content as a list of blocks such as [{\"text\":\"...\"}], system as a top-level list); "+
-			"the body looks like OpenAI chat: send it to a route whose path does not end in /converse to have it translated")
 		return false
 	}
 	return true
