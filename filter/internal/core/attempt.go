@@ -2,9 +2,12 @@ package core
 
 import (
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert"
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/internal/jsonbytes"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/sigv4"
 )
 
 // clientRequest is the client's AI request once validated: its bytes and
@@ -27,7 +30,13 @@ type Attempt struct {
 	// body may live in the plugin's scratch buffer: it is valid until the
 	// next Build, so it is handed to the host (or copied) before that.
 	body []byte
+	// headers are the attempt's own headers beyond the backend's static
+	// ones: the SigV4 signature of path and body.
+	headers [][2]string
 }
+
+// clock is the wall clock a signature is dated with.
+type clock interface{ NowNanos() int64 }
 
 // buildBuffers is a plugin's working memory for Build, reused by every
 // request of its worker.
@@ -43,9 +52,9 @@ type buildBuffers struct {
 type buildError struct {
 	status int
 	msg    string
-	// pathOnly: the body was built and only its path was not (no model
-	// to put in it); the request still counts as an AI request.
-	pathOnly bool
+	// ai: the body was built and only its path or signature was not;
+	// the request still counts as an AI request.
+	ai bool
 }
 
 func (e *buildError) Error() string { return e.msg }
@@ -53,8 +62,8 @@ func (e *buildError) Error() string { return e.msg }
 // Build makes the upstream request for req: the translator, path and
 // body, in the upstream protocol with the backend's options and overrides
 // applied. old is a translator the caller is done with (or nil), recycled
-// when it serves the same direction.
-func (b *Backend) Build(buf *buildBuffers, req *clientRequest, old convert.Translator) (Attempt, *buildError) {
+// when it serves the same direction; now dates a signature.
+func (b *Backend) Build(buf *buildBuffers, req *clientRequest, old convert.Translator, now clock) (Attempt, *buildError) {
 	t, ok := b.targets.get(req.protocol)
 	if !ok {
 		return Attempt{}, b.unserved(req.protocol)
@@ -83,14 +92,28 @@ func (b *Backend) Build(buf *buildBuffers, req *clientRequest, old convert.Trans
 	}
 	if a.path == "" {
 		if a.model == "" {
-			return a, &buildError{status: 400, pathOnly: true, msg: "provider " + b.provider.Name + " needs a model: set options.model or send \"model\" in the request"}
+			return a, &buildError{status: 400, ai: true, msg: "provider " + b.provider.Name + " needs a model: set options.model or send \"model\" in the request"}
 		}
 		if t.modelPath == nil {
-			return a, &buildError{status: 400, pathOnly: true, msg: "no upstream path for " + t.upstream.String()}
+			return a, &buildError{status: 400, ai: true, msg: "no upstream path for " + t.upstream.String()}
 		}
 		a.path = t.modelPath(b.conf, a.model, req.stream) + t.query
 	}
+	if b.signer != nil {
+		if a.headers, err = b.sign(t, a.path, a.body, now); err != nil {
+			return a, &buildError{status: 500, ai: true, msg: err.Error()}
+		}
+	}
 	return a, nil
+}
+
+// sign returns the SigV4 headers of an attempt.
+func (b *Backend) sign(t *target, pathQuery string, body []byte, now clock) ([][2]string, error) {
+	path, query, _ := strings.Cut(pathQuery, "?")
+	return b.signer.Sign(&sigv4.Request{
+		Method: "POST", Host: t.authority, Path: path, Query: query,
+		Headers: [][2]string{{"content-type", "application/json"}}, Body: body,
+	}, time.Unix(0, now.NowNanos()).UTC())
 }
 
 // unserved is the error for a client protocol the provider cannot serve.

@@ -2,6 +2,7 @@ package core
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert"
@@ -39,6 +40,7 @@ func TestBuildTwiceFromOneClientBody(t *testing.T) {
 				t.Fatal(err)
 			}
 			p := NewPlugin(cfg, envoyCaps, newFakeRoot())
+			clk := newFakeRoot() // a stopped clock: the same time signs the same
 			body := []byte(tt.body)
 			original := bytes.Clone(body)
 			var obj jsonbytes.Object
@@ -49,16 +51,20 @@ func TestBuildTwiceFromOneClientBody(t *testing.T) {
 			index := members(&obj)
 			req := &clientRequest{protocol: tt.client, body: body, obj: &obj, stream: tt.stream, model: model}
 
-			a1, berr := p.backend.Build(&p.buf, req, nil)
+			a1, berr := p.backend.Build(&p.buf, req, nil, clk)
 			if berr != nil {
 				t.Fatal(berr.msg)
+			}
+			if signed := len(a1.headers) > 0; signed != (p.backend.signer != nil) {
+				t.Errorf("signature headers %v with signer %v", a1.headers, p.backend.signer != nil)
 			}
 			body1, path1 := bytes.Clone(a1.body), a1.path // a1.body is valid until the next Build
-			a2, berr := p.backend.Build(&p.buf, req, a1.tr)
+			a2, berr := p.backend.Build(&p.buf, req, a1.tr, clk)
 			if berr != nil {
 				t.Fatal(berr.msg)
 			}
-			if !bytes.Equal(a2.body, body1) || a2.path != path1 || a2.model != a1.model || a2.target != a1.target {
+			if !bytes.Equal(a2.body, body1) || a2.path != path1 || a2.model != a1.model || a2.target != a1.target ||
+				fmt.Sprint(a2.headers) != fmt.Sprint(a1.headers) {
 				t.Errorf("second build differs:\n first %s %s\nsecond %s %s", path1, body1, a2.path, a2.body)
 			}
 			if !bytes.Equal(body, original) {

@@ -11,16 +11,12 @@ import (
 )
 
 // callout sends the upstream request from the filter.
-func (s *Stream) callout(path string, body []byte) Action {
+func (s *Stream) callout(a Attempt) Action {
 	t := s.t
-	sig, err := s.sign(path, body)
-	if err != nil {
-		return s.fail(500, err.Error())
-	}
 	s.method = "POST"
-	h := s.upstreamHeaders(path, append(sig, [2]string{"content-type", "application/json"}))
+	h := s.upstreamHeaders(a.path, append(a.headers, [2]string{"content-type", "application/json"}))
 	s.calloutAt = s.h.NowNanos()
-	if !s.h.Call(s.b.cluster(t), h, body, s.calloutTimeoutMS()) {
+	if !s.h.Call(s.b.cluster(t), h, a.body, s.calloutTimeoutMS()) {
 		return s.fail(502, "cannot reach "+t.authority+": the host refused the callout to cluster "+strconv.Quote(s.b.cluster(t)))
 	}
 	return Pause

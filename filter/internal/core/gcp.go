@@ -117,7 +117,7 @@ func (s *Stream) tokenFailed(msg string) {
 // resumeWithToken continues a request that paused for the token.
 func (s *Stream) resumeWithToken() {
 	s.h.Activate()
-	if s.pending == nil { // paused in request headers (inline mode)
+	if s.pending.body == nil { // paused in request headers (inline mode)
 		s.writeHeaders(s.t.path, nil)
 		s.h.ContinueRequest()
 		if s.ai { // the body was complete: the request goes upstream now
@@ -125,14 +125,14 @@ func (s *Stream) resumeWithToken() {
 		}
 		return
 	}
-	path, body := s.pendingPath, s.pending
-	s.pending = nil
+	a := s.pending
+	s.pending = Attempt{}
 	if s.mode == modeHold {
-		s.releaseHeld(path, body)
+		s.releaseHeld(a)
 		s.h.ContinueRequest()
 		return
 	}
-	s.callout(path, body)
+	s.callout(a)
 }
 
 // wait parks a stream until a tick finds the token.

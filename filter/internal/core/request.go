@@ -165,10 +165,11 @@ func (s *Stream) OnRequestBody(size int, eos bool) Action {
 		return Pause
 	}
 	body := s.h.RequestBody(size)
-	out, path, ok := s.buildRequest(body)
+	a, ok := s.buildRequest(body)
 	if !ok {
 		return Pause
 	}
+	out := a.body
 	switch s.mode {
 	case modeInline:
 		// Headers still held for a token (a host that delivers the body
@@ -189,39 +190,36 @@ func (s *Stream) OnRequestBody(size int, eos bool) Action {
 		return next
 	}
 	if s.b.needsToken() && s.token == "" {
-		// out may live in the plugin's scratch buffer: keep a copy.
-		s.pending, s.pendingPath = append([]byte(nil), out...), path
+		// The body may live in the plugin's scratch buffer: keep a copy.
+		s.pending = a
+		s.pending.body = append([]byte(nil), a.body...)
 		if !s.tokenReady() {
 			return Pause // resumed by the token callout or a tick
 		}
-		s.pending = nil
+		s.pending = Attempt{}
 	}
 	if s.mode == modeHold {
-		return s.releaseHeld(path, out)
+		return s.releaseHeld(a)
 	}
-	return s.callout(path, out)
+	return s.callout(a)
 }
 
 // releaseHeld writes the request line, credentials and body into the
 // held request and lets it go.
-func (s *Stream) releaseHeld(path string, body []byte) Action {
-	sig, err := s.sign(path, body)
-	if err != nil {
-		return s.fail(500, err.Error())
-	}
-	sig = append(sig, [2]string{"content-type", "application/json"}, [2]string{"content-length", strconv.Itoa(len(body))})
-	s.writeHeaders(path, sig)
-	s.h.ReplaceRequestBody(body)
+func (s *Stream) releaseHeld(a Attempt) Action {
+	h := append(a.headers, [2]string{"content-type", "application/json"}, [2]string{"content-length", strconv.Itoa(len(a.body))})
+	s.writeHeaders(a.path, h)
+	s.h.ReplaceRequestBody(a.body)
 	s.watch()
 	return Continue
 }
 
 // buildRequest validates the client body and produces the upstream body and
 // path. On failure it has already answered the client.
-func (s *Stream) buildRequest(body []byte) ([]byte, string, bool) {
+func (s *Stream) buildRequest(body []byte) (Attempt, bool) {
 	if len(body) == 0 {
 		s.fail(400, "request body is empty; send a JSON "+s.client.String()+" request")
-		return nil, "", false
+		return Attempt{}, false
 	}
 	if err := s.obj.Parse(body); err != nil {
 		if err == jsonbytes.ErrNotObject {
@@ -229,27 +227,27 @@ func (s *Stream) buildRequest(body []byte) ([]byte, string, bool) {
 		} else {
 			s.fail(400, "request body is not valid JSON: "+err.Error())
 		}
-		return nil, "", false
+		return Attempt{}, false
 	}
 	if !s.surePath {
 		detected := convert.ProtocolFromBody(&s.obj)
 		if detected == convert.Unknown {
 			s.fail(400, "request body is not a recognised AI request: expected \"messages\" (chat) or \"input\" (embeddings)")
-			return nil, "", false
+			return Attempt{}, false
 		}
 		if detected != s.client {
 			if nt, ok := s.b.targets.get(detected); ok && s.mode == modeInline && nt.path != s.t.path {
 				s.fail(400, "this route's path does not name the endpoint, and "+detected.String()+" requests need another upstream path; use a route path ending in /embeddings or /chat/completions")
-				return nil, "", false
+				return Attempt{}, false
 			}
 			s.client = detected
 			if !s.selectTarget() {
-				return nil, "", false
+				return Attempt{}, false
 			}
 		}
 	}
 	if !s.recognised() {
-		return nil, "", false
+		return Attempt{}, false
 	}
 	if v, _ := s.obj.Get("stream"); string(v) == "true" {
 		s.stream = true
@@ -260,20 +258,19 @@ func (s *Stream) buildRequest(body []byte) ([]byte, string, bool) {
 		s.reqModel = strings.Clone(jsonbytes.Parse(raw).String())
 	}
 	// s.old: the translator of the stream's previous request, if any.
-	a, berr := s.b.Build(&s.p.buf, &clientRequest{protocol: s.client, body: body, obj: &s.obj, stream: s.stream, model: s.reqModel}, s.old)
+	a, berr := s.b.Build(&s.p.buf, &clientRequest{protocol: s.client, body: body, obj: &s.obj, stream: s.stream, model: s.reqModel}, s.old, s.h)
 	if a.tr != nil {
 		s.tr, s.old = a.tr, nil // kept for the response, or recycled by the next request
 	}
 	s.model = a.model
 	if berr != nil {
-		s.ai = berr.pathOnly
+		s.ai = berr.ai
 		s.fail(berr.status, berr.msg)
-		return nil, "", false
+		return Attempt{}, false
 	}
 	s.t, s.ai = a.target, true
-	out, path := a.body, a.path
 	if s.p.cfg.LogPayloads {
-		s.h.Log(LevelInfo, "ai-proxy request payload: "+string(out))
+		s.h.Log(LevelInfo, "ai-proxy request payload: "+string(a.body))
 	}
-	return out, path, true
+	return a, true
 }

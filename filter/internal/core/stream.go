@@ -59,15 +59,14 @@ type Stream struct {
 	start, firstToken int64
 	local             bool // the answer is our own local response
 
-	token       string // GCP access token
-	tokenCall   bool   // the callout in flight is a token exchange
-	leased      bool   // this stream holds the token-fetch lease
-	waitSince   int64
-	pending     []byte // upstream body waiting for the token (hold, callout)
-	pendingPath string
-	ai          bool // the body was an AI request (else: traditional_http)
-	read        bool // a read (model listing) passed to the provider as is
-	finished    bool
+	token     string // GCP access token
+	tokenCall bool   // the callout in flight is a token exchange
+	leased    bool   // this stream holds the token-fetch lease
+	waitSince int64
+	pending   Attempt // the attempt waiting for the token (hold, callout), body copied
+	ai        bool    // the body was an AI request (else: traditional_http)
+	read      bool    // a read (model listing) passed to the provider as is
+	finished  bool
 	// clientClosed: the request ended before its response did, the way a
 	// client that disconnects ends it (see OnDone).
 	clientClosed bool

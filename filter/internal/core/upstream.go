@@ -1,15 +1,9 @@
 package core
 
-// The upstream request's headers: what of the client's goes on, and
-// the operator's credentials and signature.
+// The upstream request's headers: what of the client's goes on, the
+// operator's credentials and the attempt's own headers.
 
-import (
-	"strings"
-	"time"
-
-	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert"
-	"github.com/ai-proxy-wasm/ai-proxy-wasm/sigv4"
-)
+import "github.com/ai-proxy-wasm/ai-proxy-wasm/convert"
 
 // upstreamHeaders builds the provider's request headers: the request line,
 // the client headers that may go on, then the operator's credentials and
@@ -72,19 +66,6 @@ func setPair(h [][2]string, name, value string) [][2]string {
 		}
 	}
 	return append(h, [2]string{name, value})
-}
-
-// sign returns the SigV4 headers for the upstream request, or none when
-// the provider does not use AWS credentials.
-func (s *Stream) sign(pathQuery string, body []byte) ([][2]string, error) {
-	if s.b.signer == nil {
-		return nil, nil
-	}
-	path, query, _ := strings.Cut(pathQuery, "?")
-	return s.b.signer.Sign(&sigv4.Request{
-		Method: "POST", Host: s.t.authority, Path: path, Query: query,
-		Headers: [][2]string{{"content-type", "application/json"}}, Body: body,
-	}, time.Unix(0, s.h.NowNanos()).UTC())
 }
 
 // dropRequestHeader lists client headers that never reach the provider:
