@@ -25,6 +25,7 @@ type Backend struct {
 	options       []option
 	modelJSON     []byte          // options.model as a JSON string
 	maxTokensJSON []byte          // llm_options.max_tokens
+	headers       [][2]string     // auth.header, then the provider's own headers
 	authNames     map[string]bool // headers the operator's auth sets
 	signer        *sigv4.Signer   // auth.aws: keeps the derived key for the day
 	token         *tokenSource    // auth.gcp with a service account
@@ -49,6 +50,11 @@ func newBackend(cfg *Config) *Backend {
 		b.signer = &sigv4.Signer{Credentials: sigv4.Credentials{AccessKeyID: a.AccessKeyID, SecretAccessKey: a.SecretAccessKey, SessionToken: a.SessionToken},
 			Region: cfg.Region, Service: cfg.Provider.SigningService()}
 	}
+	for _, set := range [...][][2]string{cfg.AuthHeaders, cfg.Provider.ExtraHeaders} {
+		for _, kv := range set {
+			b.headers = setPair(b.headers, kv[0], kv[1])
+		}
+	}
 	b.authNames = map[string]bool{}
 	for _, kv := range cfg.AuthHeaders {
 		b.authNames[kv[0]] = true
@@ -69,12 +75,3 @@ func newBackend(cfg *Config) *Backend {
 
 // needsToken reports whether requests carry a minted GCP token.
 func (b *Backend) needsToken() bool { return b.token != nil }
-
-// cluster is the callout target for authority: the operator's
-// upstream_cluster, else host:port (see providers.ClusterName).
-func (b *Backend) cluster(t *target) string {
-	if b.cfg.UpstreamCluster != "" {
-		return b.cfg.UpstreamCluster
-	}
-	return providers.ClusterName(t.scheme, t.authority)
-}

@@ -16,8 +16,8 @@ func (s *Stream) callout(a Attempt) Action {
 	s.method = "POST"
 	h := s.upstreamHeaders(a.path, append(a.headers, [2]string{"content-type", "application/json"}))
 	s.calloutAt = s.h.NowNanos()
-	if !s.h.Call(s.b.cluster(t), h, a.body, s.calloutTimeoutMS()) {
-		return s.fail(502, "cannot reach "+t.authority+": the host refused the callout to cluster "+strconv.Quote(s.b.cluster(t)))
+	if !s.h.Call(t.cluster, h, a.body, s.calloutTimeoutMS()) {
+		return s.fail(502, "cannot reach "+t.authority+": the host refused the callout to cluster "+strconv.Quote(t.cluster))
 	}
 	return Pause
 }

@@ -124,8 +124,8 @@ func (s *Stream) passthrough(headers [][2]string) Action {
 	s.headers = headers
 	if !s.p.caps.BodyRewrite {
 		h := s.upstreamHeaders(s.path, nil)
-		if !s.h.Call(s.b.cluster(t), h, nil, uint32(s.p.cfg.TimeoutMS)) {
-			return s.fail(502, "cannot reach "+t.authority+": the host refused the callout to cluster "+strconv.Quote(s.b.cluster(t)))
+		if !s.h.Call(t.cluster, h, nil, uint32(s.p.cfg.TimeoutMS)) {
+			return s.fail(502, "cannot reach "+t.authority+": the host refused the callout to cluster "+strconv.Quote(t.cluster))
 		}
 		return Pause
 	}

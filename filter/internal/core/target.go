@@ -14,6 +14,7 @@ type target struct {
 	maxTokens string // provider's max-tokens field for upstream
 	scheme    string
 	authority string
+	cluster   string // where callouts go: upstream_cluster, else host:port
 	path      string // path and query, ready for :path; "" = built per request
 	query     string // query to append to per-request paths ("" or "?...")
 	// modelPath builds the path from the model when path is "".
@@ -76,6 +77,10 @@ func buildTargets(c *Config) *targets {
 		}
 		if path != "" {
 			t.path = path + t.query
+		}
+		t.cluster = c.UpstreamCluster
+		if t.cluster == "" {
+			t.cluster = providers.ClusterName(t.scheme, t.authority)
 		}
 		out[client] = t
 	}

@@ -18,7 +18,7 @@ func (s *Stream) upstreamHeaders(path string, extra [][2]string) [][2]string {
 			h = append(h, kv)
 		}
 	}
-	for _, set := range [...][][2]string{s.b.cfg.AuthHeaders, s.b.provider.ExtraHeaders, extra} {
+	for _, set := range [...][][2]string{s.b.headers, extra} {
 		for _, kv := range set {
 			h = setPair(h, kv[0], kv[1])
 		}
@@ -46,7 +46,7 @@ func (s *Stream) writeHeaders(path string, extra [][2]string) {
 	if path != s.path {
 		h.SetRequestHeader(":path", path)
 	}
-	for _, set := range [...][][2]string{s.b.cfg.AuthHeaders, s.b.provider.ExtraHeaders, extra} {
+	for _, set := range [...][][2]string{s.b.headers, extra} {
 		for _, kv := range set {
 			h.SetRequestHeader(kv[0], kv[1])
 		}
