@@ -15,7 +15,7 @@ func (s *Stream) callout(a Attempt) Action {
 	t := s.t
 	s.method = "POST"
 	h := s.upstreamHeaders(a.path, append(a.headers, [2]string{"content-type", "application/json"}))
-	s.calloutAt = s.h.NowNanos()
+	s.idle.calloutAt = s.h.NowNanos()
 	if !s.h.Call(t.cluster, h, a.body, s.calloutTimeoutMS()) {
 		return s.fail(502, "cannot reach "+t.authority+": the host refused the callout to cluster "+strconv.Quote(t.cluster))
 	}
@@ -25,7 +25,7 @@ func (s *Stream) callout(a Attempt) Action {
 // OnCallResponse receives the callout's answer; ok is false when the
 // transport failed.
 func (s *Stream) OnCallResponse(headers [][2]string, body []byte, ok bool) {
-	if s.tokenCall {
+	if s.gcp.call {
 		status := 0
 		for _, kv := range headers {
 			if kv[0] == ":status" {
@@ -40,7 +40,7 @@ func (s *Stream) OnCallResponse(headers [][2]string, body []byte, ok bool) {
 		return
 	}
 	if !ok {
-		if ms := int64(s.calloutTimeoutMS()); (s.h.NowNanos()-s.calloutAt)/1e6 >= ms {
+		if ms := int64(s.calloutTimeoutMS()); (s.h.NowNanos()-s.idle.calloutAt)/1e6 >= ms {
 			// APISIX reports a timed-out callout like any failure.
 			s.fail(504, "upstream "+s.t.authority+" failed or stayed silent for timeout "+strconv.FormatInt(ms, 10)+" ms")
 		} else {

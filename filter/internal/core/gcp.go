@@ -19,6 +19,15 @@ import (
 //   - hold and callout modes: at the end of the body, before the request
 //     goes out (the body is already buffered there).
 
+// tokenWait is a stream's GCP access token, or its wait for one.
+type tokenWait struct {
+	token   string  // the access token
+	call    bool    // the callout in flight is a token exchange
+	leased  bool    // this stream holds the token-fetch lease
+	since   int64   // when the wait for another worker's exchange began
+	pending Attempt // the attempt waiting for the token (hold, callout), body copied
+}
+
 // shared adapts the root's shared data to gcpauth.Store.
 type shared struct{ r RootHost }
 
@@ -44,17 +53,17 @@ func (p *Plugin) initGCP() {
 
 func (p *Plugin) now() time.Time { return time.Unix(0, p.root.NowNanos()) }
 
-// token makes s.token ready: true when it is, false when the stream now
+// token makes s.gcp.token ready: true when it is, false when the stream now
 // waits for a token callout or for a tick (and must return Pause).
 func (s *Stream) tokenReady() bool {
 	p := s.p
 	tok, st := gcpauth.Lookup(p.store, s.b.token.key, p.now())
 	switch {
 	case st == gcpauth.Fresh:
-		s.token = tok
+		s.gcp.token = tok
 		return true
 	case st == gcpauth.Wait && p.caps.Ticks:
-		s.waitSince = p.root.NowNanos()
+		s.gcp.since = p.root.NowNanos()
 		p.wait(s)
 		return false
 	}
@@ -65,7 +74,7 @@ func (s *Stream) tokenReady() bool {
 
 func (s *Stream) fetchToken(leased bool) {
 	p := s.p
-	s.leased = leased
+	s.gcp.leased = leased
 	assertion, err := s.b.token.account.Assertion(p.now(), gcpauth.Scope)
 	if err != nil {
 		s.tokenFailed("cannot sign the token request: " + err.Error())
@@ -78,16 +87,16 @@ func (s *Stream) fetchToken(leased bool) {
 	cluster := providers.ClusterName(scheme, s.b.token.tokenHost)
 	h := [][2]string{{":method", "POST"}, {":scheme", scheme}, {":authority", s.b.token.tokenHost}, {":path", s.b.token.tokenPath},
 		{"content-type", "application/x-www-form-urlencoded"}}
-	s.tokenCall = true
+	s.gcp.call = true
 	if !s.h.Call(cluster, h, gcpauth.TokenRequestBody(assertion), tokenTimeoutMS) {
-		s.tokenCall = false
+		s.gcp.call = false
 		s.tokenFailed("the host refused the callout to " + cluster)
 	}
 }
 
 // onTokenResponse handles the token exchange's answer.
 func (s *Stream) onTokenResponse(status int, body []byte, ok bool) {
-	s.tokenCall = false
+	s.gcp.call = false
 	p := s.p
 	if !ok {
 		s.tokenFailed("no answer from " + s.b.token.tokenHost)
@@ -98,15 +107,15 @@ func (s *Stream) onTokenResponse(status int, body []byte, ok bool) {
 		s.tokenFailed(err.Error())
 		return
 	}
-	if s.leased {
+	if s.gcp.leased {
 		gcpauth.Complete(p.store, s.b.token.key, tok, gcpauth.CacheTTL(expiresIn, s.b.token.expireEarlySecs, s.b.token.maxTTL), p.now())
 	}
-	s.token = tok
+	s.gcp.token = tok
 	s.resumeWithToken()
 }
 
 func (s *Stream) tokenFailed(msg string) {
-	if s.leased {
+	if s.gcp.leased {
 		gcpauth.Fail(s.p.store, s.b.token.key)
 	}
 	s.h.Activate()
@@ -117,7 +126,7 @@ func (s *Stream) tokenFailed(msg string) {
 // resumeWithToken continues a request that paused for the token.
 func (s *Stream) resumeWithToken() {
 	s.h.Activate()
-	if s.pending.body == nil { // paused in request headers (inline mode)
+	if s.gcp.pending.body == nil { // paused in request headers (inline mode)
 		s.writeHeaders(s.t.path, nil)
 		s.h.ContinueRequest()
 		if s.ai { // the body was complete: the request goes upstream now
@@ -125,8 +134,8 @@ func (s *Stream) resumeWithToken() {
 		}
 		return
 	}
-	a := s.pending
-	s.pending = Attempt{}
+	a := s.gcp.pending
+	s.gcp.pending = Attempt{}
 	if s.mode == modeHold {
 		s.releaseHeld(a)
 		s.h.ContinueRequest()
@@ -159,14 +168,14 @@ func (p *Plugin) retryTokens() {
 		switch st {
 		case gcpauth.Fresh:
 			p.unwait(s)
-			s.token = tok
+			s.gcp.token = tok
 			s.resumeWithToken()
 		case gcpauth.Fetch:
 			p.unwait(s)
 			s.h.Activate()
 			s.fetchToken(true)
 		default:
-			if time.Duration(p.root.NowNanos()-s.waitSince) > waitLimit {
+			if time.Duration(p.root.NowNanos()-s.gcp.since) > waitLimit {
 				p.unwait(s)
 				s.h.Activate()
 				s.fail(504, "timed out after "+strconv.Itoa(int(waitLimit/time.Second))+" s waiting for another worker's GCP token exchange")

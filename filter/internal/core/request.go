@@ -175,7 +175,7 @@ func (s *Stream) OnRequestBody(size int, eos bool) Action {
 		// Headers still held for a token (a host that delivers the body
 		// meanwhile): keep the body too; the token's arrival releases both.
 		next := Continue
-		if s.b.needsToken() && s.token == "" {
+		if s.b.needsToken() && s.gcp.token == "" {
 			next = Pause
 		}
 		if next == Continue {
@@ -189,14 +189,14 @@ func (s *Stream) OnRequestBody(size int, eos bool) Action {
 		}
 		return next
 	}
-	if s.b.needsToken() && s.token == "" {
+	if s.b.needsToken() && s.gcp.token == "" {
 		// The body may live in the plugin's scratch buffer: keep a copy.
-		s.pending = a
-		s.pending.body = append([]byte(nil), a.body...)
+		s.gcp.pending = a
+		s.gcp.pending.body = append([]byte(nil), a.body...)
 		if !s.tokenReady() {
 			return Pause // resumed by the token callout or a tick
 		}
-		s.pending = Attempt{}
+		s.gcp.pending = Attempt{}
 	}
 	if s.mode == modeHold {
 		return s.releaseHeld(a)

@@ -34,7 +34,7 @@ func (s *Stream) OnResponseHeaders(headers [][2]string, eos bool) Action {
 			ctype = kv[1]
 		}
 	}
-	s.activity++
+	s.idle.activity++
 	s.respStream = convert.IsStreamContentType(ctype)
 	s.translate = s.translating()
 	// An error the proxy made itself (Envoy's "upstream connect error",
@@ -91,7 +91,7 @@ func (s *Stream) OnResponseBody(size int, eos bool) Action {
 		s.h.ReplaceResponseBody(nil)
 		return Continue
 	}
-	s.activity++
+	s.idle.activity++
 	s.respBytes += int64(size)
 	if s.streaming() {
 		chunk := s.h.ResponseBody(size)

@@ -36,7 +36,7 @@ type Stream struct {
 	client   convert.Protocol
 	t        *target
 	tr       convert.Translator
-	old      convert.Translator // left by Reuse for selectTarget to recycle
+	old      convert.Translator // left by Reuse for Build to recycle
 	surePath bool               // the path named the client protocol
 
 	obj      jsonbytes.Object // the request body's top level, indexed once
@@ -59,24 +59,15 @@ type Stream struct {
 	start, firstToken int64
 	local             bool // the answer is our own local response
 
-	token     string // GCP access token
-	tokenCall bool   // the callout in flight is a token exchange
-	leased    bool   // this stream holds the token-fetch lease
-	waitSince int64
-	pending   Attempt // the attempt waiting for the token (hold, callout), body copied
-	ai        bool    // the body was an AI request (else: traditional_http)
-	read      bool    // a read (model listing) passed to the provider as is
-	finished  bool
+	ai       bool // the body was an AI request (else: traditional_http)
+	read     bool // a read (model listing) passed to the provider as is
+	finished bool
 	// clientClosed: the request ended before its response did, the way a
 	// client that disconnects ends it (see OnDone).
 	clientClosed bool
 
-	// The idle watchdog's state (idle.go).
-	activity  uint32 // response callbacks seen
-	seen      uint32 // activity at the last tick that saw it move
-	seenAt    int64  // that tick's time
-	watchPos  int    // 1 + index in Plugin.watched; 0: not watched
-	calloutAt int64  // when the callout was sent
+	gcp  tokenWait // a GCP access token and the wait for it (gcp.go)
+	idle idleState // the idle watchdog's state (idle.go)
 }
 
 // fail answers the client with an error in its protocol.

@@ -23,8 +23,8 @@ func (s *Stream) upstreamHeaders(path string, extra [][2]string) [][2]string {
 			h = setPair(h, kv[0], kv[1])
 		}
 	}
-	if s.token != "" {
-		h = setPair(h, "authorization", "Bearer "+s.token)
+	if s.gcp.token != "" {
+		h = setPair(h, "authorization", "Bearer "+s.gcp.token)
 	}
 	return h
 }
@@ -51,8 +51,8 @@ func (s *Stream) writeHeaders(path string, extra [][2]string) {
 			h.SetRequestHeader(kv[0], kv[1])
 		}
 	}
-	if s.token != "" {
-		h.SetRequestHeader("authorization", "Bearer "+s.token)
+	if s.gcp.token != "" {
+		h.SetRequestHeader("authorization", "Bearer "+s.gcp.token)
 	}
 	h.SetRequestHeader("x-envoy-upstream-rq-timeout-ms", s.p.routerTimeout)
 }
