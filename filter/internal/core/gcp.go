@@ -21,11 +21,11 @@ import (
 
 // tokenWait is a stream's GCP access token, or its wait for one.
 type tokenWait struct {
-	token   string  // the access token
-	call    bool    // the callout in flight is a token exchange
-	leased  bool    // this stream holds the token-fetch lease
-	since   int64   // when the wait for another worker's exchange began
-	pending Attempt // the attempt waiting for the token (hold, callout), body copied
+	token   string   // the access token
+	call    bool     // the callout in flight is a token exchange
+	leased  bool     // this stream holds the token-fetch lease
+	since   int64    // when the wait for another worker's exchange began
+	pending *Attempt // the attempt waiting for the token (hold, callout), body copied
 }
 
 // shared adapts the root's shared data to gcpauth.Store.
@@ -126,7 +126,7 @@ func (s *Stream) tokenFailed(msg string) {
 // resumeWithToken continues a request that paused for the token.
 func (s *Stream) resumeWithToken() {
 	s.h.Activate()
-	if s.gcp.pending.body == nil { // paused in request headers (inline mode)
+	if s.gcp.pending == nil { // paused in request headers (inline mode)
 		s.writeHeaders(s.t.path, nil)
 		s.h.ContinueRequest()
 		if s.ai { // the body was complete: the request goes upstream now
@@ -134,8 +134,8 @@ func (s *Stream) resumeWithToken() {
 		}
 		return
 	}
-	a := s.gcp.pending
-	s.gcp.pending = Attempt{}
+	a := *s.gcp.pending
+	s.gcp.pending = nil
 	if s.mode == modeHold {
 		s.releaseHeld(a)
 		s.h.ContinueRequest()

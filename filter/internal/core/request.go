@@ -191,12 +191,13 @@ func (s *Stream) OnRequestBody(size int, eos bool) Action {
 	}
 	if s.b.needsToken() && s.gcp.token == "" {
 		// The body may live in the plugin's scratch buffer: keep a copy.
-		s.gcp.pending = a
-		s.gcp.pending.body = append([]byte(nil), a.body...)
+		pending := a
+		pending.body = append([]byte(nil), a.body...)
+		s.gcp.pending = &pending
 		if !s.tokenReady() {
 			return Pause // resumed by the token callout or a tick
 		}
-		s.gcp.pending = Attempt{}
+		s.gcp.pending = nil
 	}
 	if s.mode == modeHold {
 		return s.releaseHeld(a)
