@@ -57,8 +57,6 @@ type buildError struct {
 	ai bool
 }
 
-func (e *buildError) Error() string { return e.msg }
-
 // Build makes the upstream request for req: the translator, path and
 // body, in the upstream protocol with the backend's options and overrides
 // applied. old is a translator the caller is done with (or nil), recycled
