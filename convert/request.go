@@ -109,3 +109,45 @@ func ProtocolFromBody(obj *jsonbytes.Object) Protocol {
 	}
 	return Unknown
 }
+
+// StreamUsageMember is the member a streamed request of protocol p sets
+// to have the stream report its usage: OpenAI chat's stream_options, whose
+// include_usage adds a last chunk with the usage. It is "" for protocols
+// whose streams report usage unasked.
+func StreamUsageMember(p Protocol) string {
+	if p == OpenAIChat {
+		return "stream_options"
+	}
+	return ""
+}
+
+var includeUsage = []byte(`{"include_usage":true}`)
+
+// WithStreamUsage returns current, the value of StreamUsageMember (nil
+// when absent), asking for usage; changed is false when it already does.
+func WithStreamUsage(current []byte) (raw []byte, changed bool, err error) {
+	switch {
+	case len(current) == 0 || current[0] != '{':
+		return includeUsage, true, nil
+	case !jsonbytes.Parse(current).Get("include_usage").Bool():
+		raw, err = jsonbytes.SetMember(current, "include_usage", []byte("true"))
+		return raw, err == nil, err
+	}
+	return current, false, nil
+}
+
+// MaxTokensAlias is the other name protocol p has for the output-token
+// cap called field, "" when it has none. OpenAI chat has two,
+// max_tokens and max_completion_tokens, and each provider reads one.
+func MaxTokensAlias(p Protocol, field string) string {
+	if p != OpenAIChat {
+		return ""
+	}
+	switch field {
+	case "max_tokens":
+		return "max_completion_tokens"
+	case "max_completion_tokens":
+		return "max_tokens"
+	}
+	return ""
+}

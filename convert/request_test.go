@@ -40,3 +40,43 @@ func TestCheckRequestAndProtocolFromBody(t *testing.T) {
 		}
 	}
 }
+
+func TestStreamUsageAndMaxTokensAlias(t *testing.T) {
+	if StreamUsageMember(OpenAIChat) != "stream_options" || StreamUsageMember(AnthropicMessages) != "" {
+		t.Error("only OpenAI chat streams are asked for usage")
+	}
+	tests := []struct {
+		current, want string
+		changed       bool
+	}{
+		{"", `{"include_usage":true}`, true},
+		{"null", `{"include_usage":true}`, true},
+		{`{"include_usage":false,"x":1}`, `{"include_usage":true,"x":1}`, true},
+		{`{"include_usage":true}`, `{"include_usage":true}`, false},
+	}
+	for _, tt := range tests {
+		var cur []byte
+		if tt.current != "" {
+			cur = []byte(tt.current)
+		}
+		got, changed, err := WithStreamUsage(cur)
+		if err != nil || string(got) != tt.want || changed != tt.changed {
+			t.Errorf("WithStreamUsage(%s) = %s, %v, %v; want %s, %v", tt.current, got, changed, err, tt.want, tt.changed)
+		}
+	}
+	aliases := []struct {
+		p            Protocol
+		field, alias string
+	}{
+		{OpenAIChat, "max_tokens", "max_completion_tokens"},
+		{OpenAIChat, "max_completion_tokens", "max_tokens"},
+		{OpenAIResponses, "max_output_tokens", ""},
+		{BedrockConverse, "inferenceConfig.maxTokens", ""},
+		{AnthropicMessages, "max_tokens", ""},
+	}
+	for _, a := range aliases {
+		if got := MaxTokensAlias(a.p, a.field); got != a.alias {
+			t.Errorf("MaxTokensAlias(%v, %q) = %q, want %q", a.p, a.field, got, a.alias)
+		}
+	}
+}

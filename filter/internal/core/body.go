@@ -83,11 +83,6 @@ func (e *edits) get(key string) ([]byte, bool) {
 // maxScratch bounds the edit buffer a plugin keeps between requests.
 const maxScratch = 4 << 20
 
-var includeUsage = []byte(`{"include_usage":true}`)
-
-// otherAlias pairs OpenAI's two names for the output-token cap.
-var otherAlias = map[string]string{"max_tokens": "max_completion_tokens", "max_completion_tokens": "max_tokens"}
-
 // rewriteBody applies b's settings to a body already in the
 // upstream protocol and indexed in obj, in APISIX's order: options (model
 // forced), the stream usage request, llm_options.max_tokens (always wins),
@@ -113,23 +108,21 @@ func (b *Backend) rewriteBody(buf *buildBuffers, t *target, body []byte, obj *js
 			e.set("model", b.modelJSON)
 		}
 	}
-	if stream && t.upstream == convert.OpenAIChat {
-		so, ok := e.get("stream_options")
-		switch {
-		case !ok || len(so) == 0 || so[0] != '{':
-			e.set("stream_options", includeUsage)
-		case !jsonbytes.Parse(so).Get("include_usage").Bool():
-			v, err := jsonbytes.SetMember(so, "include_usage", []byte("true"))
-			if err != nil {
-				return nil, err
-			}
-			e.set("stream_options", v)
+	if member := convert.StreamUsageMember(t.upstream); stream && member != "" {
+		cur, _ := e.get(member)
+		v, changed, err := convert.WithStreamUsage(cur)
+		if err != nil {
+			return nil, err
+		}
+		if changed {
+			e.set(member, v)
 		}
 	}
-	// OpenAI chat has two names for the output cap; each provider reads
-	// one (openai rejects max_tokens for reasoning models, most others only
-	// know max_tokens), so the client's value moves to the provider's name.
-	if alias := otherAlias[t.maxTokens]; alias != "" && t.upstream == convert.OpenAIChat {
+	// Where the protocol has two names for the output cap, each provider
+	// reads one (openai rejects max_tokens for reasoning models, most
+	// others only know max_tokens): the client's value moves to the
+	// provider's name.
+	if alias := convert.MaxTokensAlias(t.upstream, t.maxTokens); alias != "" {
 		if v, ok := obj.Get(alias); ok {
 			if !obj.Has(t.maxTokens) {
 				e.set(t.maxTokens, v)
