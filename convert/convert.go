@@ -199,3 +199,9 @@ func (s *sseOut) feed(p *sse.Parser, chunk []byte, eos bool, event func(sse.Even
 	}
 	return s.out, s.err
 }
+
+// CanTranslate reports whether New(client, upstream) succeeds, without
+// making a Translator.
+func CanTranslate(client, upstream Protocol) bool {
+	return int(client) < len(factories) && int(upstream) < len(factories) && factories[client][upstream] != nil
+}

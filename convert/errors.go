@@ -177,3 +177,14 @@ func appendOpenAIError(dst []byte, typ, msg, code string) []byte {
 	}
 	return append(dst, "}}"...)
 }
+
+// StreamErrorEvent frames an error as the event that ends a stream for a
+// client of protocol p: Anthropic's "event: error", or OpenAI's data
+// line followed by [DONE].
+func StreamErrorEvent(p Protocol, message string) []byte {
+	body := ErrorBody(p, 500, message)
+	if p == AnthropicMessages {
+		return append(append([]byte("event: error\ndata: "), body...), "\n\n"...)
+	}
+	return append(append([]byte("data: "), body...), "\n\ndata: [DONE]\n\n"...)
+}

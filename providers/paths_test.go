@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert"
 )
 
 func fixture(t *testing.T, name string) []byte {
@@ -48,6 +50,40 @@ func TestVertexPaths(t *testing.T) {
 	for _, tt := range tests {
 		if tt.got != tt.want || tt.want == "" {
 			t.Errorf("got  %s\nwant %s", tt.got, tt.want)
+		}
+	}
+}
+
+func TestLocate(t *testing.T) {
+	chat, embed := convert.OpenAIChat, convert.OpenAIEmbeddings
+	tests := []struct {
+		provider, project, region string
+		client                    convert.Protocol
+		model                     string
+		host, path, modelPath     string
+	}{
+		{"openai", "", "", chat, "", "api.openai.com", "/v1/chat/completions", ""},
+		{"bedrock", "", "eu-west-1", chat, "m:1", "bedrock-runtime.eu-west-1.amazonaws.com", "", "/model/m%3A1/converse"},
+		{"vertex-ai", "p", "", chat, "", "aiplatform.googleapis.com", "/v1beta1/projects/p/locations/global/endpoints/openapi/chat/completions", ""},
+		{"vertex-ai", "p", "europe-west4", chat, "", "europe-west4-aiplatform.googleapis.com", "/v1beta1/projects/p/locations/europe-west4/endpoints/openapi/chat/completions", ""},
+		{"vertex-ai", "p", "us-central1", embed, "text-embedding-005", "us-central1-aiplatform.googleapis.com", "", "/v1/projects/p/locations/us-central1/publishers/google/models/text-embedding-005:predict"},
+	}
+	for _, tt := range tests {
+		p, _ := Lookup(tt.provider)
+		c := p.Conf(tt.project, tt.region)
+		e, _ := p.Endpoint(tt.client)
+		if got := p.HostFor(c.Region); got != tt.host {
+			t.Errorf("%s %s: host %q, want %q", tt.provider, tt.region, got, tt.host)
+		}
+		if got := p.PathOf(e, c); got != tt.path {
+			t.Errorf("%s %s: path %q, want %q", tt.provider, tt.region, got, tt.path)
+		}
+		got := ""
+		if e.ModelPath != nil {
+			got = e.ModelPath(c, tt.model, false)
+		}
+		if got != tt.modelPath {
+			t.Errorf("%s %s: model path %q, want %q", tt.provider, tt.region, got, tt.modelPath)
 		}
 	}
 }

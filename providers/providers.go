@@ -29,6 +29,19 @@ type Endpoint struct {
 	Upstream  convert.Protocol // protocol spoken to the provider
 	Path      string           // default path; "" = needs override.endpoint or a builder
 	MaxTokens string           // field that caps output tokens ("" = not supported)
+	// PathFor, when set, builds the path from provider_conf (Vertex AI
+	// chat: project and location); it replaces Path.
+	PathFor func(c Conf) string
+	// ModelPath, when set, builds the path of each request from its model
+	// (Bedrock, Vertex AI :predict): the request line depends on the body.
+	// The model is one path segment, percent-encoded.
+	ModelPath func(c Conf, model string, stream bool) string
+}
+
+// Conf is provider_conf: what locates the provider's API for one account.
+// Region is already defaulted (Provider.Conf).
+type Conf struct {
+	ProjectID, Region string
 }
 
 // Provider describes one provider.
@@ -47,9 +60,14 @@ type Provider struct {
 	ExtraHeaders [][2]string
 	// NeedsEndpoint: override.endpoint is mandatory.
 	NeedsEndpoint bool
-	// ModelInPath: the model selects the upstream path (Bedrock, Vertex
-	// predict), so the request line depends on the body.
-	ModelInPath bool
+	// RegionalHost, when set, builds the default authority from the
+	// region instead of Host (Vertex AI: the global location has no
+	// regional prefix).
+	RegionalHost func(region string) string
+	// DefaultRegion stands for an empty provider_conf.region.
+	DefaultRegion string
+	// SigV4Service is the service name auth.aws signs for.
+	SigV4Service string
 }
 
 func chat(path, maxTokens string) Endpoint {
@@ -109,16 +127,19 @@ var registry = []*Provider{
 		// Paths depend on provider_conf (project, region) and, for
 		// embeddings, on the model: see VertexChatPath and VertexPredictPath.
 		Name: "vertex-ai", Scheme: "https", Host: "aiplatform.googleapis.com", Auth: AuthGCP,
+		RegionalHost: VertexHost, DefaultRegion: "global",
 		Endpoints: map[convert.Protocol]Endpoint{
-			convert.OpenAIChat:       chat("", "max_completion_tokens"),
-			convert.OpenAIEmbeddings: {Upstream: convert.VertexPredict},
+			convert.OpenAIChat: {Upstream: convert.OpenAIChat, MaxTokens: "max_completion_tokens",
+				PathFor: func(c Conf) string { return VertexChatPath(c.ProjectID, c.Region) }},
+			convert.OpenAIEmbeddings: {Upstream: convert.VertexPredict,
+				ModelPath: func(c Conf, model string, _ bool) string { return VertexPredictPath(c.ProjectID, c.Region, model) }},
 		},
 	},
 	{
-		Name: "bedrock", Scheme: "https", Host: "bedrock-runtime.{region}.amazonaws.com", Auth: AuthSigV4, ModelInPath: true,
+		Name: "bedrock", Scheme: "https", Host: "bedrock-runtime.{region}.amazonaws.com", Auth: AuthSigV4, SigV4Service: "bedrock",
 		Endpoints: map[convert.Protocol]Endpoint{
-			convert.BedrockConverse: {Upstream: convert.BedrockConverse, MaxTokens: "inferenceConfig.maxTokens"},
-			convert.OpenAIChat:      {Upstream: convert.BedrockConverse, MaxTokens: "inferenceConfig.maxTokens"},
+			convert.BedrockConverse: {Upstream: convert.BedrockConverse, MaxTokens: "inferenceConfig.maxTokens", ModelPath: bedrockPath},
+			convert.OpenAIChat:      {Upstream: convert.BedrockConverse, MaxTokens: "inferenceConfig.maxTokens", ModelPath: bedrockPath},
 		},
 	},
 	{
@@ -165,7 +186,45 @@ func (p *Provider) Endpoint(client convert.Protocol) (Endpoint, bool) {
 	return Endpoint{}, false
 }
 
-// HostFor fills the {region} placeholder of the default host.
+func bedrockPath(_ Conf, model string, stream bool) string { return BedrockModelPath(model, stream) }
+
+// Conf completes provider_conf with the provider's defaults.
+func (p *Provider) Conf(projectID, region string) Conf {
+	if region == "" {
+		region = p.DefaultRegion
+	}
+	return Conf{ProjectID: projectID, Region: region}
+}
+
+// HostFor returns the default authority for the region (Conf.Region).
 func (p *Provider) HostFor(region string) string {
+	if p.RegionalHost != nil {
+		return p.RegionalHost(region)
+	}
 	return strings.Replace(p.Host, "{region}", region, 1)
+}
+
+// RegionInHost reports whether provider_conf.region becomes part of the
+// provider's host name, so it must be a valid host label.
+func (p *Provider) RegionInHost() bool {
+	return p.RegionalHost != nil || strings.Contains(p.Host, "{region}")
+}
+
+// PathOf returns the default path of an endpoint, "" when it is built per
+// request (ModelPath) or the provider has none (override.endpoint).
+func (p *Provider) PathOf(e Endpoint, c Conf) string {
+	if e.PathFor != nil {
+		return e.PathFor(c)
+	}
+	return e.Path
+}
+
+// SigningService is the SigV4 service that auth.aws signs for. A provider
+// without one (an OpenAI-compatible endpoint of Bedrock's, say) signs for
+// Bedrock, the one AWS service the gateway speaks to.
+func (p *Provider) SigningService() string {
+	if p.SigV4Service != "" {
+		return p.SigV4Service
+	}
+	return "bedrock"
 }

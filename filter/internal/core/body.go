@@ -32,11 +32,6 @@ func parseOptions(opts []byte) []option {
 	return out
 }
 
-// hasModelField reports whether the protocol carries the model in its body.
-func hasModelField(p convert.Protocol) bool {
-	return p != convert.BedrockConverse && p != convert.VertexPredict
-}
-
 // edits collects top-level replacements; a later set of a key wins.
 type edits struct {
 	obj  *jsonbytes.Object
@@ -88,24 +83,19 @@ func (e *edits) get(key string) ([]byte, bool) {
 // maxScratch bounds the edit buffer a plugin keeps between requests.
 const maxScratch = 4 << 20
 
-var includeUsage = []byte(`{"include_usage":true}`)
-
-// otherAlias pairs OpenAI's two names for the output-token cap.
-var otherAlias = map[string]string{"max_tokens": "max_completion_tokens", "max_completion_tokens": "max_tokens"}
-
-// rewriteBody applies the operator's settings to a body already in the
+// rewriteBody applies b's settings to a body already in the
 // upstream protocol and indexed in obj, in APISIX's order: options (model
 // forced), the stream usage request, llm_options.max_tokens (always wins),
 // then the request_body deep merge. It returns body itself when nothing
 // changes, so an untouched body is never copied.
-func (p *Plugin) rewriteBody(t *target, body []byte, obj *jsonbytes.Object, stream bool) ([]byte, error) {
-	e := edits{obj: obj, sets: p.sets[:0], dels: p.dels[:0]}
-	defer func() { p.sets, p.dels = e.sets[:0], e.dels[:0] }() // reused by the next request
-	for _, o := range p.options {
+func (b *Backend) rewriteBody(buf *buildBuffers, t *target, body []byte, obj *jsonbytes.Object, stream bool) ([]byte, error) {
+	e := edits{obj: obj, sets: buf.sets[:0], dels: buf.dels[:0]}
+	defer func() { buf.sets, buf.dels = e.sets[:0], e.dels[:0] }() // reused by the next request
+	for _, o := range b.options {
 		e.set(o.key, o.raw)
 	}
 	switch {
-	case !hasModelField(t.upstream):
+	case !convert.ModelInBody(t.upstream):
 		// The model travels in the path; Bedrock also rejects unknown
 		// members such as stream.
 		for _, k := range [...]string{"model", "stream"} {
@@ -113,28 +103,26 @@ func (p *Plugin) rewriteBody(t *target, body []byte, obj *jsonbytes.Object, stre
 				e.del(k)
 			}
 		}
-	case p.cfg.Model != "":
-		if cur, _ := obj.Get("model"); string(cur) != string(p.modelJSON) {
-			e.set("model", p.modelJSON)
+	case b.cfg.Model != "":
+		if cur, _ := obj.Get("model"); string(cur) != string(b.modelJSON) {
+			e.set("model", b.modelJSON)
 		}
 	}
-	if stream && t.upstream == convert.OpenAIChat {
-		so, ok := e.get("stream_options")
-		switch {
-		case !ok || len(so) == 0 || so[0] != '{':
-			e.set("stream_options", includeUsage)
-		case !jsonbytes.Parse(so).Get("include_usage").Bool():
-			v, err := jsonbytes.SetMember(so, "include_usage", []byte("true"))
-			if err != nil {
-				return nil, err
-			}
-			e.set("stream_options", v)
+	if member := convert.StreamUsageMember(t.upstream); stream && member != "" {
+		cur, _ := e.get(member)
+		v, changed, err := convert.WithStreamUsage(cur)
+		if err != nil {
+			return nil, err
+		}
+		if changed {
+			e.set(member, v)
 		}
 	}
-	// OpenAI chat has two names for the output cap; each provider reads
-	// one (openai rejects max_tokens for reasoning models, most others only
-	// know max_tokens), so the client's value moves to the provider's name.
-	if alias := otherAlias[t.maxTokens]; alias != "" && t.upstream == convert.OpenAIChat {
+	// Where the protocol has two names for the output cap, each provider
+	// reads one (openai rejects max_tokens for reasoning models, most
+	// others only know max_tokens): the client's value moves to the
+	// provider's name.
+	if alias := convert.MaxTokensAlias(t.upstream, t.maxTokens); alias != "" {
 		if v, ok := obj.Get(alias); ok {
 			if !obj.Has(t.maxTokens) {
 				e.set(t.maxTokens, v)
@@ -143,14 +131,14 @@ func (p *Plugin) rewriteBody(t *target, body []byte, obj *jsonbytes.Object, stre
 		}
 	}
 	nested := false
-	if p.cfg.MaxTokens > 0 && t.maxTokens != "" {
+	if b.cfg.MaxTokens > 0 && t.maxTokens != "" {
 		if strings.IndexByte(t.maxTokens, '.') < 0 {
-			e.set(t.maxTokens, p.maxTokensJSON)
+			e.set(t.maxTokens, b.maxTokensJSON)
 		} else {
 			nested = true
 		}
 	}
-	if patch, ok := p.cfg.RequestBody[t.upstream]; ok {
+	if patch, ok := b.cfg.RequestBody[t.upstream]; ok {
 		var err error
 		jsonbytes.Parse(patch).ForEach(func(k, v jsonbytes.Value) bool {
 			key := escapeKey(k.Str())
@@ -158,9 +146,9 @@ func (p *Plugin) rewriteBody(t *target, body []byte, obj *jsonbytes.Object, stre
 			switch {
 			case v.IsObject() && exists && len(cur) > 0 && cur[0] == '{':
 				var merged []byte
-				merged, err = deepMerge(cur, v, p.cfg.RequestBodyForce)
+				merged, err = deepMerge(cur, v, b.cfg.RequestBodyForce)
 				e.set(key, merged)
-			case p.cfg.RequestBodyForce || !exists:
+			case b.cfg.RequestBodyForce || !exists:
 				e.set(key, v)
 			}
 			return err == nil
@@ -173,14 +161,14 @@ func (p *Plugin) rewriteBody(t *target, body []byte, obj *jsonbytes.Object, stre
 	if len(e.sets) > 0 || len(e.dels) > 0 {
 		// The host copies the body out within the same callback, so one
 		// buffer per plugin (per VM thread) serves every request.
-		out = obj.AppendEdited(p.scratch[:0], e.sets, e.dels)
+		out = obj.AppendEdited(buf.scratch[:0], e.sets, e.dels)
 		if cap(out) <= maxScratch {
-			p.scratch = out[:0]
+			buf.scratch = out[:0]
 		}
 	}
 	if nested {
 		// A field inside an object (Bedrock's inferenceConfig.maxTokens).
-		return jsonbytes.SetPath(out, t.maxTokens, p.maxTokensJSON)
+		return jsonbytes.SetPath(out, t.maxTokens, b.maxTokensJSON)
 	}
 	return out, nil
 }

@@ -165,7 +165,7 @@ func ParseConfig(raw []byte, getenv func(string) string) (*Config, error) {
 		if c.Region, err = str(pc, "region", false); err != nil {
 			return nil, prefix("provider_conf.", err)
 		}
-		if usesRegionInHost(p) && !isRegion(c.Region) {
+		if p.RegionInHost() && !isRegion(c.Region) {
 			return nil, bad("provider_conf.region", "must be lower-case letters, digits and '-' (like us-east-1), as it becomes part of the host name")
 		}
 	}
@@ -689,10 +689,9 @@ func isName(s string) bool {
 // line (CR, LF) or a C string (NUL) if it were sent in a header.
 func breaksHeader(s string) bool { return strings.ContainsAny(s, "\r\n\x00") }
 
-// usesRegionInHost reports whether provider_conf.region becomes part of
-// the provider's host name (Bedrock, Vertex AI).
-func usesRegionInHost(p *providers.Provider) bool {
-	return strings.Contains(p.Host, "{region}") || p.Auth == providers.AuthGCP
+// providerConf is provider_conf with the provider's defaults.
+func (c *Config) providerConf() providers.Conf {
+	return c.Provider.Conf(c.ProjectID, c.Region)
 }
 
 // isRegion reports whether s is an AWS region or a Google Cloud location

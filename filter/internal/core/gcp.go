@@ -1,7 +1,6 @@
 package core
 
 import (
-	"net/url"
 	"strconv"
 	"time"
 
@@ -20,6 +19,15 @@ import (
 //   - hold and callout modes: at the end of the body, before the request
 //     goes out (the body is already buffered there).
 
+// tokenWait is a stream's GCP access token, or its wait for one.
+type tokenWait struct {
+	token   string   // the access token
+	call    bool     // the callout in flight is a token exchange
+	leased  bool     // this stream holds the token-fetch lease
+	since   int64    // when the wait for another worker's exchange began
+	pending *Attempt // the attempt waiting for the token (hold, callout), body copied
+}
+
 // tokenTimeoutMS bounds a token exchange well inside the lease.
 const tokenTimeoutMS = 5000
 
@@ -27,38 +35,25 @@ const tokenTimeoutMS = 5000
 const waitLimit = 3 * gcpauth.LeaseSecs * time.Second
 
 func (p *Plugin) initGCP() {
-	g := p.cfg.GCP
-	if g == nil || g.Account == nil {
+	if !p.backend.needsToken() {
 		return
 	}
-	p.tokenKey = g.Account.CacheKey(gcpauth.Scope)
 	p.store = p.root.SharedData() // APISIX: this VM's own, no shared data
-	uri := g.Account.TokenURI
-	if uri == "" {
-		uri = gcpauth.DefaultTokenURI
-	}
-	u, err := url.Parse(uri)
-	if err == nil {
-		p.tokenScheme, p.tokenHost, p.tokenPath = u.Scheme, u.Host, u.EscapedPath()
-	}
 }
 
 func (p *Plugin) now() time.Time { return time.Unix(0, p.root.NowNanos()) }
 
-// needsToken reports whether requests carry a minted GCP token.
-func (p *Plugin) needsToken() bool { return p.store != nil }
-
-// token makes s.token ready: true when it is, false when the stream now
+// token makes s.gcp.token ready: true when it is, false when the stream now
 // waits for a token callout or for a tick (and must return Pause).
 func (s *Stream) tokenReady() bool {
 	p := s.p
-	tok, st := gcpauth.Lookup(p.store, p.tokenKey, p.now())
+	tok, st := gcpauth.Lookup(p.store, s.b.token.key, p.now())
 	switch {
 	case st == gcpauth.Fresh:
-		s.token = tok
+		s.gcp.token = tok
 		return true
 	case st == gcpauth.Wait && p.caps.Ticks:
-		s.waitSince = p.root.NowNanos()
+		s.gcp.since = p.root.NowNanos()
 		p.wait(s)
 		return false
 	}
@@ -69,32 +64,32 @@ func (s *Stream) tokenReady() bool {
 
 func (s *Stream) fetchToken(leased bool) {
 	p := s.p
-	s.leased = leased
-	assertion, err := p.cfg.GCP.Account.Assertion(p.now(), gcpauth.Scope)
+	s.gcp.leased = leased
+	assertion, err := s.b.token.account.Assertion(p.now(), gcpauth.Scope)
 	if err != nil {
 		s.tokenFailed("cannot sign the token request: " + err.Error())
 		return
 	}
-	scheme := p.tokenScheme
+	scheme := s.b.token.tokenScheme
 	if scheme == "" {
 		scheme = "https"
 	}
-	cluster := providers.ClusterName(scheme, p.tokenHost)
-	h := [][2]string{{":method", "POST"}, {":scheme", scheme}, {":authority", p.tokenHost}, {":path", p.tokenPath},
+	cluster := providers.ClusterName(scheme, s.b.token.tokenHost)
+	h := [][2]string{{":method", "POST"}, {":scheme", scheme}, {":authority", s.b.token.tokenHost}, {":path", s.b.token.tokenPath},
 		{"content-type", "application/x-www-form-urlencoded"}}
-	s.tokenCall = true
+	s.gcp.call = true
 	if !s.h.Call(cluster, h, gcpauth.TokenRequestBody(assertion), tokenTimeoutMS) {
-		s.tokenCall = false
+		s.gcp.call = false
 		s.tokenFailed("the host refused the callout to " + cluster)
 	}
 }
 
 // onTokenResponse handles the token exchange's answer.
 func (s *Stream) onTokenResponse(status int, body []byte, ok bool) {
-	s.tokenCall = false
+	s.gcp.call = false
 	p := s.p
 	if !ok {
-		s.tokenFailed("no answer from " + p.tokenHost)
+		s.tokenFailed("no answer from " + s.b.token.tokenHost)
 		return
 	}
 	tok, expiresIn, err := gcpauth.ParseTokenResponse(status, body)
@@ -102,26 +97,26 @@ func (s *Stream) onTokenResponse(status int, body []byte, ok bool) {
 		s.tokenFailed(err.Error())
 		return
 	}
-	if s.leased {
-		gcpauth.Complete(p.store, p.tokenKey, tok, gcpauth.CacheTTL(expiresIn, p.cfg.GCP.ExpireEarlySecs, p.cfg.GCP.MaxTTL), p.now())
+	if s.gcp.leased {
+		gcpauth.Complete(p.store, s.b.token.key, tok, gcpauth.CacheTTL(expiresIn, s.b.token.expireEarlySecs, s.b.token.maxTTL), p.now())
 	}
-	s.token = tok
+	s.gcp.token = tok
 	s.resumeWithToken()
 }
 
 func (s *Stream) tokenFailed(msg string) {
-	if s.leased {
-		gcpauth.Fail(s.p.store, s.p.tokenKey)
+	if s.gcp.leased {
+		gcpauth.Fail(s.p.store, s.b.token.key)
 	}
 	s.h.Activate()
-	s.fail(502, "GCP access token for "+s.p.cfg.GCP.Account.ClientEmail+" unavailable: "+msg)
+	s.fail(502, "GCP access token for "+s.b.token.account.ClientEmail+" unavailable: "+msg)
 	s.finish()
 }
 
 // resumeWithToken continues a request that paused for the token.
 func (s *Stream) resumeWithToken() {
 	s.h.Activate()
-	if s.pending == nil { // paused in request headers (inline mode)
+	if s.gcp.pending == nil { // paused in request headers (inline mode)
 		s.writeHeaders(s.t.path, nil)
 		s.h.ContinueRequest()
 		if s.ai { // the body was complete: the request goes upstream now
@@ -129,14 +124,14 @@ func (s *Stream) resumeWithToken() {
 		}
 		return
 	}
-	path, body := s.pendingPath, s.pending
-	s.pending = nil
+	a := *s.gcp.pending
+	s.gcp.pending = nil
 	if s.mode == modeHold {
-		s.releaseHeld(path, body)
+		s.releaseHeld(a)
 		s.h.ContinueRequest()
 		return
 	}
-	s.callout(path, body)
+	s.callout(a)
 }
 
 // wait parks a stream until a tick finds the token.
@@ -159,18 +154,18 @@ func (p *Plugin) unwait(s *Stream) {
 // exchange (from OnTick).
 func (p *Plugin) retryTokens() {
 	for _, s := range append([]*Stream(nil), p.waiting...) {
-		tok, st := gcpauth.Lookup(p.store, p.tokenKey, p.now())
+		tok, st := gcpauth.Lookup(p.store, s.b.token.key, p.now())
 		switch st {
 		case gcpauth.Fresh:
 			p.unwait(s)
-			s.token = tok
+			s.gcp.token = tok
 			s.resumeWithToken()
 		case gcpauth.Fetch:
 			p.unwait(s)
 			s.h.Activate()
 			s.fetchToken(true)
 		default:
-			if time.Duration(p.root.NowNanos()-s.waitSince) > waitLimit {
+			if time.Duration(p.root.NowNanos()-s.gcp.since) > waitLimit {
 				p.unwait(s)
 				s.h.Activate()
 				s.fail(504, "timed out after "+strconv.Itoa(int(waitLimit/time.Second))+" s waiting for another worker's GCP token exchange")

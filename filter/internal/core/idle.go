@@ -51,6 +51,15 @@ const (
 // without max_stream_duration_ms: the schema's largest timeout.
 const streamCalloutMS = 600000
 
+// idleState is what the watchdog knows of one stream.
+type idleState struct {
+	activity  uint32 // response callbacks seen
+	seen      uint32 // activity at the last tick that saw it move
+	seenAt    int64  // that tick's time
+	pos       int    // 1 + index in Plugin.watched; 0: not watched
+	calloutAt int64  // when the callout was sent
+}
+
 // OnTick serves everything that waits for ticks: streams waiting for
 // another worker's GCP token, and the idle watchdog.
 func (p *Plugin) OnTick() {
@@ -95,12 +104,12 @@ func idleTickPeriod(timeoutMS int64) uint32 {
 // without ticks, and for a stream already watched.
 func (s *Stream) watch() {
 	p := s.p
-	if s.watchPos != 0 || !p.caps.Ticks {
+	if s.idle.pos != 0 || !p.caps.Ticks {
 		return
 	}
-	s.seen, s.seenAt = s.activity, p.root.NowNanos()
+	s.idle.seen, s.idle.seenAt = s.idle.activity, p.root.NowNanos()
 	p.watched = append(p.watched, s)
-	s.watchPos = len(p.watched)
+	s.idle.pos = len(p.watched)
 	if p.tickMS == 0 || p.tickMS > p.idleTickMS {
 		p.syncTicks()
 	}
@@ -109,16 +118,16 @@ func (s *Stream) watch() {
 // unwatch takes s off the watch list in O(1): the last stream moves into
 // its slot.
 func (s *Stream) unwatch() {
-	if s.watchPos == 0 {
+	if s.idle.pos == 0 {
 		return
 	}
 	p := s.p
-	i, last := s.watchPos-1, len(p.watched)-1
+	i, last := s.idle.pos-1, len(p.watched)-1
 	p.watched[i] = p.watched[last]
-	p.watched[i].watchPos = i + 1
+	p.watched[i].idle.pos = i + 1
 	p.watched[last] = nil
 	p.watched = p.watched[:last]
-	s.watchPos = 0
+	s.idle.pos = 0
 	if last == 0 {
 		p.syncTicks() // off, unless a token waiter needs them
 	}
@@ -132,10 +141,10 @@ func (p *Plugin) checkIdle(now int64) {
 		switch {
 		case s.finished || s.local:
 			s.unwatch() // answered: nothing left to wait for
-		case s.activity != s.seen:
-			s.seen, s.seenAt = s.activity, now
+		case s.idle.activity != s.idle.seen:
+			s.idle.seen, s.idle.seenAt = s.idle.activity, now
 			i++
-		case now-s.seenAt >= limit:
+		case now-s.idle.seenAt >= limit:
 			s.unwatch()
 			s.idleTimeout()
 		default:

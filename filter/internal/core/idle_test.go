@@ -139,8 +139,8 @@ func TestIdleWatchList(t *testing.T) {
 		streams, hosts = append(streams, s), append(hosts, h)
 	}
 	streams[0].OnDone() // the last one moves into its slot
-	if len(r.p.watched) != 2 || r.p.watched[0] != streams[2] || streams[2].watchPos != 1 || streams[0].watchPos != 0 {
-		t.Fatalf("after OnDone: %d watched, positions %d %d", len(r.p.watched), streams[0].watchPos, streams[2].watchPos)
+	if len(r.p.watched) != 2 || r.p.watched[0] != streams[2] || streams[2].idle.pos != 1 || streams[0].idle.pos != 0 {
+		t.Fatalf("after OnDone: %d watched, positions %d %d", len(r.p.watched), streams[0].idle.pos, streams[2].idle.pos)
 	}
 	streams[1].Reuse(r.p, newFakeHost())
 	if len(r.p.watched) != 1 || r.p.watched[0] != streams[2] {

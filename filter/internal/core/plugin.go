@@ -2,13 +2,8 @@ package core
 
 import (
 	"strconv"
-	"strings"
 
-	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert"
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/gcpauth"
-	"github.com/ai-proxy-wasm/ai-proxy-wasm/internal/jsonbytes"
-	"github.com/ai-proxy-wasm/ai-proxy-wasm/providers"
-	"github.com/ai-proxy-wasm/ai-proxy-wasm/sigv4"
 )
 
 // Plugin is one configured ai-proxy instance (a proxy-wasm root context).
@@ -17,27 +12,18 @@ import (
 type Plugin struct {
 	cfg     *Config
 	caps    Caps
-	targets *targets
+	backend *Backend // the one upstream instance of ai-proxy
 
-	options       []option
-	modelJSON     []byte // options.model as a JSON string
-	maxTokensJSON []byte
 	timeoutHeader string                // timeout, for the router of a pass-through request
 	routerTimeout string                // x-envoy-upstream-rq-timeout-ms of AI requests
-	authNames     map[string]bool       // headers the operator's auth sets
 	byModel       map[string]*metricSet // see metricsFor
 	byLabel       map[string]*metricSet
-	num           []byte          // formats numbers for properties
-	signer        *sigv4.Signer   // bedrock: keeps the derived key for the day
-	scratch       []byte          // rewritten bodies, valid until handed to the host
-	sets          []jsonbytes.Set // rewriteBody's edits, reused
-	dels          []string
+	num           []byte       // formats numbers for properties
+	buf           buildBuffers // Backend.Build's working memory
 
-	root                              RootHost
-	store                             gcpauth.Store // GCP token cache (nil: no GCP auth)
-	tokenKey                          string
-	tokenScheme, tokenHost, tokenPath string
-	waiting                           []*Stream // waiting for another worker's token exchange
+	root    RootHost
+	store   gcpauth.Store // GCP token cache (nil: no GCP auth)
+	waiting []*Stream     // waiting for another worker's token exchange
 
 	watched    []*Stream // in flight through the host, under the idle watchdog
 	idleTickMS uint32    // the watchdog's tick period
@@ -46,30 +32,18 @@ type Plugin struct {
 
 // NewPlugin prepares a validated configuration for a host with caps.
 func NewPlugin(cfg *Config, caps Caps, root RootHost) *Plugin {
-	p := &Plugin{cfg: cfg, caps: caps, root: root, targets: buildTargets(cfg), options: parseOptions(cfg.Options)}
-	if cfg.Model != "" {
-		p.modelJSON = appendJSONString(nil, cfg.Model)
-	}
-	p.maxTokensJSON = strconv.AppendInt(nil, cfg.MaxTokens, 10)
+	p := &Plugin{cfg: cfg, caps: caps, root: root, backend: newBackend(cfg)}
 	p.timeoutHeader = strconv.FormatInt(cfg.TimeoutMS, 10)
 	p.routerTimeout = p.routerTimeoutMS()
 	p.idleTickMS = idleTickPeriod(cfg.TimeoutMS)
 	p.byModel, p.byLabel = map[string]*metricSet{}, map[string]*metricSet{}
 	p.initGCP()
-	if a := cfg.AWS; a != nil {
-		p.signer = &sigv4.Signer{Credentials: sigv4.Credentials{AccessKeyID: a.AccessKeyID, SecretAccessKey: a.SecretAccessKey, SessionToken: a.SessionToken},
-			Region: cfg.Region, Service: "bedrock"}
-	}
-	p.authNames = map[string]bool{}
-	for _, kv := range cfg.AuthHeaders {
-		p.authNames[kv[0]] = true
-	}
 	return p
 }
 
 // NewStream starts the state of one HTTP request.
 func (p *Plugin) NewStream(h Host) *Stream {
-	return &Stream{p: p, h: h}
+	return &Stream{p: p, b: p.backend, h: h}
 }
 
 // Reuse starts a new request on a stream whose previous one is done
@@ -84,44 +58,13 @@ func (s *Stream) Reuse(p *Plugin, h Host) {
 	if cap(buf) > maxKeptBuffer {
 		buf = nil
 	}
-	*s = Stream{p: p, h: h, obj: s.obj, respBuf: buf, old: s.tr}
+	old := s.tr
+	if old == nil {
+		old = s.old // the request ended before it needed one
+	}
+	*s = Stream{p: p, b: p.backend, h: h, obj: s.obj, respBuf: buf, old: old}
 }
 
 // maxKeptBuffer bounds what a recycled stream keeps of its buffers, so one
 // large response does not pin its memory in every pooled stream.
 const maxKeptBuffer = 64 << 10
-
-// cluster is the callout target for authority: the operator's
-// upstream_cluster, else host:port (see providers.ClusterName).
-func (p *Plugin) cluster(t *target) string {
-	if p.cfg.UpstreamCluster != "" {
-		return p.cfg.UpstreamCluster
-	}
-	return providers.ClusterName(t.scheme, t.authority)
-}
-
-// dropRequestHeader lists client headers that never reach the provider:
-// credentials (the operator's auth replaces them), hop-by-hop headers, and
-// the ones the gateway recomputes.
-func dropRequestHeader(name string) bool {
-	switch name {
-	case "authorization", "x-api-key", "api-key", "proxy-authorization",
-		"x-goog-api-key", "x-amz-security-token", "x-amz-date", "x-amz-content-sha256",
-		"connection", "keep-alive", "proxy-connection", "transfer-encoding",
-		"upgrade", "te", "trailer", "content-length", "accept-encoding",
-		"x-envoy-upstream-rq-timeout-ms":
-		return true
-	}
-	return false
-}
-
-// keepHeader reports whether a client header is forwarded to the provider.
-func keepHeader(name string, client, upstream convert.Protocol) bool {
-	if name == "" || name[0] == ':' || dropRequestHeader(name) {
-		return false
-	}
-	if strings.HasPrefix(name, "anthropic-") && upstream != convert.AnthropicMessages {
-		return false
-	}
-	return true
-}

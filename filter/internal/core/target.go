@@ -2,7 +2,6 @@ package core
 
 import (
 	"net/url"
-	"strings"
 
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert"
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/providers"
@@ -15,28 +14,11 @@ type target struct {
 	maxTokens string // provider's max-tokens field for upstream
 	scheme    string
 	authority string
+	cluster   string // where callouts go: upstream_cluster, else host:port
 	path      string // path and query, ready for :path; "" = built per request
 	query     string // query to append to per-request paths ("" or "?...")
-}
-
-// defaultPaths serve OpenAI-compatible endpoints whose override has no path.
-var defaultPaths = map[convert.Protocol]string{
-	convert.OpenAIChat:        "/v1/chat/completions",
-	convert.OpenAIResponses:   "/v1/responses",
-	convert.OpenAIEmbeddings:  "/v1/embeddings",
-	convert.AnthropicMessages: "/v1/messages",
-}
-
-// upstreamFromPath lets an override endpoint choose a native protocol: an
-// endpoint ending in /messages speaks Anthropic Messages.
-func upstreamFromPath(path string, up convert.Protocol) convert.Protocol {
-	switch {
-	case strings.HasSuffix(path, "/messages"):
-		return convert.AnthropicMessages
-	case strings.HasSuffix(path, "/converse"), strings.HasSuffix(path, "/converse-stream"):
-		return convert.BedrockConverse
-	}
-	return up
+	// modelPath builds the path from the model when path is "".
+	modelPath func(c providers.Conf, model string, stream bool) string
 }
 
 // buildTargets resolves every client protocol the provider serves.
@@ -54,6 +36,7 @@ func (ts *targets) get(client convert.Protocol) (*target, bool) {
 
 func buildTargets(c *Config) *targets {
 	p := c.Provider
+	conf := c.providerConf()
 	out := &targets{}
 	for _, client := range []convert.Protocol{convert.OpenAIChat, convert.OpenAIResponses, convert.OpenAIEmbeddings, convert.AnthropicMessages, convert.BedrockConverse} {
 		ep, ok := p.Endpoint(client)
@@ -61,39 +44,30 @@ func buildTargets(c *Config) *targets {
 			continue
 		}
 		t := &target{upstream: ep.Upstream, maxTokens: ep.MaxTokens, scheme: p.Scheme}
-		t.authority = p.HostFor(c.Region)
-		path := ep.Path
-		if p.Auth == providers.AuthGCP {
-			region := c.Region
-			if region == "" {
-				region = "global"
-			}
-			t.authority = providers.VertexHost(region)
-			if ep.Upstream != convert.VertexPredict {
-				path = providers.VertexChatPath(c.ProjectID, region)
-			}
-		}
+		t.authority = p.HostFor(conf.Region)
+		path := p.PathOf(ep, conf)
 		q := url.Values{}
 		if e := c.Endpoint; e != nil {
 			t.scheme, t.authority = e.Scheme, e.Host
 			if e.Path != "" {
 				path = e.Path
-				t.upstream = upstreamFromPath(e.Path, t.upstream)
+				if native, ok := convert.ProtocolFromPath(e.Path); ok && (native == convert.AnthropicMessages || native == convert.BedrockConverse) {
+					// An override endpoint may name a native protocol.
+					t.upstream = native
+				}
 				if t.upstream != ep.Upstream {
 					t.maxTokens = "max_tokens"
 				}
 			} else if path == "" {
-				path = defaultPaths[ep.Upstream]
+				path = convert.DefaultPath(ep.Upstream)
 			}
 			for k, vs := range e.Query {
 				q[k] = vs
 			}
 		}
-		if p.ModelInPath && (c.Endpoint == nil || c.Endpoint.Path == "") {
+		if ep.ModelPath != nil && (c.Endpoint == nil || c.Endpoint.Path == "") {
 			path = "" // built from the model per request
-		}
-		if p.Auth == providers.AuthGCP && ep.Upstream == convert.VertexPredict && (c.Endpoint == nil || c.Endpoint.Path == "") {
-			path = ""
+			t.modelPath = ep.ModelPath
 		}
 		for _, kv := range c.AuthQuery {
 			q.Set(kv[0], kv[1])
@@ -103,6 +77,10 @@ func buildTargets(c *Config) *targets {
 		}
 		if path != "" {
 			t.path = path + t.query
+		}
+		t.cluster = c.UpstreamCluster
+		if t.cluster == "" {
+			t.cluster = providers.ClusterName(t.scheme, t.authority)
 		}
 		out[client] = t
 	}
