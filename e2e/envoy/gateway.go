@@ -13,6 +13,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/e2e/gateway"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/gcpauth"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/providers"
 )
 
 // GatewayOptions are what GatewayConfig needs besides the gateway config.
@@ -49,7 +51,10 @@ type GatewayOptions struct {
 //     :scheme http).
 //   - A clusters entry without a port is also the callout cluster
 //     "host:443", the name the filter's callouts use; one with a port is
-//     the cluster of that name.
+//     the cluster of that name. Every other host a route's filter may call
+//     out to (its provider's host, when headers cannot be held, and a
+//     service account's token endpoint) gets a callout cluster of that
+//     name too, over TLS to the real host.
 //   - env becomes vm_config.environment_variables.key_values.
 func GatewayConfig(cfg *gateway.Config, o GatewayOptions) ([]byte, error) {
 	addr, err := net.ResolveTCPAddr("tcp", o.Listen)
@@ -172,6 +177,18 @@ func GatewayConfig(cfg *gateway.Config, o GatewayOptions) ([]byte, error) {
 			"routes":  []any{map[string]any{"match": map[string]any{"prefix": "/"}, "route": forward(name)}},
 		})
 	}
+	have := map[string]bool{}
+	for _, c := range clusters {
+		have[c.(map[string]any)["name"].(string)] = true
+	}
+	for _, r := range cfg.Routes {
+		for _, u := range calloutTargets(r.PluginConfig()) {
+			if name := providers.ClusterName(u.Scheme, u.Host); !have[name] {
+				have[name] = true
+				clusters = append(clusters, staticCluster(name, u))
+			}
+		}
+	}
 	vhosts = append(vhosts, map[string]any{
 		"name":    "providers",
 		"domains": []string{"*"},
@@ -215,6 +232,56 @@ func GatewayConfig(cfg *gateway.Config, o GatewayOptions) ([]byte, error) {
 		"admin": map[string]any{"address": map[string]any{"socket_address": map[string]any{"address": "127.0.0.1", "port_value": 0}}},
 	}
 	return yaml.Marshal(root)
+}
+
+// calloutTargets lists the base URLs a plugin configuration's callouts may
+// reach: each instance's provider host (the endpoint override's, else the
+// provider's default for its region) and, with a service account, its token
+// endpoint. A configuration the filter will reject gives what it can.
+func calloutTargets(plugin []byte) []*url.URL {
+	type instance struct {
+		Provider     string
+		ProviderConf struct{ Region string } `json:"provider_conf"`
+		Override     struct{ Endpoint string }
+		Auth         struct {
+			GCP *struct {
+				ServiceAccountJSON string `json:"service_account_json"`
+			}
+		}
+	}
+	var conf struct {
+		instance
+		Instances []instance
+	}
+	if json.Unmarshal(plugin, &conf) != nil {
+		return nil
+	}
+	var out []*url.URL
+	add := func(raw string) {
+		if u, err := url.Parse(raw); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+			out = append(out, u)
+		}
+	}
+	for _, in := range append([]instance{conf.instance}, conf.Instances...) {
+		p, ok := providers.Lookup(in.Provider)
+		switch {
+		case in.Override.Endpoint != "":
+			add(in.Override.Endpoint)
+		case ok:
+			add("https://" + p.HostFor(p.Conf("", in.ProviderConf.Region).Region))
+		}
+		if in.Auth.GCP != nil {
+			var sa struct {
+				TokenURI string `json:"token_uri"`
+			}
+			json.Unmarshal([]byte(in.Auth.GCP.ServiceAccountJSON), &sa)
+			if sa.TokenURI == "" {
+				sa.TokenURI = gcpauth.DefaultTokenURI
+			}
+			add(sa.TokenURI)
+		}
+	}
+	return out
 }
 
 func dnsCache() map[string]any {

@@ -318,7 +318,8 @@ func (g *Gateway) forward(ctx context.Context, ur *host.UpstreamRequest) (*host.
 		base = ur.Scheme + "://" + ur.Authority
 	}
 	cancel := context.CancelFunc(func() {})
-	if d := routerTimeout(ur.Header); d > 0 {
+	d := routerTimeout(ur.Header)
+	if d > 0 {
 		ctx, cancel = context.WithTimeout(ctx, d)
 	}
 	hr, err := http.NewRequestWithContext(ctx, ur.Method, base+ur.Path, strings.NewReader(string(ur.Body)))
@@ -333,6 +334,10 @@ func (g *Gateway) forward(ctx context.Context, ur *host.UpstreamRequest) (*host.
 			continue
 		}
 		hr.Header.Add(kv[0], kv[1])
+	}
+	if d > 0 {
+		// The router tells the upstream how long it will wait.
+		hr.Header.Set("x-envoy-expected-rq-timeout-ms", strconv.FormatInt(d.Milliseconds(), 10))
 	}
 	hr.ContentLength = int64(len(ur.Body))
 	if _, framed := ur.Get("content-length"); !framed && len(ur.Body) > 0 && !g.opt.BufferFilter {

@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -73,13 +75,16 @@ func TestBuiltinMockMemoryStaysFlat(t *testing.T) {
 // The gateway's router honours x-envoy-upstream-rq-timeout-ms like Envoy's:
 // a total timeout from the complete request to the end of the response, 0
 // meaning none, absent meaning the route's 15 s default; the header never
-// reaches the upstream.
+// reaches the upstream, which gets x-envoy-expected-rq-timeout-ms instead
+// when a timeout is set.
 func TestRouterTimeout(t *testing.T) {
 	var sawHeader atomic.Bool
+	var expected sync.Map // path+timeout → x-envoy-expected-rq-timeout-ms seen
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("x-envoy-upstream-rq-timeout-ms") != "" {
 			sawHeader.Store(true)
 		}
+		expected.Store(r.URL.RawQuery, r.Header.Get("x-envoy-expected-rq-timeout-ms"))
 		wait := func(d time.Duration) {
 			select {
 			case <-r.Context().Done():
@@ -102,16 +107,17 @@ func TestRouterTimeout(t *testing.T) {
 		name, path, timeout string
 		status              int
 		body                string
-		broken              bool // the body ends with an error: a reset downstream
+		broken              bool   // the body ends with an error: a reset downstream
+		expected            string // x-envoy-expected-rq-timeout-ms upstream
 	}{
-		{"before the headers: Envoy's 504", "/slow-headers", "200", 504, "upstream request timeout", false},
-		{"after the headers: the body breaks", "/slow-body", "200", 200, "part ", true},
-		{"0 disables it", "/slow-body", "0", 200, "part rest", false},
-		{"a timeout that holds", "/slow-body", "5000", 200, "part rest", false},
+		{"before the headers: Envoy's 504", "/slow-headers", "200", 504, "upstream request timeout", false, "200"},
+		{"after the headers: the body breaks", "/slow-body", "200", 200, "part ", true, "200"},
+		{"0 disables it", "/slow-body", "0", 200, "part rest", false, ""},
+		{"a timeout that holds", "/slow-body", "5000", 200, "part rest", false, "5000"},
 	}
-	for _, tc := range tests {
+	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ur := &host.UpstreamRequest{Method: "GET", Scheme: "http", Authority: "provider", Path: tc.path,
+			ur := &host.UpstreamRequest{Method: "GET", Scheme: "http", Authority: "provider", Path: tc.path + "?" + strconv.Itoa(i),
 				Header: [][2]string{{"x-envoy-upstream-rq-timeout-ms", tc.timeout}}}
 			resp, err := g.forward(context.Background(), ur)
 			if err != nil {
@@ -121,6 +127,9 @@ func TestRouterTimeout(t *testing.T) {
 			resp.Body.Close()
 			if resp.Status != tc.status || string(b) != tc.body || (err != nil) != tc.broken {
 				t.Fatalf("%d %q, read error %v", resp.Status, b, err)
+			}
+			if v, _ := expected.Load(strconv.Itoa(i)); v != tc.expected {
+				t.Errorf("x-envoy-expected-rq-timeout-ms %q upstream, want %q", v, tc.expected)
 			}
 		})
 	}
