@@ -50,15 +50,7 @@ func (s *Stream) OnCallResponse(headers [][2]string, body []byte, ok bool) {
 		return
 	}
 	s.status = 200
-	ctype := ""
-	for _, kv := range headers {
-		switch kv[0] {
-		case ":status":
-			s.status, _ = strconv.Atoi(kv[1])
-		case "content-type":
-			ctype = kv[1]
-		}
-	}
+	ctype := s.readStatus(headers)
 	if s.status >= 500 && !strings.Contains(ctype, "json") && (s.status == 503 || s.status == 504) {
 		msg := "upstream " + s.t.authority + " did not answer within " + strconv.FormatUint(uint64(s.calloutTimeoutMS()), 10) + " ms"
 		if s.status == 503 {

@@ -19,13 +19,9 @@ func (s *Stream) Observing() bool { return s.ai && !s.local }
 // translating reports whether response bytes differ between the protocols.
 func (s *Stream) translating() bool { return s.client != s.t.upstream }
 
-// OnResponseHeaders sees the upstream's response headers; eos means no
-// body follows.
-func (s *Stream) OnResponseHeaders(headers [][2]string, eos bool) Action {
-	if s.local || s.tr == nil { // not built: nothing to observe
-		return Continue
-	}
-	ctype := ""
+// readStatus sets s.status from a response's :status and returns its
+// content-type.
+func (s *Stream) readStatus(headers [][2]string) (ctype string) {
 	for _, kv := range headers {
 		switch kv[0] {
 		case ":status":
@@ -34,6 +30,16 @@ func (s *Stream) OnResponseHeaders(headers [][2]string, eos bool) Action {
 			ctype = kv[1]
 		}
 	}
+	return ctype
+}
+
+// OnResponseHeaders sees the upstream's response headers; eos means no
+// body follows.
+func (s *Stream) OnResponseHeaders(headers [][2]string, eos bool) Action {
+	if s.local || s.tr == nil { // not built: nothing to observe
+		return Continue
+	}
+	ctype := s.readStatus(headers)
 	s.idle.activity++
 	s.respStream = convert.IsStreamContentType(ctype)
 	s.translate = s.translating()
