@@ -1,8 +1,8 @@
 package core
 
 import (
+	"cmp"
 	"slices"
-	"sort"
 	"strconv"
 )
 
@@ -59,7 +59,7 @@ func newBalancer(names []string, weights, priorities []int64, chash bool) *balan
 		g.weights = append(g.weights, weights[i])
 		g.current = append(g.current, 0)
 	}
-	sort.SliceStable(b.groups, func(i, j int) bool { return b.groups[i].priority > b.groups[j].priority })
+	slices.SortStableFunc(b.groups, func(x, y *group) int { return cmp.Compare(y.priority, x.priority) })
 	if chash {
 		for _, g := range b.groups {
 			for m, i := range g.members {
@@ -68,7 +68,7 @@ func newBalancer(names []string, weights, priorities []int64, chash bool) *balan
 					g.ring = append(g.ring, ringPoint{hash: hashString(names[i] + "#" + strconv.FormatInt(v, 10)), member: m})
 				}
 			}
-			sort.Slice(g.ring, func(i, j int) bool { return g.ring[i].hash < g.ring[j].hash })
+			slices.SortFunc(g.ring, func(x, y ringPoint) int { return cmp.Compare(x.hash, y.hash) })
 		}
 	}
 	return b
@@ -116,7 +116,7 @@ func (g *group) wrrPick(excluded func(int) bool) int {
 // that is not excluded.
 func (g *group) hashPick(h uint64, excluded func(int) bool) int {
 	n := len(g.ring)
-	start := sort.Search(n, func(i int) bool { return g.ring[i].hash >= h })
+	start, _ := slices.BinarySearchFunc(g.ring, h, func(p ringPoint, h uint64) int { return cmp.Compare(p.hash, h) })
 	for k := 0; k < n; k++ {
 		p := g.ring[(start+k)%n]
 		if excluded == nil || !excluded(g.members[p.member]) {
