@@ -1,6 +1,7 @@
 package core
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -125,6 +126,55 @@ func TestHashKey(t *testing.T) {
 		mc := &MultiConfig{HashOn: tt.hashOn, Key: tt.key, ConsumerHeader: DefaultConsumerHeader}
 		if got := hashKey(mc, headers); got != tt.want {
 			t.Errorf("%s %q: key %q, want %q", tt.hashOn, tt.key, got, tt.want)
+		}
+	}
+}
+
+// The summary log line names the instance; an ai-rate-limiting key is
+// accepted and its being ignored is logged once.
+func TestMultiLogs(t *testing.T) {
+	p := newMultiPlugin(t, `{"ai-rate-limiting":{"limit":1},"ai-proxy-multi":`+twoInstances+`,"logging":{"summaries":true}}}`)
+	var warnings int
+	for i := range 2 {
+		h := newFakeHost(clientHeaders("/v1/chat/completions")...)
+		s := p.NewStream(h)
+		sendRequest(t, s, h, multiBody)
+		s.OnResponseHeaders([][2]string{{":status", "200"}, {"content-type", "application/json"}}, false)
+		h.respBody = []byte(`{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`)
+		s.OnResponseBody(len(h.respBody), true)
+		s.OnDone()
+		if !h.logged(`"provider":"openai","instance":"big"`) {
+			t.Errorf("request %d logged %q", i, h.logs)
+		}
+		if h.logged("ai-rate-limiting is accepted and not enforced yet") {
+			warnings++
+		}
+	}
+	if warnings != 1 {
+		t.Errorf("the ai-rate-limiting warning was logged %d times, want once", warnings)
+	}
+}
+
+// Picking among n instances, as a request does.
+func BenchmarkBalancerPick(b *testing.B) {
+	for _, n := range []int{2, 16, 128} {
+		for _, chash := range []bool{false, true} {
+			names := make([]string, n)
+			weights, priorities := make([]int64, n), make([]int64, n)
+			for i := range names {
+				names[i] = "instance-" + strings.Repeat("x", i%7) + string(rune('a'+i%26))
+				weights[i] = int64(1 + i%5)
+			}
+			bal := newBalancer(names, weights, priorities, chash)
+			name := "roundrobin"
+			if chash {
+				name = "chash"
+			}
+			b.Run(name+"/"+strconv.Itoa(n), func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					bal.pick("user-42", nil)
+				}
+			})
 		}
 	}
 }
