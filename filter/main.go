@@ -20,13 +20,13 @@ func main() {}
 
 func init() { proxywasm.Register(configure) }
 
-// configure makes the root of one ai-proxy configuration.
+// configure makes the root of one ai-proxy or ai-proxy-multi configuration.
 func configure(config []byte, caps proxywasm.Caps, host proxywasm.RootHost) (proxywasm.Root, error) {
-	cfg, err := core.ParseConfig(config, getenv)
+	cfg, err := core.ParsePluginConfig(config, getenv)
 	if err != nil {
 		return nil, err
 	}
-	return aiProxy{core.NewPlugin(cfg, caps, host)}, nil
+	return aiProxy{core.NewMultiPlugin(cfg, caps, host)}, nil
 }
 
 // aiProxy is a configured core.Plugin as the shell's Root.

@@ -43,6 +43,10 @@ type Route struct {
 // PluginNames are the plugin keys a route may use.
 var PluginNames = []string{"ai-proxy", "ai-proxy-multi"}
 
+// rateLimiting is a plugin key a route may add to one of PluginNames; the
+// filter is then given the plugins keyed by name, as APISIX lists them.
+const rateLimiting = "ai-rate-limiting"
+
 // LoadConfig reads path, expanding ${VAR} and ${VAR:-default} from the
 // environment.
 func LoadConfig(path string) (*Config, error) {
@@ -78,8 +82,12 @@ func ParseConfig(raw []byte) (*Config, error) {
 		}
 		for _, name := range PluginNames {
 			if conf, ok := r.Plugins[name]; ok {
+				var v any = conf
+				if rl, ok := r.Plugins[rateLimiting]; ok {
+					v = map[string]any{name: conf, rateLimiting: rl}
+				}
 				var err error
-				if r.plugin, err = json.Marshal(conf); err != nil {
+				if r.plugin, err = json.Marshal(v); err != nil {
 					return nil, fmt.Errorf("gateway config: route %q: %v", r.ID, err)
 				}
 			}

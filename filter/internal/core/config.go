@@ -487,21 +487,24 @@ func prefix(p string, err error) error {
 
 // onlyKeys rejects the keys of obj, the object at path ("" for the top
 // level, else ending in '.'), that Fields does not list under path.
-func onlyKeys(obj jsonbytes.Value, path string) error {
+func onlyKeys(obj jsonbytes.Value, path string) error { return onlyKeysOf(Fields, obj, path) }
+
+// onlyKeysOf is onlyKeys against the attribute list fields.
+func onlyKeysOf(fields []string, obj jsonbytes.Value, path string) error {
 	var err error
 	obj.ForEach(func(k, _ jsonbytes.Value) bool {
-		if !slices.Contains(childFields(path), k.Str()) {
-			err = bad(path+k.Str(), "is not a known field; known fields are %s", strings.Join(childFields(path), ", "))
+		if known := childFields(fields, path); !slices.Contains(known, k.Str()) {
+			err = bad(path+k.Str(), "is not a known field; known fields are %s", strings.Join(known, ", "))
 		}
 		return err == nil
 	})
 	return err
 }
 
-// childFields returns the names Fields lists directly under path.
-func childFields(path string) []string {
+// childFields returns the names fields lists directly under path.
+func childFields(fields []string, path string) []string {
 	var names []string
-	for _, f := range Fields {
+	for _, f := range fields {
 		if name, ok := strings.CutPrefix(f, path); ok && !strings.Contains(name, ".") {
 			names = append(names, name)
 		}

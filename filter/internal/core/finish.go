@@ -75,6 +75,10 @@ func (s *Stream) finish() {
 		b := make([]byte, 0, 256)
 		b = append(b, `ai-proxy summary: {"provider":`...)
 		b = appendJSONString(b, s.b.provider.Name)
+		if s.p.bal != nil {
+			b = append(b, `,"instance":`...)
+			b = appendJSONString(b, s.p.names[s.inst])
+		}
 		b = append(b, `,"model":`...)
 		b = appendJSONString(b, s.model)
 		b = append(b, `,"request_model":`...)

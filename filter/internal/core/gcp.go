@@ -1,6 +1,7 @@
 package core
 
 import (
+	"slices"
 	"strconv"
 	"time"
 
@@ -35,7 +36,7 @@ const tokenTimeoutMS = 5000
 const waitLimit = 3 * gcpauth.LeaseSecs * time.Second
 
 func (p *Plugin) initGCP() {
-	if !p.backend.needsToken() {
+	if !slices.ContainsFunc(p.backends, (*Backend).needsToken) {
 		return
 	}
 	p.store = p.root.SharedData() // APISIX: this VM's own, no shared data

@@ -65,26 +65,40 @@ func modelLabel(m string) string {
 	return string(b)
 }
 
-// metricsFor returns model's series. byModel caches the raw model names
-// seen (bounded too), byLabel the series themselves.
-func (p *Plugin) metricsFor(model string) *metricSet {
-	if m := p.byModel[model]; m != nil {
+// metricCache is the series of one instance: prefix is
+// ".provider.<p>" for ai-proxy and ".instance.<name>.provider.<p>" for an
+// instance of ai-proxy-multi (names are bounded by the configuration).
+// byModel caches the raw model names seen (bounded too), byLabel the
+// series themselves.
+type metricCache struct {
+	prefix  string
+	byModel map[string]*metricSet
+	byLabel map[string]*metricSet
+}
+
+func newMetricCache(prefix string) metricCache {
+	return metricCache{prefix: prefix, byModel: map[string]*metricSet{}, byLabel: map[string]*metricSet{}}
+}
+
+// metricsFor returns model's series.
+func (c *metricCache) metricsFor(model string) *metricSet {
+	if m := c.byModel[model]; m != nil {
 		return m
 	}
 	label := modelLabel(model)
-	m := p.byLabel[label]
+	m := c.byLabel[label]
 	if m == nil {
-		if len(p.byLabel) >= maxModels {
+		if len(c.byLabel) >= maxModels {
 			label = "other"
-			m = p.byLabel[label]
+			m = c.byLabel[label]
 		}
 		if m == nil {
-			m = &metricSet{base: ".provider." + p.cfg.Provider.Name + ".model." + label}
-			p.byLabel[label] = m
+			m = &metricSet{base: c.prefix + ".model." + label}
+			c.byLabel[label] = m
 		}
 	}
-	if len(p.byModel) < 4*maxModels {
-		p.byModel[model] = m
+	if len(c.byModel) < 4*maxModels {
+		c.byModel[model] = m
 	}
 	return m
 }
@@ -104,7 +118,7 @@ func record(h Host, kind MetricKind, slot *uint32, name func() string, v int64) 
 
 // recordMetrics publishes one finished request.
 func (s *Stream) recordMetrics(status int, durationMS, ttft int64, tokens [len(tokenKinds)]int64) {
-	m := s.p.metricsFor(s.model)
+	m := s.p.metrics[s.inst].metricsFor(s.model)
 	c := statusClassIndex(status)
 	record(s.h, Counter, &m.requests[c], func() string { return "llm_requests_total" + m.base + ".status." + statusClasses[c] }, 1)
 	record(s.h, Histogram, &m.latency[c], func() string { return "llm_latency_ms" + m.base + ".status." + statusClasses[c] }, durationMS)

@@ -12,14 +12,23 @@ import (
 type Plugin struct {
 	cfg     *Config
 	caps    Caps
-	backend *Backend // the one upstream instance of ai-proxy
+	backend *Backend // the one upstream instance of ai-proxy; nil for multi
 
-	timeoutHeader string                // timeout, for the router of a pass-through request
-	routerTimeout string                // x-envoy-upstream-rq-timeout-ms of AI requests
-	byModel       map[string]*metricSet // see metricsFor
-	byLabel       map[string]*metricSet
-	num           []byte       // formats numbers for properties
-	buf           buildBuffers // Backend.Build's working memory
+	// ai-proxy-multi: one backend per instance, and the balancer.
+	backends []*Backend
+	names    []string
+	bal      *balancer
+	multi    *MultiConfig
+	// excluded, when set, takes instances out of selection. Nothing sets
+	// it yet but tests: the health-and-budgets states will.
+	excluded func(instance int) bool
+	warned   bool // the configuration's warnings were logged
+
+	timeoutHeader string        // timeout, for the router of a pass-through request
+	routerTimeout string        // x-envoy-upstream-rq-timeout-ms of AI requests
+	metrics       []metricCache // per instance
+	num           []byte        // formats numbers for properties
+	buf           buildBuffers  // Backend.Build's working memory
 
 	root    RootHost
 	store   gcpauth.Store // GCP token cache (nil: no GCP auth)
@@ -32,12 +41,42 @@ type Plugin struct {
 
 // NewPlugin prepares a validated configuration for a host with caps.
 func NewPlugin(cfg *Config, caps Caps, root RootHost) *Plugin {
-	p := &Plugin{cfg: cfg, caps: caps, root: root, backend: newBackend(cfg)}
+	p := newPlugin(cfg, caps, root)
+	p.backend = newBackend(cfg)
+	p.backends = []*Backend{p.backend}
+	p.metrics = []metricCache{newMetricCache(".provider." + cfg.Provider.Name)}
+	p.initGCP()
+	return p
+}
+
+// NewMultiPlugin prepares a validated ai-proxy or ai-proxy-multi
+// configuration: ai-proxy is the one-instance case and takes no balancer.
+func NewMultiPlugin(mc *MultiConfig, caps Caps, root RootHost) *Plugin {
+	if mc.Instances == nil {
+		p := NewPlugin(mc.Config, caps, root)
+		p.multi = mc
+		return p
+	}
+	p := newPlugin(mc.Config, caps, root)
+	p.multi = mc
+	weights := make([]int64, len(mc.Instances))
+	priorities := make([]int64, len(mc.Instances))
+	for i, in := range mc.Instances {
+		p.backends = append(p.backends, newBackend(in.Config))
+		p.names = append(p.names, in.Name)
+		p.metrics = append(p.metrics, newMetricCache(".instance."+modelLabel(in.Name)+".provider."+in.Config.Provider.Name))
+		weights[i], priorities[i] = in.Weight, in.Priority
+	}
+	p.bal = newBalancer(p.names, weights, priorities, mc.Algorithm == "chash")
+	p.initGCP()
+	return p
+}
+
+func newPlugin(cfg *Config, caps Caps, root RootHost) *Plugin {
+	p := &Plugin{cfg: cfg, caps: caps, root: root}
 	p.timeoutHeader = strconv.FormatInt(cfg.TimeoutMS, 10)
 	p.routerTimeout = p.routerTimeoutMS()
 	p.idleTickMS = idleTickPeriod(cfg.TimeoutMS)
-	p.byModel, p.byLabel = map[string]*metricSet{}, map[string]*metricSet{}
-	p.initGCP()
 	return p
 }
 

@@ -134,3 +134,69 @@ func TestConfigReferenceMatchesValidator(t *testing.T) {
 		}
 	}
 }
+
+// The ai-proxy-multi table lists exactly MultiFields, with the types and
+// ranges the validator enforces (an instance's attributes on instances[0]).
+func TestMultiConfigReferenceMatchesValidator(t *testing.T) {
+	rows := readReference(t, "ai-proxy-multi")
+	var documented []string
+	for _, r := range rows {
+		documented = append(documented, r.path)
+	}
+	if !slices.Equal(sortedCopy(documented), sortedCopy(MultiFields)) {
+		t.Errorf("docs/configuration.md documents %v, the validator accepts %v", documented, MultiFields)
+	}
+	const base = `{"instances":[{"name":"a","provider":"openai","weight":1,"auth":{"header":{"a":"b"}}}]}`
+	configure := func(path string, value any) error {
+		conf, err := sjson.Set(base, strings.Replace(path, "instances.", "instances.0.", 1), value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = ParsePluginConfig([]byte(conf), nil)
+		return err
+	}
+	wrongType := map[string]any{"string": 1, "integer": "1", "boolean": "true", "object": "x", "array": "x", "string or array": 1}
+	limits := regexp.MustCompile(`^(?:(\d+)–(\d+)|≥ (\d+))`)
+	for _, r := range rows {
+		field := strings.Replace(r.path, "instances.", "instances[0].", 1)
+		wrong, ok := wrongType[r.typ]
+		if !ok {
+			t.Errorf("%s: type %q is not a validator type", r.path, r.typ)
+			continue
+		}
+		if err := configure(r.path, wrong); err == nil || !strings.Contains(err.Error(), field+" must be") {
+			t.Errorf("%s is documented as %s, but a %T gives %v", r.path, r.typ, wrong, err)
+		}
+		if r.typ != "integer" || r.allowed == "any integer" {
+			continue
+		}
+		m := limits.FindStringSubmatch(r.allowed)
+		if m == nil {
+			t.Errorf("%s: range %q is neither a–b nor ≥ a", r.path, r.allowed)
+			continue
+		}
+		lo, hi := m[1], m[2]
+		if lo == "" {
+			lo = m[3]
+		}
+		min, _ := strconv.ParseInt(lo, 10, 64)
+		checks := map[int64]bool{min: true, min - 1: false}
+		if hi != "" {
+			max, _ := strconv.ParseInt(hi, 10, 64)
+			checks[max], checks[max+1] = true, false
+		} else {
+			checks[1<<40] = true
+		}
+		for v, accept := range checks {
+			if err := configure(r.path, v); (err == nil) != accept {
+				t.Errorf("%s is documented as %s, but %d gives %v", r.path, r.allowed, v, err)
+			}
+		}
+	}
+}
+
+func sortedCopy(s []string) []string {
+	c := slices.Clone(s)
+	slices.Sort(c)
+	return c
+}

@@ -30,6 +30,9 @@ func (s *Stream) OnRequestHeaders(headers [][2]string, eos bool) Action {
 	}
 	s.method, s.path = method, path
 	s.client, s.surePath = convert.ProtocolFromPath(path)
+	if s.p.bal != nil && !s.pickInstance(headers) {
+		return Pause
+	}
 	switch allow := allowedMethod(path); {
 	case method != allow:
 		return s.refuseMethod(allow)

@@ -28,9 +28,10 @@ const (
 // Stream is the state of one request. Its methods are the proxy-wasm stream
 // callbacks, minus the ABI.
 type Stream struct {
-	p *Plugin
-	b *Backend // the upstream instance this request goes to
-	h Host
+	p    *Plugin
+	b    *Backend // the upstream instance this request goes to
+	inst int      // its index among the plugin's instances
+	h    Host
 
 	mode     mode
 	client   convert.Protocol

@@ -1,0 +1,180 @@
+package core
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const twoInstances = `{"instances":[
+ {"name":"big","provider":"openai","weight":8,"auth":{"header":{"Authorization":"Bearer sk-big"}},"options":{"model":"gpt-4o"}},
+ {"name":"small","provider":"deepseek","weight":2,"auth":{"header":{"Authorization":"Bearer sk-small"}},"options":{"model":"deepseek-chat"}}]`
+
+func newMultiPlugin(t *testing.T, conf string) *Plugin {
+	t.Helper()
+	mc, err := ParsePluginConfig([]byte(conf), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewMultiPlugin(mc, envoyCaps, newFakeRoot())
+}
+
+const multiBody = `{"model":"x","messages":[{"role":"user","content":"hi"}]}`
+
+// Each request goes to the instance the balancer picks, with that
+// instance's own authority, credentials and options, and the access log
+// and metrics name the instance.
+func TestMultiRequestsGoToTheirInstance(t *testing.T) {
+	p := newMultiPlugin(t, twoInstances+`}`)
+	var seq strings.Builder
+	for range 10 {
+		h := newFakeHost(clientHeaders("/v1/chat/completions")...)
+		s := p.NewStream(h)
+		if a1, a2 := sendRequest(t, s, h, multiBody); a1 != Continue || a2 != Continue {
+			t.Fatalf("actions %v %v local %+v", a1, a2, h.local)
+		}
+		authority, _ := get(h.reqHeaders, ":authority")
+		auth, _ := get(h.reqHeaders, "authorization")
+		inst := h.props["llm_instance"]
+		switch {
+		case inst == "big" && authority == "api.openai.com" && auth == "Bearer sk-big" && strings.Contains(string(h.reqBody), `"gpt-4o"`):
+			seq.WriteString("b")
+		case inst == "small" && authority == "api.deepseek.com" && auth == "Bearer sk-small" && strings.Contains(string(h.reqBody), `"deepseek-chat"`):
+			seq.WriteString("s")
+		default:
+			t.Fatalf("instance %q sent to %s with %q: %s", inst, authority, auth, h.reqBody)
+		}
+		s.OnResponseHeaders([][2]string{{":status", "200"}, {"content-type", "application/json"}}, false)
+		h.respBody = []byte(`{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`)
+		s.OnResponseBody(len(h.respBody), true)
+		s.OnDone()
+		if inst == "small" && h.metrics["llm_requests_total.instance.small.provider.deepseek.model.deepseek-chat.status.2xx"] != 1 {
+			t.Errorf("metrics %v", h.metrics)
+		}
+	}
+	if seq.String() != "bbsbbbbsbb" {
+		t.Errorf("instances %s, want 8:2 smooth (bbsbbbbsbb)", seq.String())
+	}
+}
+
+// When every instance is excluded the client gets 503 in its own
+// protocol's error format, and nothing goes upstream.
+func TestMultiAllExcluded(t *testing.T) {
+	p := newMultiPlugin(t, twoInstances+`}`)
+	p.excluded = func(int) bool { return true }
+	for _, tt := range []struct{ path, want string }{
+		{"/v1/chat/completions", `"error":{"message":"no instance of ai-proxy-multi is available"`},
+		{"/v1/messages", `"type":"error"`},
+	} {
+		h := newFakeHost(clientHeaders(tt.path)...)
+		s := p.NewStream(h)
+		sendRequest(t, s, h, multiBody)
+		if h.local == nil || h.local.status != 503 || !strings.Contains(string(h.local.body), tt.want) {
+			t.Fatalf("%s: local reply %+v", tt.path, h.local)
+		}
+		if body := string(h.local.body); !strings.Contains(body, "no instance of ai-proxy-multi is available") {
+			t.Errorf("%s: body %s", tt.path, body)
+		}
+	}
+	p.excluded = func(i int) bool { return i == 0 }
+	h := newFakeHost(clientHeaders("/v1/chat/completions")...)
+	sendRequest(t, p.NewStream(h), h, multiBody)
+	if h.props["llm_instance"] != "small" {
+		t.Errorf("with big excluded, picked %q", h.props["llm_instance"])
+	}
+}
+
+// chash on a header: the same key always reaches the same instance.
+func TestMultiConsistentHashOnHeader(t *testing.T) {
+	p := newMultiPlugin(t, twoInstances+`,"balancer":{"algorithm":"chash","hash_on":"header","key":"X-User"}}`)
+	seen := map[string]string{}
+	both := map[string]bool{}
+	for round := range 3 {
+		for _, user := range []string{"u1", "u2", "u3", "u4", "u5", "u6", "u7", "u8"} {
+			h := newFakeHost(clientHeaders("/v1/chat/completions", [2]string{"x-user", user})...)
+			sendRequest(t, p.NewStream(h), h, multiBody)
+			inst := h.props["llm_instance"]
+			if round > 0 && seen[user] != inst {
+				t.Fatalf("user %s went to %s, then %s", user, seen[user], inst)
+			}
+			seen[user] = inst
+			both[inst] = true
+		}
+	}
+	if len(both) != 2 {
+		t.Errorf("8 users all went to %v", both)
+	}
+}
+
+func TestHashKey(t *testing.T) {
+	headers := [][2]string{{":path", "/v1/chat/completions?team=red&x=1"}, {":authority", "gw"}, {"x-user", "ann"},
+		{"cookie", "a=1; session=s42"}, {"x-consumer", "acme"}}
+	tests := []struct{ hashOn, key, want string }{
+		{"header", "X-User", "ann"},
+		{"cookie", "session", "s42"},
+		{"consumer", "", "acme"},
+		{"vars", "uri", "/v1/chat/completions"},
+		{"vars", "request_uri", "/v1/chat/completions?team=red&x=1"},
+		{"vars", "host", "gw"},
+		{"vars", "arg_team", "red"},
+		{"vars", "http_x_user", "ann"},
+		{"vars", "cookie_a", "1"},
+		{"vars_combinations", "$http_x_user-$arg_team", "ann-red"},
+		{"header", "x-missing", ""},
+	}
+	for _, tt := range tests {
+		mc := &MultiConfig{HashOn: tt.hashOn, Key: tt.key, ConsumerHeader: DefaultConsumerHeader}
+		if got := hashKey(mc, headers); got != tt.want {
+			t.Errorf("%s %q: key %q, want %q", tt.hashOn, tt.key, got, tt.want)
+		}
+	}
+}
+
+// The summary log line names the instance; an ai-rate-limiting key is
+// accepted and its being ignored is logged once.
+func TestMultiLogs(t *testing.T) {
+	p := newMultiPlugin(t, `{"ai-rate-limiting":{"limit":1},"ai-proxy-multi":`+twoInstances+`,"logging":{"summaries":true}}}`)
+	var warnings int
+	for i := range 2 {
+		h := newFakeHost(clientHeaders("/v1/chat/completions")...)
+		s := p.NewStream(h)
+		sendRequest(t, s, h, multiBody)
+		s.OnResponseHeaders([][2]string{{":status", "200"}, {"content-type", "application/json"}}, false)
+		h.respBody = []byte(`{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`)
+		s.OnResponseBody(len(h.respBody), true)
+		s.OnDone()
+		if !h.logged(`"provider":"openai","instance":"big"`) {
+			t.Errorf("request %d logged %q", i, h.logs)
+		}
+		if h.logged("ai-rate-limiting is accepted and not enforced yet") {
+			warnings++
+		}
+	}
+	if warnings != 1 {
+		t.Errorf("the ai-rate-limiting warning was logged %d times, want once", warnings)
+	}
+}
+
+// Picking among n instances, as a request does.
+func BenchmarkBalancerPick(b *testing.B) {
+	for _, n := range []int{2, 16, 128} {
+		for _, chash := range []bool{false, true} {
+			names := make([]string, n)
+			weights, priorities := make([]int64, n), make([]int64, n)
+			for i := range names {
+				names[i] = "instance-" + strings.Repeat("x", i%7) + string(rune('a'+i%26))
+				weights[i] = int64(1 + i%5)
+			}
+			bal := newBalancer(names, weights, priorities, chash)
+			name := "roundrobin"
+			if chash {
+				name = "chash"
+			}
+			b.Run(name+"/"+strconv.Itoa(n), func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					bal.pick("user-42", nil)
+				}
+			})
+		}
+	}
+}

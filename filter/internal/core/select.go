@@ -1,0 +1,117 @@
+package core
+
+import (
+	"net/url"
+	"strings"
+)
+
+// instanceProperty is the access-log property naming the instance a
+// request went to. APISIX keeps the name in ctx.picked_ai_instance_name
+// (and ctx.balancer_ip, which its $balancer_ip variable reads) without a
+// variable of its own
+// (https://github.com/apache/apisix/blob/master/apisix/plugins/ai-proxy-multi.lua),
+// so the filter names it like its other llm_* properties.
+const instanceProperty = "llm_instance"
+
+// pickInstance chooses the instance of an ai-proxy-multi request, or
+// answers 503 when every instance is excluded (and returns false).
+func (s *Stream) pickInstance(headers [][2]string) bool {
+	p := s.p
+	if !p.warned {
+		p.warned = true
+		for _, name := range p.multi.IgnoredPlugins {
+			s.h.Log(LevelWarn, "ai-proxy: the configuration's "+name+" is accepted and not enforced yet")
+		}
+	}
+	key := ""
+	if p.bal.chash {
+		key = hashKey(p.multi, headers)
+	}
+	i, ok := p.bal.pick(key, p.excluded)
+	if !ok {
+		s.fail(503, "no instance of ai-proxy-multi is available")
+		return false
+	}
+	s.b, s.inst = p.backends[i], i
+	s.h.SetProperty(instanceProperty, p.names[i])
+	return true
+}
+
+// hashKey is the consistent-hash key of a request, read from its headers
+// as balancer.hash_on and balancer.key say. A missing value hashes as "".
+func hashKey(mc *MultiConfig, headers [][2]string) string {
+	switch mc.HashOn {
+	case "header":
+		return header(headers, strings.ToLower(mc.Key))
+	case "cookie":
+		return cookie(headers, mc.Key)
+	case "consumer":
+		return header(headers, mc.ConsumerHeader)
+	case "vars_combinations":
+		var b strings.Builder
+		key := mc.Key
+		for {
+			i := strings.IndexByte(key, '$')
+			if i < 0 {
+				b.WriteString(key)
+				return b.String()
+			}
+			b.WriteString(key[:i])
+			j := i + 1
+			for j < len(key) && isVarChar(key[j]) {
+				j++
+			}
+			b.WriteString(variable(headers, key[i+1:j]))
+			key = key[j:]
+		}
+	}
+	return variable(headers, mc.Key)
+}
+
+// variable reads one of the APISIX variables supportedVar accepts.
+func variable(headers [][2]string, name string) string {
+	switch name {
+	case "uri":
+		path, _, _ := strings.Cut(header(headers, ":path"), "?")
+		return path
+	case "request_uri":
+		return header(headers, ":path")
+	case "host":
+		return header(headers, ":authority")
+	}
+	if arg, ok := strings.CutPrefix(name, "arg_"); ok {
+		_, query, _ := strings.Cut(header(headers, ":path"), "?")
+		values, _ := url.ParseQuery(query)
+		return values.Get(arg)
+	}
+	if h, ok := strings.CutPrefix(name, "http_"); ok {
+		return header(headers, strings.ReplaceAll(strings.ToLower(h), "_", "-"))
+	}
+	if c, ok := strings.CutPrefix(name, "cookie_"); ok {
+		return cookie(headers, c)
+	}
+	return ""
+}
+
+func header(headers [][2]string, name string) string {
+	for _, kv := range headers {
+		if kv[0] == name {
+			return kv[1]
+		}
+	}
+	return ""
+}
+
+func cookie(headers [][2]string, name string) string {
+	for _, kv := range headers {
+		if kv[0] != "cookie" {
+			continue
+		}
+		for _, part := range strings.Split(kv[1], ";") {
+			if k, v, ok := strings.Cut(strings.TrimSpace(part), "="); ok && k == name {
+				return v
+			}
+		}
+	}
+	return ""
+}
