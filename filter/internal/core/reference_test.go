@@ -83,43 +83,7 @@ func TestConfigReferenceMatchesValidator(t *testing.T) {
 		_, err = ParseConfig([]byte(conf), nil)
 		return err
 	}
-	wrongType := map[string]any{"string": 1, "integer": "1", "boolean": "true", "object": "x"}
-	limits := regexp.MustCompile(`^(?:(\d+)–(\d+)|≥ (\d+))`)
-	for _, r := range rows {
-		wrong, ok := wrongType[r.typ]
-		if !ok {
-			t.Errorf("%s: type %q is not one of string, integer, boolean, object", r.path, r.typ)
-			continue
-		}
-		if err := configure(r.path, wrong); err == nil || !strings.Contains(err.Error(), r.path+" must be") {
-			t.Errorf("%s is documented as %s, but a %T gives %v", r.path, r.typ, wrong, err)
-		}
-		if r.typ != "integer" {
-			continue
-		}
-		m := limits.FindStringSubmatch(r.allowed)
-		if m == nil {
-			t.Errorf("%s: range %q is neither a–b nor ≥ a", r.path, r.allowed)
-			continue
-		}
-		lo, hi := m[1], m[2]
-		if lo == "" {
-			lo = m[3]
-		}
-		min, _ := strconv.ParseInt(lo, 10, 64)
-		checks := map[int64]bool{min: true, min - 1: false}
-		if hi != "" {
-			max, _ := strconv.ParseInt(hi, 10, 64)
-			checks[max], checks[max+1] = true, false
-		} else {
-			checks[1<<40] = true
-		}
-		for v, accept := range checks {
-			if err := configure(r.path, v); (err == nil) != accept {
-				t.Errorf("%s is documented as %s, but %d gives %v", r.path, r.allowed, v, err)
-			}
-		}
-	}
+	checkDocumentedValues(t, rows, configure, func(path string) string { return path })
 
 	// The provider row names every provider.
 	for _, r := range rows {
@@ -155,16 +119,27 @@ func TestMultiConfigReferenceMatchesValidator(t *testing.T) {
 		_, err = ParsePluginConfig([]byte(conf), nil)
 		return err
 	}
+	checkDocumentedValues(t, rows, configure, func(path string) string {
+		return strings.Replace(path, "instances.", "instances[0].", 1)
+	})
+}
+
+// checkDocumentedValues checks each row's type and integer range against
+// the validator: configure(path, v) sets one attribute of a valid
+// configuration, errField names it as the validator's errors do. A value
+// of the wrong type must be refused; an integer range is probed at both
+// ends and one past them.
+func checkDocumentedValues(t *testing.T, rows []referenceRow, configure func(path string, v any) error, errField func(string) string) {
+	t.Helper()
 	wrongType := map[string]any{"string": 1, "integer": "1", "boolean": "true", "object": "x", "array": "x", "string or array": 1}
 	limits := regexp.MustCompile(`^(?:(\d+)–(\d+)|≥ (\d+))`)
 	for _, r := range rows {
-		field := strings.Replace(r.path, "instances.", "instances[0].", 1)
 		wrong, ok := wrongType[r.typ]
 		if !ok {
 			t.Errorf("%s: type %q is not a validator type", r.path, r.typ)
 			continue
 		}
-		if err := configure(r.path, wrong); err == nil || !strings.Contains(err.Error(), field+" must be") {
+		if err := configure(r.path, wrong); err == nil || !strings.Contains(err.Error(), errField(r.path)+" must be") {
 			t.Errorf("%s is documented as %s, but a %T gives %v", r.path, r.typ, wrong, err)
 		}
 		if r.typ != "integer" || r.allowed == "any integer" {
