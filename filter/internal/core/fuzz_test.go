@@ -22,14 +22,17 @@ func FuzzStream(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, path string, body, resp []byte, conf, caps uint8) {
-		cfg, err := ParseConfig([]byte(fuzzConfs[int(conf)%len(fuzzConfs)]), nil)
+		mc, err := ParsePluginConfig([]byte(fuzzConfs[int(conf)%len(fuzzConfs)]), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		c := [...]Caps{envoyCaps, apisixCaps, {BodyRewrite: true}}[int(caps)%3]
-		h := newFakeHost(clientHeaders("/" + strings.TrimLeft(path, "/"))...)
+		// The high bits of caps pick the method: AI requests are POST, and
+		// everything else must be refused or passed without a panic.
+		method := [...]string{"POST", "GET", "PUT", "DELETE", "OPTIONS"}[int(caps>>2)%5]
+		h := newFakeHost(withMethod(method, "/"+strings.TrimLeft(path, "/"))...)
 		h.noRewrite = !c.BodyRewrite
-		s := NewPlugin(cfg, c, newFakeRoot()).NewStream(h)
+		s := NewMultiPlugin(mc, c, newFakeRoot()).NewStream(h)
 		s.OnRequestHeaders(append([][2]string(nil), h.reqHeaders...), false)
 		h.reqBody = body
 		s.OnRequestBody(len(body), true)
@@ -55,4 +58,8 @@ var fuzzConfs = []string{
 	`{"provider":"bedrock","provider_conf":{"region":"us-east-1"},"auth":{"aws":{"access_key_id":"a","secret_access_key":"b"}},"allow_on_headers_stop_iteration":true}`,
 	`{"provider":"openai-compatible","auth":{"query":{"k":"v"}},"override":{"endpoint":"http://h:1/v1/messages"}}`,
 	`{"provider":"gemini","auth":{"query":{"key":"k"}},"override":{"request_body_force_override":true,"request_body":{"openai-chat":{"messages":[]}}}}`,
+	`{"ai-proxy-multi":{"balancer":{"algorithm":"chash","hash_on":"header","key":"x-user"},"instances":[` +
+		`{"name":"a","provider":"openai","weight":1,"auth":{"header":{"Authorization":"Bearer k"}}},` +
+		`{"name":"b","provider":"anthropic","weight":0,"priority":1,"auth":{"header":{"x-api-key":"k"}}},` +
+		`{"name":"c","provider":"bedrock","weight":3,"provider_conf":{"region":"us-east-1"},"auth":{"aws":{"access_key_id":"a","secret_access_key":"b"}}}]}}`,
 }
