@@ -26,12 +26,7 @@ func (s *Stream) callout(a Attempt) Action {
 // transport failed.
 func (s *Stream) OnCallResponse(headers [][2]string, body []byte, ok bool) {
 	if s.gcp.call {
-		status := 0
-		for _, kv := range headers {
-			if kv[0] == ":status" {
-				status, _ = strconv.Atoi(kv[1])
-			}
-		}
+		status, _ := strconv.Atoi(header(headers, ":status"))
 		s.onTokenResponse(status, body, ok)
 		return
 	}
@@ -77,14 +72,9 @@ func (s *Stream) relayRead(headers [][2]string, body []byte, ok bool) {
 		return
 	}
 	s.status = 200
-	out := make([][2]string, 0, 1)
-	for _, kv := range headers {
-		switch kv[0] {
-		case ":status":
-			s.status, _ = strconv.Atoi(kv[1])
-		case "content-type":
-			out = append(out, kv)
-		}
+	var out [][2]string
+	if ctype := s.readStatus(headers); ctype != "" {
+		out = [][2]string{{"content-type", ctype}}
 	}
 	s.local = true
 	s.h.SendLocal(s.status, out, body)

@@ -97,15 +97,7 @@ func (s *Stream) OnRequestHeaders(headers [][2]string, eos bool) Action {
 // The request never gets a body (the filter answers with a local reply,
 // which resets it), so the provider sees a bodiless request without
 // credentials.
-func (s *Stream) disarmHeaders() {
-	for _, kv := range s.headers {
-		if kv[0] != "" && kv[0][0] != ':' && !keepHeader(kv[0], s.client, s.t.upstream) {
-			s.h.RemoveRequestHeader(kv[0])
-		}
-	}
-	s.h.SetRequestHeader(":scheme", s.t.scheme)
-	s.h.SetRequestHeader(":authority", s.t.authority)
-}
+func (s *Stream) disarmHeaders() { s.retarget(nil) }
 
 // passthrough sends a read (GET /v1/models, say) to the provider with the
 // operator's credentials, path unchanged. Where the host sends a continued

@@ -107,7 +107,9 @@ func cookie(headers [][2]string, name string) string {
 		if kv[0] != "cookie" {
 			continue
 		}
-		for _, part := range strings.Split(kv[1], ";") {
+		for rest := kv[1]; rest != ""; {
+			var part string
+			part, rest, _ = strings.Cut(rest, ";")
 			if k, v, ok := strings.Cut(strings.TrimSpace(part), "="); ok && k == name {
 				return v
 			}

@@ -34,15 +34,9 @@ func (s *Stream) upstreamHeaders(path string, extra [][2]string) [][2]string {
 // a few host calls that return nothing cost less than rebuilding and
 // re-encoding the whole map.
 func (s *Stream) writeHeaders(path string, extra [][2]string) {
-	t, h := s.t, s.h
-	for _, kv := range s.headers {
-		// A header the operator's auth sets is replaced below anyway.
-		if kv[0] != "" && kv[0][0] != ':' && !keepHeader(kv[0], s.client, t.upstream) && !s.b.authNames[kv[0]] {
-			h.RemoveRequestHeader(kv[0])
-		}
-	}
-	h.SetRequestHeader(":scheme", t.scheme)
-	h.SetRequestHeader(":authority", t.authority)
+	h := s.h
+	// A header the operator's auth sets is replaced below anyway.
+	s.retarget(s.b.authNames)
 	if path != s.path {
 		h.SetRequestHeader(":path", path)
 	}
@@ -55,6 +49,20 @@ func (s *Stream) writeHeaders(path string, extra [][2]string) {
 		h.SetRequestHeader("authorization", "Bearer "+s.gcp.token)
 	}
 	h.SetRequestHeader("x-envoy-upstream-rq-timeout-ms", s.p.routerTimeout)
+}
+
+// retarget points the host's request headers at the target: the client
+// headers that never reach a provider are removed (but those in replaced,
+// which the caller sets itself), :scheme and :authority name the target.
+func (s *Stream) retarget(replaced map[string]bool) {
+	t, h := s.t, s.h
+	for _, kv := range s.headers {
+		if kv[0] != "" && kv[0][0] != ':' && !keepHeader(kv[0], s.client, t.upstream) && !replaced[kv[0]] {
+			h.RemoveRequestHeader(kv[0])
+		}
+	}
+	h.SetRequestHeader(":scheme", t.scheme)
+	h.SetRequestHeader(":authority", t.authority)
 }
 
 // setPair sets name in a header list, replacing an earlier value.
