@@ -61,7 +61,7 @@ func TestMultiRequestsGoToTheirInstance(t *testing.T) {
 // protocol's error format, and nothing goes upstream.
 func TestMultiAllExcluded(t *testing.T) {
 	p := newMultiPlugin(t, twoInstances+`}`)
-	p.excluded = func(int) bool { return true }
+	p.testExcluded = func(int) bool { return true }
 	for _, tt := range []struct{ path, want string }{
 		{"/v1/chat/completions", `"error":{"message":"no instance of ai-proxy-multi is available"`},
 		{"/v1/messages", `"type":"error"`},
@@ -76,7 +76,7 @@ func TestMultiAllExcluded(t *testing.T) {
 			t.Errorf("%s: body %s", tt.path, body)
 		}
 	}
-	p.excluded = func(i int) bool { return i == 0 }
+	p.testExcluded = func(i int) bool { return i == 0 }
 	h := newFakeHost(clientHeaders("/v1/chat/completions")...)
 	sendRequest(t, p.NewStream(h), h, multiBody)
 	if h.props["llm_instance"] != "small" {

@@ -19,9 +19,8 @@ type Plugin struct {
 	names    []string
 	bal      *balancer
 	multi    *MultiConfig
-	// excluded, when set, takes instances out of selection. Nothing sets
-	// it yet but tests: the health-and-budgets states will.
-	excluded func(instance int) bool
+	// testExcluded, when set, takes instances out of selection (tests).
+	testExcluded func(instance int) bool
 	warned   bool // the configuration's warnings were logged
 
 	timeoutHeader string        // timeout, for the router of a pass-through request

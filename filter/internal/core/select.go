@@ -27,7 +27,7 @@ func (s *Stream) pickInstance(headers [][2]string) bool {
 	if p.bal.chash {
 		key = hashKey(p.multi, headers)
 	}
-	i, ok := p.bal.pick(key, p.excluded)
+	i, ok := p.bal.pick(key, s.excluded)
 	if !ok {
 		s.fail(503, "no instance of ai-proxy-multi is available")
 		return false

@@ -1,0 +1,13 @@
+package core
+
+// excluded reports whether instance i may not serve this request's next
+// attempt. Each reason is one line here, so that selection has a single
+// place that says why an instance is skipped.
+func (s *Stream) excluded(i int) bool {
+	p := s.p
+	switch {
+	case p.testExcluded != nil && p.testExcluded(i):
+		return true
+	}
+	return false
+}
