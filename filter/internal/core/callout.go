@@ -34,6 +34,9 @@ func (s *Stream) OnCallResponse(headers [][2]string, body []byte, ok bool) {
 		s.relayRead(headers, body, ok)
 		return
 	}
+	if !ok && (s.retryFailed(0, "", nil) || s.answerLastFailure()) {
+		return
+	}
 	if !ok {
 		if ms := int64(s.calloutTimeoutMS()); (s.h.NowNanos()-s.idle.calloutAt)/1e6 >= ms {
 			// APISIX reports a timed-out callout like any failure.
@@ -46,6 +49,15 @@ func (s *Stream) OnCallResponse(headers [][2]string, body []byte, ok bool) {
 	}
 	s.status = 200
 	ctype := s.readStatus(headers)
+	if s.status >= 400 && s.retry != nil {
+		status := s.status
+		if failedTransport(status, ctype) {
+			status = 0
+		}
+		if s.retryFailed(status, ctype, body) || status == 0 && s.answerLastFailure() {
+			return
+		}
+	}
 	if s.status >= 500 && !strings.Contains(ctype, "json") && (s.status == 503 || s.status == 504) {
 		msg := "upstream " + s.t.authority + " did not answer within " + strconv.FormatUint(uint64(s.calloutTimeoutMS()), 10) + " ms"
 		if s.status == 503 {

@@ -25,7 +25,7 @@ type MultiConfig struct {
 
 	FallbackStrategy     []string // rate_limiting, http_429, http_5xx, or the one string form
 	FallbackHTTPStatuses []int64
-	MaxRetries           int64
+	MaxRetries           int64 // -1: unset
 	RetryWithinMS        int64
 	ConsumerHeader       string // the request header naming the consumer
 
@@ -400,6 +400,7 @@ func (mc *MultiConfig) parseFallback(root jsonbytes.Value) error {
 			return err
 		}
 	}
+	mc.MaxRetries = -1 // unset: no cap but the number of instances
 	if err := integer(root, "max_retries", "max_retries", &mc.MaxRetries, 0, 1<<40); err != nil {
 		return err
 	}

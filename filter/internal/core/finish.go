@@ -71,6 +71,9 @@ func (s *Stream) finish() {
 	}
 	durationMS := (s.h.NowNanos() - s.start) / 1e6
 	s.recordMetrics(status, durationMS, ttft, [4]int64{u.PromptTokens, u.CompletionTokens, u.CacheReadTokens, u.ReasoningTokens})
+	if s.p.bal != nil {
+		s.p.recordAttempts(s.h, s.attempts())
+	}
 	if s.p.cfg.LogSummaries {
 		b := make([]byte, 0, 256)
 		b = append(b, `ai-proxy summary: {"provider":`...)
@@ -78,6 +81,8 @@ func (s *Stream) finish() {
 		if s.p.bal != nil {
 			b = append(b, `,"instance":`...)
 			b = appendJSONString(b, s.p.names[s.inst])
+			b = append(b, `,"attempts":`...)
+			b = strconv.AppendInt(b, int64(s.attempts()), 10)
 		}
 		b = append(b, `,"model":`...)
 		b = appendJSONString(b, s.model)

@@ -157,6 +157,9 @@ func (p *Plugin) checkIdle(now int64) {
 func (s *Stream) idleTimeout() {
 	s.h.Activate()
 	ms := strconv.FormatInt(s.p.cfg.TimeoutMS, 10)
+	if s.status == 0 && s.retryFailed(0, "", nil) {
+		return // the next instance has the request
+	}
 	if s.status == 0 {
 		s.fail(504, "upstream "+s.t.authority+" sent no response headers within timeout "+ms+" ms")
 	} else {

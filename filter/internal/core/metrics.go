@@ -131,3 +131,34 @@ func (s *Stream) recordMetrics(status int, durationMS, ttft int64, tokens [len(t
 		}
 	}
 }
+
+// fallbackReasons are the reason label's values, in the order of a
+// fallbackMetrics' slots.
+var fallbackReasons = [...]string{reason429, reason5xx, reasonListed, reasonTransport}
+
+// fallbackMetrics are an ai-proxy-multi plugin's series of fallbacks, per
+// failed instance and reason, and of attempts per request.
+type fallbackMetrics struct {
+	byInstance [][len(fallbackReasons)]uint32
+	attempts   uint32
+}
+
+// recordFallback counts one fallback away from instance i.
+func (p *Plugin) recordFallback(h Host, i int, reason string) {
+	f := &p.fallbackMetrics
+	if f.byInstance == nil {
+		f.byInstance = make([][len(fallbackReasons)]uint32, len(p.names))
+	}
+	r := 0
+	for r < len(fallbackReasons)-1 && fallbackReasons[r] != reason {
+		r++
+	}
+	record(h, Counter, &f.byInstance[i][r], func() string {
+		return "llm_fallbacks_total.instance." + modelLabel(p.names[i]) + ".reason." + fallbackReasons[r]
+	}, 1)
+}
+
+// recordAttempts records how many attempts a multi request took.
+func (p *Plugin) recordAttempts(h Host, n int) {
+	record(h, Histogram, &p.fallbackMetrics.attempts, func() string { return "llm_attempts" }, int64(n))
+}

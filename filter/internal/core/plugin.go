@@ -21,13 +21,14 @@ type Plugin struct {
 	multi    *MultiConfig
 	// testExcluded, when set, takes instances out of selection (tests).
 	testExcluded func(instance int) bool
-	warned   bool // the configuration's warnings were logged
+	warned       bool // the configuration's warnings were logged
 
-	timeoutHeader string        // timeout, for the router of a pass-through request
-	routerTimeout string        // x-envoy-upstream-rq-timeout-ms of AI requests
-	metrics       []metricCache // per instance
-	num           []byte        // formats numbers for properties
-	buf           buildBuffers  // Backend.Build's working memory
+	timeoutHeader   string        // timeout, for the router of a pass-through request
+	routerTimeout   string        // x-envoy-upstream-rq-timeout-ms of AI requests
+	metrics         []metricCache // per instance
+	fallbackMetrics fallbackMetrics
+	num             []byte       // formats numbers for properties
+	buf             buildBuffers // Backend.Build's working memory
 
 	root    RootHost
 	store   gcpauth.Store // GCP token cache (nil: no GCP auth)

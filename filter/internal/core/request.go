@@ -159,7 +159,7 @@ func (s *Stream) OnRequestBody(size int, eos bool) Action {
 	if !eos {
 		return Pause
 	}
-	body := s.h.RequestBody(size)
+	body := s.startRetries(s.h.RequestBody(size))
 	a, ok := s.buildRequest(body)
 	if !ok {
 		return Pause
@@ -253,6 +253,12 @@ func (s *Stream) buildRequest(body []byte) (Attempt, bool) {
 	} else if raw, ok := s.obj.Get("model"); ok {
 		s.reqModel = strings.Clone(jsonbytes.Parse(raw).String())
 	}
+	return s.build(body)
+}
+
+// build makes the attempt for the stream's backend from the client's
+// validated body. On failure it has already answered the client.
+func (s *Stream) build(body []byte) (Attempt, bool) {
 	// s.old: the translator of the stream's previous request, if any.
 	a, berr := s.b.Build(&s.p.buf, &clientRequest{protocol: s.client, body: body, obj: &s.obj, stream: s.stream, model: s.reqModel}, s.old, s.h)
 	if a.tr != nil {

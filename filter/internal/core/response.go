@@ -40,6 +40,9 @@ func (s *Stream) OnResponseHeaders(headers [][2]string, eos bool) Action {
 		return Continue
 	}
 	ctype := s.readStatus(headers)
+	if s.retry != nil && s.holdForRetry(ctype) {
+		return Pause
+	}
 	s.idle.activity++
 	s.respStream = convert.IsStreamContentType(ctype)
 	s.translate = s.translating()
@@ -96,6 +99,10 @@ func (s *Stream) OnResponseBody(size int, eos bool) Action {
 	if s.aborted {
 		s.h.ReplaceResponseBody(nil)
 		return Continue
+	}
+	if s.retryingInline() {
+		s.keepHeldBody(size)
+		return Consume
 	}
 	s.idle.activity++
 	s.respBytes += int64(size)
