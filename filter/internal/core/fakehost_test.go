@@ -27,6 +27,7 @@ type fakeHost struct {
 	metrics      map[string]int64
 	activations  int
 	headerWrites int
+	continued    int // ContinueResponse calls
 }
 
 type localReply struct {
@@ -139,7 +140,8 @@ func (f *fakeHost) Call(cluster string, headers [][2]string, body []byte, timeou
 	f.call = &callout{cluster, headers, body, timeout}
 	return true
 }
-func (f *fakeHost) ContinueRequest() {}
+func (f *fakeHost) ContinueRequest()  {}
+func (f *fakeHost) ContinueResponse() { f.continued++ }
 
 // fakeMetrics are the metric ids of the test process: like a VM's, shared by
 // every stream (and so every fakeHost) of a plugin.

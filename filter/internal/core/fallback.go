@@ -49,10 +49,16 @@ type retries struct {
 	holding bool
 	// last is the latest failed attempt that answered with a status: the
 	// client gets it when no later attempt does.
-	last      failedAnswer
-	lastHeld  bool // last is the held first attempt's, its body in held
-	held      []byte
-	transport int // attempts that failed without a status
+	last     failedAnswer
+	lastHeld bool // last is the held first attempt's, its body in held
+	held     []byte
+	// rewrite: the held response is the host's own local reply, which the
+	// final answer replaces in place (sendLocal); out is that answer while
+	// the held reply's body has yet to come.
+	rewrite   bool
+	out       []byte
+	bodyIn    bool // the held reply's body is buffered in the host
+	transport int  // attempts that failed without a status
 }
 
 // failedAnswer is an upstream's error answer kept for the client.
@@ -217,15 +223,60 @@ func (s *Stream) holdForRetry(ctype string) bool {
 		status = 0 // Envoy's own answer for an upstream it could not reach
 	}
 	r.holding = s.retryFailed(status, ctype, nil)
+	// Envoy's own answer (connect failure, reset) is a local reply passing
+	// through the filter: a second local reply would stall the stream
+	// (https://github.com/envoyproxy/envoy/issues/28826), so the retry's
+	// answer is written into this one instead.
+	r.rewrite = r.holding && status == 0
 	return r.holding
 }
 
-// keepHeldBody keeps the start of the held failed answer's body.
-func (s *Stream) keepHeldBody(size int) {
+// heldBody takes the body of the held failed answer: the start is kept
+// for the client in case no later attempt answers with a status, and the
+// bytes are dropped, except those of a host's local reply that the final
+// answer replaces (sendLocal).
+func (s *Stream) heldBody(size int, eos bool) Action {
 	r := s.retry
-	if n := min(size, maxFailedBody-len(r.held)); n > 0 {
-		r.held = append(r.held, s.h.ResponseBody(size)[:n]...)
+	if !r.rewrite {
+		if n := min(size, maxFailedBody-len(r.held)); n > 0 {
+			r.held = append(r.held, s.h.ResponseBody(size)[:n]...)
+		}
+		return Consume
 	}
+	if r.out == nil { // the retry is still running: keep the reply's body
+		r.bodyIn = true
+		return Pause
+	}
+	// The answer is ready and the headers went: this chunk carries it.
+	s.h.ReplaceResponseBody(r.out)
+	r.out = r.out[:0]
+	return Continue
+}
+
+// sendLocal answers the client. When a retry's answer replaces a local
+// reply of the host's that the filter holds, it is written into that
+// reply, which then goes on; otherwise it is a local reply of its own.
+func (s *Stream) sendLocal(status int, headers [][2]string, body []byte) {
+	r := s.retry
+	if r == nil || !r.rewrite || !r.holding {
+		s.h.SendLocal(status, headers, body)
+		return
+	}
+	r.holding = false
+	h := s.h
+	h.Activate()
+	h.SetResponseHeader(":status", strconv.Itoa(status))
+	for _, kv := range headers {
+		h.SetResponseHeader(kv[0], kv[1])
+	}
+	h.SetResponseHeader("content-length", strconv.Itoa(len(body)))
+	if r.bodyIn {
+		h.ReplaceResponseBody(body)
+	} else {
+		r.out = append(make([]byte, 0, len(body)), body...)
+		r.holding = true // the body callback still to come writes r.out
+	}
+	h.ContinueResponse()
 }
 
 // retryingInline reports whether the first attempt's response is held

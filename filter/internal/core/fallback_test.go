@@ -1,6 +1,7 @@
 package core
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -61,8 +62,8 @@ func runFallback(t *testing.T, p *Plugin, steps []step) (*fakeHost, *Stream, []*
 					s.OnResponseBody(len(st.body), true)
 				} else if !eos && h.local == nil {
 					h.respBody = st.body
-					if a := s.OnResponseBody(len(st.body), true); a != Consume && h.local == nil {
-						t.Fatalf("a held failed body must be consumed, got %v", a)
+					if a := s.OnResponseBody(len(st.body), true); a == Continue && h.local == nil {
+						t.Fatalf("a held failed body must not go on, got %v", a)
 					}
 				}
 			}
@@ -251,4 +252,40 @@ func newMultiPluginCaps(t *testing.T, conf string, caps Caps) *Plugin {
 		t.Fatal(err)
 	}
 	return NewMultiPlugin(mc, caps, newFakeRoot())
+}
+
+// Envoy's own reply for an unreachable first instance is a local reply
+// passing through the filter, which a second local reply would stall
+// (envoyproxy/envoy#28826): the retry's answer is written into it, with
+// its status, headers and body, and the reply goes on.
+func TestFallbackRewritesHostReply(t *testing.T) {
+	for _, bodyFirst := range []bool{true, false} {
+		p := newMultiPlugin(t, threeInstances+`,"fallback_strategy":"http_5xx"}`)
+		h := newFakeHost(clientHeaders("/v1/chat/completions")...)
+		s := p.NewStream(h)
+		sendRequest(t, s, h, multiBody)
+		h.respHeaders = append([][2]string(nil), envoyConnectError...)
+		h.respHeaders = append(h.respHeaders, [2]string{"content-length", "22"})
+		if s.OnResponseHeaders(h.respHeaders, false) != Pause || h.call == nil {
+			t.Fatal("the host's reply is not held while the next instance is called")
+		}
+		h.respBody = []byte("upstream connect error")
+		if bodyFirst && s.OnResponseBody(len(h.respBody), true) != Pause {
+			t.Fatal("the host's reply body is not kept for the answer")
+		}
+		s.OnCallResponse(jsonHeaders("200"), okJSON, true)
+		if h.local != nil || h.continued != 1 {
+			t.Fatalf("want the reply rewritten and continued once, got local %+v, %d continues", h.local, h.continued)
+		}
+		if !bodyFirst {
+			if a := s.OnResponseBody(len(h.respBody), true); a != Continue {
+				t.Fatalf("body after the answer: %v", a)
+			}
+		}
+		st, _ := get(h.respHeaders, ":status")
+		cl, _ := get(h.respHeaders, "content-length")
+		if st != "200" || cl != strconv.Itoa(len(h.respBody)) || !strings.Contains(string(h.respBody), "hello") {
+			t.Errorf("bodyFirst %v: reply %v %s", bodyFirst, h.respHeaders, h.respBody)
+		}
+	}
 }

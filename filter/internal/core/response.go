@@ -93,16 +93,15 @@ func (s *Stream) streaming() bool { return s.respStream && s.status < 400 }
 // OnResponseBody sees upstream body bytes: the current chunk when earlier
 // calls returned Continue or Consume.
 func (s *Stream) OnResponseBody(size int, eos bool) Action {
+	if s.retryingInline() {
+		return s.heldBody(size, eos)
+	}
 	if s.local || s.tr == nil { // not built: nothing to observe
 		return Continue
 	}
 	if s.aborted {
 		s.h.ReplaceResponseBody(nil)
 		return Continue
-	}
-	if s.retryingInline() {
-		s.keepHeldBody(size)
-		return Consume
 	}
 	s.idle.activity++
 	s.respBytes += int64(size)
@@ -284,6 +283,6 @@ func (s *Stream) answer(ctype string, body []byte) {
 		ctype = s.tr.StreamContentType()
 	}
 	s.local = true
-	s.h.SendLocal(s.status, [][2]string{{"content-type", ctype}}, out)
+	s.sendLocal(s.status, [][2]string{{"content-type", ctype}}, out)
 	s.finish()
 }

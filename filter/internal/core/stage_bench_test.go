@@ -54,6 +54,7 @@ func (h *nopHost) ReplaceResponseBody([]byte) bool                { return true 
 func (h *nopHost) SendLocal(int, [][2]string, []byte)             {}
 func (h *nopHost) Call(string, [][2]string, []byte, uint32) bool  { return true }
 func (h *nopHost) ContinueRequest()                               {}
+func (h *nopHost) ContinueResponse()                              {}
 func (h *nopHost) SetProperty(string, string)                     {}
 func (h *nopHost) DefineMetric(MetricKind, string) (uint32, bool) { return 0, true }
 func (h *nopHost) RecordMetric(MetricKind, uint32, int64)         {}

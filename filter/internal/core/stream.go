@@ -77,6 +77,6 @@ func (s *Stream) fail(status int, msg string) Action {
 	s.status = status
 	s.local = true
 	s.h.Log(LevelWarn, "ai-proxy: "+strconv.Itoa(status)+": "+msg)
-	s.h.SendLocal(status, [][2]string{{"content-type", "application/json"}}, convert.ErrorBody(s.client, status, msg))
+	s.sendLocal(status, [][2]string{{"content-type", "application/json"}}, convert.ErrorBody(s.client, status, msg))
 	return Pause
 }

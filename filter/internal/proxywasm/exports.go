@@ -343,6 +343,7 @@ func (s *stream) RemoveResponseHeader(k string)     { removeHeader(mapResponseHe
 func (s *stream) ResponseBody(n int) []byte         { return getBuffer(bufferResponseBody, n, &respBody) }
 func (s *stream) ReplaceResponseBody(b []byte) bool { return replaceBuffer(bufferResponseBody, b) }
 func (s *stream) ContinueRequest()                  { proxyContinueStream(streamRequest) }
+func (s *stream) ContinueResponse()                 { proxyContinueStream(streamResponse) }
 func (s *stream) Activate()                         { proxySetEffectiveContext(s.id) }
 func (s *stream) Log(level Level, msg string)       { logMsg(uint32(level), msg) }
 func (s *stream) NowNanos() int64                   { return nowNanos() }

@@ -22,7 +22,8 @@ const (
 	mapResponseHeaders     = 2
 	mapCallResponseHeaders = 6
 
-	streamRequest = 0
+	streamRequest  = 0
+	streamResponse = 1
 )
 
 // ptr returns the address of b's first byte (nil for an empty slice).

@@ -129,6 +129,8 @@ type Host interface {
 	Call(cluster string, headers [][2]string, body []byte, timeoutMS uint32) bool
 	// ContinueRequest resumes a request paused in a callback.
 	ContinueRequest()
+	// ContinueResponse resumes a response paused in a callback.
+	ContinueResponse()
 	// SetProperty publishes a value for access logs (Envoy filter state
 	// wasm.<name>, APISIX nginx variable <name>). The host copies value:
 	// it may be reused once the call returns.
