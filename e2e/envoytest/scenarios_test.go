@@ -51,6 +51,7 @@ func TestScenarios(t *testing.T) {
 			{"disconnect", testDisconnect},
 			{"timeout", testTimeouts},
 			{"istio", testIstio},
+			{"multi", testMulti},
 		} {
 			t.Run(area.name, func(t *testing.T) { area.run(t, r) })
 		}
@@ -85,6 +86,9 @@ type rig struct {
 	probe chan http.Header
 	// tmo is what the timeout listener's upstream saw (timeout_test.go).
 	tmo *upstreamLog
+	// first, second and weighted are ai-proxy-multi's instances (multi_test.go).
+	first            *firstUpstream
+	second, weighted *mock.Server
 }
 
 // A listener is the example's llm_gateway listener with another plugin
@@ -121,6 +125,13 @@ func startRig(t *testing.T, b envoy.Binary) *rig {
 	r.lab.Route("api.deepseek.com", r.timeoutUpstream(t))
 	r.lab.Route("oauth2.googleapis.com", r.gcp.URL)
 	r.lab.Route("us-central1-aiplatform.googleapis.com", r.gcp.URL)
+	r.first = newFirstUpstream(t)
+	r.second, r.weighted = mock.NewOpenAI(mock.WithAPIKey("key-second")), mock.NewOpenAI(mock.WithAPIKey("key-second"))
+	t.Cleanup(r.second.Close)
+	t.Cleanup(r.weighted.Close)
+	r.lab.Route(firstHost, r.first.srv.URL)
+	r.lab.Route(secondHost, r.second.URL)
+	r.lab.Route(weightHost, r.weighted.URL)
 
 	bedrock := func(hold bool) string {
 		h := ""
@@ -145,7 +156,8 @@ func startRig(t *testing.T, b envoy.Binary) *rig {
 		{name: "istio", istio: true},
 		{name: "timeout", plugin: timeoutPlugin},
 	}
-	callouts := []string{"bedrock-runtime.us-east-1.amazonaws.com", "oauth2.googleapis.com", "us-central1-aiplatform.googleapis.com"}
+	listeners = append(listeners, multiListeners()...)
+	callouts := append([]string{"bedrock-runtime.us-east-1.amazonaws.com", "oauth2.googleapis.com", "us-central1-aiplatform.googleapis.com"}, multiCallouts...)
 	cfg := r.config(t, listeners, callouts)
 	start := time.Now()
 	r.Envoy = envoy.Start(t, b, cfg, envoy.Options{

@@ -14,7 +14,9 @@ import (
 // Observing reports whether the response concerns the filter: false for
 // requests that were not AI requests (no body), whose responses pass
 // untouched, so the shell need not even read their headers.
-func (s *Stream) Observing() bool { return s.ai && !s.local }
+// A held response that a retry's answer replaces is observed until
+// its body carries that answer.
+func (s *Stream) Observing() bool { return s.ai && !s.local || s.retryingInline() }
 
 // translating reports whether response bytes differ between the protocols.
 func (s *Stream) translating() bool { return s.client != s.t.upstream }
