@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -172,6 +173,25 @@ func testMulti(t *testing.T, r *rig) {
 			})
 		}
 	}
+	t.Run("metrics", func(t *testing.T) {
+		prom := r.Prometheus(t)
+		for _, re := range []string{
+			`(?m)^llm_fallbacks_total\{instance="first",reason="status_429"\} 2$`,
+			`(?m)^llm_fallbacks_total\{instance="first",reason="transport"\} [1-9]`,
+			`(?m)^llm_requests_total\{instance="second",provider="openai-compatible",model="second-model",status="2xx"\} [1-9]`,
+		} {
+			if !regexp.MustCompile(re).MatchString(prom) {
+				t.Errorf("/stats/prometheus has no line matching %s", re)
+			}
+		}
+		if t.Failed() {
+			for _, l := range strings.Split(prom, "\n") {
+				if strings.Contains(l, "instance=") {
+					t.Log(l)
+				}
+			}
+		}
+	})
 	t.Run("401 is not retried", func(t *testing.T) {
 		r.first.mode.Store("ok") // the mock with key-first answers 418 here: not in the classes
 		r.second.Reset()
