@@ -8,6 +8,8 @@ func (s *Stream) excluded(i int) bool {
 	switch {
 	case p.testExcluded != nil && p.testExcluded(i):
 		return true
+	case p.models != nil && !p.serves(i, s.reqModel):
+		return true
 	}
 	return false
 }
