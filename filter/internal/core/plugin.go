@@ -27,7 +27,7 @@ type Plugin struct {
 	modelList []byte
 	// testExcluded, when set, takes instances out of selection (tests).
 	testExcluded func(instance int) bool
-	warned   bool // the configuration's warnings were logged
+	warned       bool // the configuration's warnings were logged
 
 	timeoutHeader string        // timeout, for the router of a pass-through request
 	routerTimeout string        // x-envoy-upstream-rq-timeout-ms of AI requests
