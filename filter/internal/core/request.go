@@ -66,11 +66,6 @@ func (s *Stream) OnRequestHeaders(headers [][2]string, eos bool) Action {
 			s.mode = modeHold
 		}
 	}
-	if !picked {
-		// Only for disarmHeaders: the router's bodiless request goes to
-		// the first instance's host until the callout replaces it.
-		s.t = p.backends[0].targets.getOrAny(s.client)
-	}
 	s.headers = headers // the strings live in a Go buffer the stream now owns
 	switch s.mode {
 	case modeInline:
@@ -84,9 +79,14 @@ func (s *Stream) OnRequestHeaders(headers [][2]string, eos bool) Action {
 	}
 	if p.caps.ExplicitBody {
 		s.h.SetProperty("wasm_process_req_body", "1")
-	} else {
-		s.disarmHeaders()
+		return Continue
 	}
+	if !picked {
+		// The router's bodiless request goes to the first instance's
+		// host until the callout, to the instance picked, replaces it.
+		s.t = p.backends[0].targets.getOrAny(s.client)
+	}
+	s.disarmHeaders()
 	return Continue
 }
 
