@@ -12,7 +12,8 @@ import (
 
 // modelHosts are the ways a request routed by model reaches its instance:
 // Envoy holding the headers until the body has named the model
-// (allow_on_headers_stop_iteration), Envoy and APISIX sending a callout.
+// (allow_on_headers_stop_iteration), Envoy (also before 1.35, where a held
+// header stops the body too) and APISIX sending a callout.
 var modelHosts = []struct {
 	name    string
 	profile host.Profile
@@ -20,6 +21,7 @@ var modelHosts = []struct {
 }{
 	{"envoy-fixed held", host.EnvoyFixed, "allow_on_headers_stop_iteration: true"},
 	{"envoy-fixed callout", host.EnvoyFixed, ""},
+	{"envoy callout", host.Envoy, ""},
 	{"apisix", host.APISIX, ""},
 }
 

@@ -163,6 +163,24 @@ func TestMultiRoutesByModel(t *testing.T) {
 			if tt.model != "" && gjson.GetBytes(out, "model").String() != tt.model {
 				t.Errorf("%s: upstream body %s", name, out)
 			}
+			// The instance is the metric label, as when picked with the
+			// headers.
+			resp := []byte(`{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`)
+			if h.call != nil {
+				s.OnCallResponse([][2]string{{":status", "200"}, {"content-type", "application/json"}}, resp, true)
+			} else {
+				s.OnResponseHeaders([][2]string{{":status", "200"}, {"content-type", "application/json"}}, false)
+				h.respBody = resp
+				s.OnResponseBody(len(resp), true)
+			}
+			s.OnDone()
+			labelled := false
+			for k := range h.metrics {
+				labelled = labelled || strings.HasPrefix(k, "llm_requests_total.instance."+tt.instance+".")
+			}
+			if !labelled {
+				t.Errorf("%s: no request metric labelled with instance %s: %v", name, tt.instance, h.metrics)
+			}
 		}
 	}
 }
