@@ -124,14 +124,20 @@ clusters:
   b.test: ` + b.URL + "\n"
 }
 
+// twoMocks starts OpenAI mocks "a" and "b", which want the keys key-a and
+// key-b, for the length of the test.
+func twoMocks(t *testing.T) (a, b *mock.Server) {
+	a, b = mock.NewOpenAI(mock.WithAPIKey("key-a")), mock.NewOpenAI(mock.WithAPIKey("key-b"))
+	t.Cleanup(a.Close)
+	t.Cleanup(b.Close)
+	return a, b
+}
+
 // A stream routed by model streams from its instance.
 func TestMultiRoutesByModelStreams(t *testing.T) {
 	for _, hc := range modelHosts {
 		t.Run(hc.name, func(t *testing.T) {
-			a := mock.NewOpenAI(mock.WithAPIKey("key-a"))
-			b := mock.NewOpenAI(mock.WithAPIKey("key-b"))
-			defer a.Close()
-			defer b.Close()
+			a, b := twoMocks(t)
 			base, _ := startGateway(t, hc.profile, byModelRoute(a, b, hc.extra))
 			for _, model := range []string{"o3", "gpt-5"} {
 				status, body := chat(t, base, `{"model":"`+model+`","messages":[{"role":"user","content":"stream me"}],"stream":true}`)
@@ -152,10 +158,7 @@ func TestMultiRoutesByModelStreams(t *testing.T) {
 func TestMultiListsModels(t *testing.T) {
 	for _, profile := range multiProfiles {
 		t.Run(profile.String(), func(t *testing.T) {
-			a := mock.NewOpenAI(mock.WithAPIKey("key-a"))
-			b := mock.NewOpenAI(mock.WithAPIKey("key-b"))
-			defer a.Close()
-			defer b.Close()
+			a, b := twoMocks(t)
 			base, _ := startGateway(t, profile, byModelRoute(a, b, ""))
 			status, h, body := send(t, "GET", base+"/v1/models", "")
 			want := `{"object":"list","data":[{"id":"o3","object":"model","created":0,"owned_by":"b"},{"id":"o4-mini","object":"model","created":0,"owned_by":"b"}]}`
