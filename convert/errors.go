@@ -29,10 +29,16 @@ func (e *StreamError) Error() string {
 // OpenAI protocols get {"error":{"message","type","param","code"}}, Anthropic
 // gets {"type":"error","error":{"type","message"}}.
 func ErrorBody(p Protocol, status int, message string) []byte {
+	return ErrorBodyCode(p, status, "", message)
+}
+
+// ErrorBodyCode is ErrorBody with OpenAI's error code, such as
+// model_not_found ("" for null). Anthropic's error object has no code.
+func ErrorBodyCode(p Protocol, status int, code, message string) []byte {
 	if p == AnthropicMessages {
 		return appendAnthropicError(nil, anthropicErrorType(status), message)
 	}
-	return appendOpenAIError(nil, openAIErrorType(status), message, "")
+	return appendOpenAIError(nil, openAIErrorType(status), message, code)
 }
 
 // toAnthropicError rewrites any upstream error body (OpenAI shape, Anthropic

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,6 +24,7 @@ import (
 var (
 	count     = flag.Int("count", 10, "runs per benchmark (the table shows medians)")
 	benchtime = flag.String("benchtime", "300ms", "go test -benchtime for package benchmarks")
+	only      = flag.String("only", "", "print only these tables, comma-separated: filter, packages, multi (default all)")
 )
 
 // run executes go test and returns its benchmark samples: name → metric → values.
@@ -79,6 +81,9 @@ func us(ns float64) string {
 	if ns >= 1e6 {
 		return fmt.Sprintf("%.2f ms", ns/1e6)
 	}
+	if ns < 1e3 {
+		return fmt.Sprintf("%.0f ns", ns)
+	}
 	return fmt.Sprintf("%.1f µs", ns/1e3)
 }
 
@@ -100,6 +105,8 @@ var goals = map[string]string{
 	"StreamOpenAIToAnthropicPerEvent": "≤ 3 µs/event over passthrough",
 	"Sign10KB":                        "≤ 300 µs (wasm)",
 	"Assertion":                       "cache miss only (~10 ms)",
+	"SelectInstance/roundrobin/16":    "< 1 µs (wasm)",
+	"SelectInstance/chash/16":         "< 1 µs (wasm)",
 }
 
 func main() {
@@ -111,12 +118,36 @@ func main() {
 		os.Exit(1)
 	}
 	n := strconv.Itoa(*count)
+	want := func(table string) bool { return *only == "" || slices.Contains(strings.Split(*only, ","), table) }
+	if want("filter") {
+		filterTable(n)
+	}
+	if want("packages") {
+		pkgs := []string{"./convert/...", "./sigv4", "./gcpauth", "./internal/jsonbytes"}
+		native, wasm := nativeAndWasm(wasmexec, ".", n, pkgs)
+		fmt.Printf("\nPure packages, native and inside Wasm (wazero, median of %s runs)\n\n", n)
+		packageTable(native, wasm)
+	}
+	if want("multi") {
+		// The core's own benchmarks of ai-proxy-multi: a pick as the stream
+		// makes it, and a retry's Backend.Build for a second instance.
+		native, wasm := nativeAndWasm(wasmexec, "^Benchmark(SelectInstance|Rebuild)$", n, []string{"./filter/internal/core"})
+		fmt.Printf("\nai-proxy-multi: selecting an instance among n, and a retry's rebuild, native and inside Wasm (median of %s runs)\n\n", n)
+		packageTable(native, wasm)
+	}
+}
+
+// nativeAndWasm runs the benchmarks of pkgs natively and inside Wasm.
+func nativeAndWasm(wasmexec, bench, n string, pkgs []string) (native, wasm map[string]map[string][]float64) {
+	args := []string{"-bench", bench, "-benchtime", *benchtime, "-count", n}
+	native = run(nil, slices.Concat(args, []string{"-cpu", "1"}, pkgs)...)
+	wasm = run([]string{"GOOS=wasip1", "GOARCH=wasm"}, slices.Concat([]string{"-exec", wasmexec}, args, pkgs)...)
+	return native, wasm
+}
+
+func filterTable(n string) {
 	e2e := run(nil, "-bench", "^Benchmark(Filter|Floor|Native)$", "-benchtime", "2000x", "-count", n, "-cpu", "1", "./e2e")
 	mem := run(nil, "-bench", "^BenchmarkGuestMemory$", "-benchtime", "1x", "-count", "1", "-cpu", "1", "./e2e")
-	pkgs := []string{"./convert/...", "./sigv4", "./gcpauth", "./internal/jsonbytes"}
-	native := run(nil, append([]string{"-bench", ".", "-benchtime", *benchtime, "-count", n, "-cpu", "1"}, pkgs...)...)
-	wasm := run([]string{"GOOS=wasip1", "GOARCH=wasm"}, append([]string{"-exec", wasmexec, "-bench", ".", "-benchtime", *benchtime, "-count", n}, pkgs...)...)
-
 	fmt.Printf("\nFilter per request inside the e2e harness (envoy-fixed profile, real clock, median of %s runs)\n\n", n)
 	fmt.Println("| scenario | filter | of which inside the VM | floor (host calls only) | filter − floor | native Go, same byte work | goal |")
 	fmt.Println("|---|---|---|---|---|---|---|")
@@ -131,8 +162,10 @@ func main() {
 	}
 	fmt.Printf("| harness floor (no-op guest) | %s | | | | | |\n", us(get(e2e, "Floor/Noop", "ns/op")))
 	fmt.Printf("| guest memory after 50,000 × 100 KB requests | %.1f MiB | | | | | ≤ 16 MiB |\n", get(mem, "GuestMemory", "MiB"))
+}
 
-	fmt.Printf("\nPure packages, native and inside Wasm (wazero, median of %s runs)\n\n", n)
+// packageTable prints benchmarks run natively and inside Wasm, one row each.
+func packageTable(native, wasm map[string]map[string][]float64) {
 	fmt.Println("| benchmark | native | wasm | wasm/native | allocs | goal |")
 	fmt.Println("|---|---|---|---|---|---|")
 	var names []string

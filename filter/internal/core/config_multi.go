@@ -41,6 +41,9 @@ type Instance struct {
 	Name             string
 	Weight, Priority int64
 	Config           *Config
+	// Models are the client models the instance serves: exact names or
+	// patterns where * matches any run of characters. nil: every model.
+	Models []string
 }
 
 // MultiFields is every attribute path the ai-proxy-multi validator
@@ -51,7 +54,7 @@ var MultiFields = []string{
 	"instances", "instances.name", "instances.provider", "instances.provider_conf", "instances.auth",
 	"instances.options", "instances.override", "instances.weight", "instances.priority",
 	"instances.checks", "instances.checks.active",
-	"instances.upstream_cluster",
+	"instances.upstream_cluster", "instances.models",
 	"balancer", "balancer.algorithm", "balancer.hash_on", "balancer.key",
 	"fallback_strategy", "fallback_http_statuses", "max_retries", "retry_on_failure_within_ms",
 	"logging", "logging.summaries", "logging.payloads",
@@ -243,6 +246,11 @@ func parseInstance(inst jsonbytes.Value, i int, root jsonbytes.Value, getenv fun
 	if err := checkChecks(inst.Get("checks"), at+"checks"); err != nil {
 		return in, err
 	}
+	models, err := parseModels(inst.Get("models"), at+"models")
+	if err != nil {
+		return in, err
+	}
+	in.Models = models
 	own := appendMembers([]byte{'{'}, inst, instanceKeys, false)
 	own = appendMembers(own, root, topKeys, len(own) > 1)
 	c, err := ParseConfig(append(own, '}'), getenv)
@@ -255,6 +263,34 @@ func parseInstance(inst jsonbytes.Value, i int, root jsonbytes.Value, getenv fun
 	}
 	in.Config = c
 	return in, nil
+}
+
+// parseModels validates an instance's models: a non-empty list of unique,
+// non-empty model names or * patterns.
+func parseModels(v jsonbytes.Value, field string) ([]string, error) {
+	if !v.Exists() {
+		return nil, nil
+	}
+	const want = "must be a list of model names or patterns with * (\"gpt-4o\", \"claude-*\")"
+	if !v.IsArray() {
+		return nil, bad(field, want)
+	}
+	var models []string
+	var err error
+	v.ForEach(func(_, m jsonbytes.Value) bool {
+		switch {
+		case !m.IsString() || m.Str() == "":
+			err = bad(field, want+", got %s", m)
+		case slices.Contains(models, m.Str()):
+			err = bad(field, "lists %q twice", m.Str())
+		}
+		models = append(models, m.Str())
+		return err == nil
+	})
+	if err == nil && len(models) == 0 {
+		err = bad(field, "must list at least one model; leave models out for an instance that serves every model")
+	}
+	return models, err
 }
 
 // checkChecks validates the shape of an instance's health checks

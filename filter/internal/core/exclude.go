@@ -10,6 +10,8 @@ func (s *Stream) excluded(i int) bool {
 		return true
 	case s.excludedAsTried(i):
 		return true
+	case p.models != nil && !p.serves(i, s.reqModel):
+		return true
 	}
 	return false
 }

@@ -62,4 +62,7 @@ var fuzzConfs = []string{
 		`{"name":"a","provider":"openai","weight":1,"auth":{"header":{"Authorization":"Bearer k"}}},` +
 		`{"name":"b","provider":"anthropic","weight":0,"priority":1,"auth":{"header":{"x-api-key":"k"}}},` +
 		`{"name":"c","provider":"bedrock","weight":3,"provider_conf":{"region":"us-east-1"},"auth":{"aws":{"access_key_id":"a","secret_access_key":"b"}}}]}}`,
+	`{"instances":[{"name":"a","provider":"openai","weight":1,"auth":{"header":{"Authorization":"Bearer k"}},"models":["m","gpt-*"]},` +
+		`{"name":"b","provider":"anthropic","weight":1,"auth":{"header":{"x-api-key":"k"}},"models":["claude-*","m"]},` +
+		`{"name":"c","provider":"bedrock","weight":1,"priority":-1,"provider_conf":{"region":"us-east-1"},"auth":{"aws":{"access_key_id":"a","secret_access_key":"b"}},"models":["*"]}]}`,
 }

@@ -1,7 +1,6 @@
 package core
 
 import (
-	"strconv"
 	"strings"
 	"testing"
 )
@@ -152,29 +151,5 @@ func TestMultiLogs(t *testing.T) {
 	}
 	if warnings != 1 {
 		t.Errorf("the ai-rate-limiting warning was logged %d times, want once", warnings)
-	}
-}
-
-// Picking among n instances, as a request does.
-func BenchmarkBalancerPick(b *testing.B) {
-	for _, n := range []int{2, 16, 128} {
-		for _, chash := range []bool{false, true} {
-			names := make([]string, n)
-			weights, priorities := make([]int64, n), make([]int64, n)
-			for i := range names {
-				names[i] = "instance-" + strings.Repeat("x", i%7) + string(rune('a'+i%26))
-				weights[i] = int64(1 + i%5)
-			}
-			bal := newBalancer(names, weights, priorities, chash)
-			name := "roundrobin"
-			if chash {
-				name = "chash"
-			}
-			b.Run(name+"/"+strconv.Itoa(n), func(b *testing.B) {
-				for i := 0; i < b.N; i++ {
-					bal.pick("user-42", nil)
-				}
-			})
-		}
 	}
 }

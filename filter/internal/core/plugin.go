@@ -1,6 +1,7 @@
 package core
 
 import (
+	"slices"
 	"strconv"
 
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/gcpauth"
@@ -19,6 +20,11 @@ type Plugin struct {
 	names    []string
 	bal      *balancer
 	multi    *MultiConfig
+	// models: each instance's models (nil: every model), when any
+	// instance declares some; nil otherwise. modelList answers
+	// GET /v1/models then (models.go).
+	models    [][]string
+	modelList []byte
 	// testExcluded, when set, takes instances out of selection (tests).
 	testExcluded func(instance int) bool
 	warned       bool // the configuration's warnings were logged
@@ -68,6 +74,12 @@ func NewMultiPlugin(mc *MultiConfig, caps Caps, root RootHost) *Plugin {
 		weights[i], priorities[i] = in.Weight, in.Priority
 	}
 	p.bal = newBalancer(p.names, weights, priorities, mc.Algorithm == "chash")
+	if slices.ContainsFunc(mc.Instances, func(in Instance) bool { return in.Models != nil }) {
+		for _, in := range mc.Instances {
+			p.models = append(p.models, in.Models)
+		}
+		p.modelList = modelList(mc.Instances)
+	}
 	p.initGCP()
 	return p
 }

@@ -30,12 +30,17 @@ func (s *Stream) OnRequestHeaders(headers [][2]string, eos bool) Action {
 	}
 	s.method, s.path = method, path
 	s.client, s.surePath = convert.ProtocolFromPath(path)
-	if s.p.bal != nil && !s.pickInstance(headers) {
+	p := s.p
+	// With models declared, the instance depends on the body's model and
+	// is picked in buildRequest; s.b stays nil until then.
+	if p.bal != nil && p.models == nil && !s.pickInstance(headers) {
 		return Pause
 	}
 	switch allow := allowedMethod(path); {
 	case method != allow:
 		return s.refuseMethod(allow)
+	case allow == "GET" && p.models != nil:
+		return s.readModels(headers)
 	case allow == "GET":
 		return s.passthrough(headers)
 	}
@@ -46,14 +51,16 @@ func (s *Stream) OnRequestHeaders(headers [][2]string, eos bool) Action {
 	if ctype != "" && !strings.Contains(strings.ToLower(ctype), "json") {
 		return s.fail(400, "Content-Type must be application/json, got "+strconv.Quote(ctype))
 	}
-	if !s.selectTarget() {
+	picked := s.b != nil
+	if picked && !s.selectTarget() {
 		return Pause
 	}
-	p := s.p
 	switch {
 	case !p.caps.BodyRewrite:
 		s.mode = modeCallout
-	case s.t.path == "" || s.b.signer != nil:
+	case !picked || s.t.path == "" || s.b.signer != nil:
+		// The headers depend on the body: its model picks the instance,
+		// names the path or is signed with it.
 		s.mode = modeCallout
 		if p.cfg.AllowHeadersHold {
 			s.mode = modeHold
@@ -72,9 +79,14 @@ func (s *Stream) OnRequestHeaders(headers [][2]string, eos bool) Action {
 	}
 	if p.caps.ExplicitBody {
 		s.h.SetProperty("wasm_process_req_body", "1")
-	} else {
-		s.disarmHeaders()
+		return Continue
 	}
+	if !picked {
+		// The router's bodiless request goes to the first instance's
+		// host until the callout, to the instance picked, replaces it.
+		s.t = p.backends[0].targets.getOrAny(s.client)
+	}
+	s.disarmHeaders()
 	return Continue
 }
 
@@ -105,13 +117,7 @@ func (s *Stream) disarmHeaders() { s.retarget(nil) }
 // authority (APISIX), it goes as a callout.
 func (s *Stream) passthrough(headers [][2]string) Action {
 	s.read = true
-	t, ok := s.b.targets.get(convert.OpenAIChat)
-	for _, other := range s.b.targets {
-		if ok {
-			break
-		}
-		t, ok = other, other != nil
-	}
+	t := s.b.targets.getOrAny(convert.OpenAIChat)
 	if t == nil {
 		return Continue
 	}
@@ -232,26 +238,31 @@ func (s *Stream) buildRequest(body []byte) (Attempt, bool) {
 			return Attempt{}, false
 		}
 		if detected != s.client {
-			if nt, ok := s.b.targets.get(detected); ok && s.mode == modeInline && nt.path != s.t.path {
-				s.fail(400, "this route's path does not name the endpoint, and "+detected.String()+" requests need another upstream path; use a route path ending in /embeddings or /chat/completions")
-				return Attempt{}, false
+			if s.mode == modeInline {
+				if nt, ok := s.b.targets.get(detected); ok && nt.path != s.t.path {
+					s.fail(400, "this route's path does not name the endpoint, and "+detected.String()+" requests need another upstream path; use a route path ending in /embeddings or /chat/completions")
+					return Attempt{}, false
+				}
 			}
 			s.client = detected
-			if !s.selectTarget() {
+			if s.b != nil && !s.selectTarget() {
 				return Attempt{}, false
 			}
 		}
+	}
+	if m, ok := s.obj.String("model"); ok {
+		s.reqModel = m
+	} else if raw, ok := s.obj.Get("model"); ok {
+		s.reqModel = strings.Clone(jsonbytes.Parse(raw).String())
+	}
+	if s.b == nil && !(s.pickInstance(s.headers) && s.selectTarget()) {
+		return Attempt{}, false
 	}
 	if !s.recognised() {
 		return Attempt{}, false
 	}
 	if v, _ := s.obj.Get("stream"); string(v) == "true" {
 		s.stream = true
-	}
-	if m, ok := s.obj.String("model"); ok {
-		s.reqModel = m
-	} else if raw, ok := s.obj.Get("model"); ok {
-		s.reqModel = strings.Clone(jsonbytes.Parse(raw).String())
 	}
 	return s.build(body)
 }

@@ -2,6 +2,7 @@ package core
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -14,7 +15,8 @@ import (
 const instanceProperty = "llm_instance"
 
 // pickInstance chooses the instance of an ai-proxy-multi request, or
-// answers 503 when every instance is excluded (and returns false).
+// answers (and returns false): 404 when no instance serves the request's
+// model, 503 when every instance that could is excluded.
 func (s *Stream) pickInstance(headers [][2]string) bool {
 	p := s.p
 	if !p.warned {
@@ -28,8 +30,16 @@ func (s *Stream) pickInstance(headers [][2]string) bool {
 		key = hashKey(p.multi, headers)
 	}
 	i, ok := p.bal.pick(key, s.excluded)
-	if !ok {
+	switch {
+	case ok:
+	case p.models == nil || p.servedBySome(s.reqModel):
 		s.fail(503, "no instance of ai-proxy-multi is available")
+		return false
+	case s.reqModel == "":
+		s.fail(400, "request names no \"model\", and this route picks its instance by the model it serves; send \"model\"")
+		return false
+	default:
+		s.failCode(404, "model_not_found", "no instance of ai-proxy-multi serves model "+strconv.Quote(s.reqModel))
 		return false
 	}
 	s.b, s.inst = p.backends[i], i

@@ -73,10 +73,14 @@ type Stream struct {
 }
 
 // fail answers the client with an error in its protocol.
-func (s *Stream) fail(status int, msg string) Action {
+func (s *Stream) fail(status int, msg string) Action { return s.failCode(status, "", msg) }
+
+// failCode is fail with OpenAI's machine-readable error code, such as
+// model_not_found.
+func (s *Stream) failCode(status int, code, msg string) Action {
 	s.status = status
 	s.local = true
 	s.h.Log(LevelWarn, "ai-proxy: "+strconv.Itoa(status)+": "+msg)
-	s.sendLocal(status, [][2]string{{"content-type", "application/json"}}, convert.ErrorBody(s.client, status, msg))
+	s.sendLocal(status, [][2]string{{"content-type", "application/json"}}, convert.ErrorBodyCode(s.client, status, code, msg))
 	return Pause
 }

@@ -34,6 +34,20 @@ func (ts *targets) get(client convert.Protocol) (*target, bool) {
 	return nil, false
 }
 
+// getOrAny returns the target for client requests, else any target of
+// the provider (nil when it has none).
+func (ts *targets) getOrAny(client convert.Protocol) *target {
+	if t, ok := ts.get(client); ok {
+		return t
+	}
+	for _, t := range ts {
+		if t != nil {
+			return t
+		}
+	}
+	return nil
+}
+
 func buildTargets(c *Config) *targets {
 	p := c.Provider
 	conf := c.providerConf()
