@@ -8,6 +8,8 @@ func (s *Stream) excluded(i int) bool {
 	switch {
 	case p.testExcluded != nil && p.testExcluded(i):
 		return true
+	case s.overBudget(i):
+		return true
 	}
 	return false
 }

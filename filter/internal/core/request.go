@@ -30,6 +30,7 @@ func (s *Stream) OnRequestHeaders(headers [][2]string, eos bool) Action {
 	}
 	s.method, s.path = method, path
 	s.client, s.surePath = convert.ProtocolFromPath(path)
+	s.beginBudget(headers)
 	if s.p.bal != nil && !s.pickInstance(headers) {
 		return Pause
 	}
@@ -38,6 +39,9 @@ func (s *Stream) OnRequestHeaders(headers [][2]string, eos bool) Action {
 		return s.refuseMethod(allow)
 	case allow == "GET":
 		return s.passthrough(headers)
+	}
+	if !s.checkBudget() {
+		return Pause
 	}
 	s.stream = convert.PathStreams(path)
 	if eos && !s.p.caps.ExplicitBody {

@@ -41,6 +41,7 @@ func (s *Stream) OnResponseHeaders(headers [][2]string, eos bool) Action {
 	}
 	ctype := s.readStatus(headers)
 	s.idle.activity++
+	s.setQuotaHeaders()
 	s.respStream = convert.IsStreamContentType(ctype)
 	s.translate = s.translating()
 	// An error the proxy made itself (Envoy's "upstream connect error",
@@ -277,6 +278,6 @@ func (s *Stream) answer(ctype string, body []byte) {
 		ctype = s.tr.StreamContentType()
 	}
 	s.local = true
-	s.h.SendLocal(s.status, [][2]string{{"content-type", ctype}}, out)
+	s.h.SendLocal(s.status, s.quotaHeaders([][2]string{{"content-type", ctype}}), out)
 	s.finish()
 }
