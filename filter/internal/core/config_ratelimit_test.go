@@ -1,8 +1,11 @@
 package core
 
 import (
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/tidwall/sjson"
 )
 
 // rateLimited is a plugin-keyed configuration of ai-proxy-multi (instances
@@ -71,4 +74,38 @@ func TestRateLimitConfig(t *testing.T) {
 			t.Errorf("%s: error %q, want %q", tt.name, err, tt.err)
 		}
 	}
+}
+
+// The ai-rate-limiting table lists exactly RateLimitFields, with the types
+// and ranges the validator enforces.
+func TestRateLimitReferenceMatchesValidator(t *testing.T) {
+	rows := readReference(t, "ai-rate-limiting")
+	var documented []string
+	for _, r := range rows {
+		documented = append(documented, r.path)
+	}
+	if !slices.Equal(sortedCopy(documented), sortedCopy(RateLimitFields)) {
+		t.Errorf("docs/configuration.md documents %v, the validator accepts %v", documented, RateLimitFields)
+	}
+	configure := func(path string, value any) error {
+		base := `{"limit":10,"time_window":60}`
+		switch {
+		case strings.HasPrefix(path, "instances"):
+			base = `{"instances":[{"name":"a","limit":10,"time_window":60}]}`
+			path = strings.Replace(path, "instances.", "instances.0.", 1)
+		case strings.HasPrefix(path, "rules"):
+			base = `{"rules":[{"count":10,"time_window":60,"key":"$http_x"}]}`
+			path = strings.Replace(path, "rules.", "rules.0.", 1)
+		}
+		conf, err := sjson.Set(base, path, value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = ParsePluginConfig([]byte(rateLimited(conf)), nil)
+		return err
+	}
+	checkDocumentedValues(t, rows, configure, func(path string) string {
+		path = strings.Replace(path, "instances.", "instances[0].", 1)
+		return "ai-rate-limiting." + strings.Replace(path, "rules.", "rules[0].", 1)
+	})
 }
