@@ -3,8 +3,6 @@ package ratelimit
 import (
 	"errors"
 	"testing"
-
-	"github.com/ai-proxy-wasm/ai-proxy-wasm/filter/internal/proxywasm"
 )
 
 // Fixed windows of 60 s are aligned on the epoch: [60, 120) is one window,
@@ -41,7 +39,7 @@ func TestFixedWindowEdges(t *testing.T) {
 		}},
 	}
 	for _, tt := range tests {
-		var st proxywasm.MemStore
+		var st memStore
 		for i, s := range tt.steps {
 			var q Quota
 			if s.cost == 0 {
@@ -75,7 +73,7 @@ func TestExhausted(t *testing.T) {
 // which writes between this worker's Get and its Set: the other worker's
 // Add runs just before each of this worker's first n Sets.
 type interleaved struct {
-	shared *proxywasm.MemStore
+	shared *memStore
 	other  func()
 	n      int
 }
@@ -95,7 +93,7 @@ func (s *interleaved) Set(key string, value []byte, cas uint32) error {
 // count, also when both found the counter missing and race to create it.
 func TestConcurrentUpdatesLoseNothing(t *testing.T) {
 	for _, existing := range []bool{false, true} {
-		var shared proxywasm.MemStore
+		var shared memStore
 		if existing {
 			if _, err := Add(&shared, "k", 1000, 60, 5, 1); err != nil {
 				t.Fatal(err)
@@ -125,7 +123,7 @@ func TestConcurrentUpdatesLoseNothing(t *testing.T) {
 // Under endless contention Add gives up after MaxAttempts instead of
 // looping, and says the tokens were not counted.
 func TestContendedGivesUp(t *testing.T) {
-	var shared proxywasm.MemStore
+	var shared memStore
 	a := &interleaved{shared: &shared, n: MaxAttempts, other: func() { Add(&shared, "k", 10, 60, 5, 1) }}
 	if _, err := Add(a, "k", 10, 60, 5, 3); !errors.Is(err, ErrContended) {
 		t.Fatalf("Add = %v, want ErrContended", err)
@@ -135,7 +133,7 @@ func TestContendedGivesUp(t *testing.T) {
 	}
 }
 
-type failingStore struct{ proxywasm.MemStore }
+type failingStore struct{ memStore }
 
 var errFull = errors.New("shared data: out of memory")
 
@@ -151,12 +149,26 @@ func TestStoreFailure(t *testing.T) {
 // A record that is not a counter (another use of the key, or damage) is an
 // empty counter, replaced by the next Add.
 func TestForeignRecord(t *testing.T) {
-	var st proxywasm.MemStore
+	var st memStore
 	st.Set("k", []byte("v1|whatever"), 0)
 	if q := Peek(&st, "k", 10, 60, 5); q.Remaining != 10 {
 		t.Fatalf("remaining %d, want 10", q.Remaining)
 	}
 	if q, err := Add(&st, "k", 10, 60, 5, 4); err != nil || q.Remaining != 6 {
 		t.Fatalf("Add = %+v, %v", q, err)
+	}
+}
+
+// BenchmarkBudgetCheckAndUpdate is a request's work on one budget in
+// shared data: the check before it and the charge after it.
+func BenchmarkBudgetCheckAndUpdate(b *testing.B) {
+	var st memStore
+	const key = "ai-rate-limiting|3f2a9|instance|openai-instance"
+	b.ReportAllocs()
+	for i := range b.N {
+		now := int64(1_700_000_000 + i/1000)
+		if !Peek(&st, key, 1<<40, 60, now).Exhausted() {
+			Add(&st, key, 1<<40, 60, now, 150)
+		}
 	}
 }
