@@ -88,7 +88,11 @@ func (p *Plugin) initBudgets() {
 		if i := slices.IndexFunc(rl.Instances, func(il InstanceLimit) bool { return il.Name == name }); i >= 0 {
 			ib.limit, ib.window, ib.key = rl.Instances[i].Limit, rl.Instances[i].TimeWindow, rl.id+"instance|"+name
 		}
-		ib.headers = quotaHeaderNames{"X-AI-RateLimit-Limit-" + name, "X-AI-RateLimit-Remaining-" + name, "X-AI-RateLimit-Reset-" + name}
+		suffix := name
+		if !isName(suffix) {
+			suffix = modelLabel(name) // a header name cannot hold every character an instance name may
+		}
+		ib.headers = quotaHeaderNames{"X-AI-RateLimit-Limit-" + suffix, "X-AI-RateLimit-Remaining-" + suffix, "X-AI-RateLimit-Reset-" + suffix}
 		b.inst = append(b.inst, ib)
 	}
 	for i := range rl.Rules {
@@ -186,12 +190,14 @@ func (s *Stream) overBudget(i int) bool {
 // checkBudget admits the request to the picked instance, or answers it
 // with rejected_code (a budget is used up) or 500 (no budget applies) and
 // returns false. The budgets it checked are charged when the response
-// ends.
+// ends; a retry on another instance calls it again, and only the last
+// check's budgets are charged.
 func (s *Stream) checkBudget() bool {
 	b := s.p.budget
 	if b == nil {
 		return true
 	}
+	s.budget.charges = s.budget.charges[:0]
 	if b.rules == nil {
 		c, q, has, ok := s.instanceQuota(s.inst)
 		switch {
