@@ -198,19 +198,20 @@ func TestBudgetStrategies(t *testing.T) {
 	tests := []struct {
 		strategy string
 		want     string // remaining after one request of prompt 1, completion 29
+		gauge    int64  // remaining after two
 	}{
-		{`"limit_strategy":"total_tokens"`, "70"},
-		{`"limit_strategy":"prompt_tokens"`, "99"},
-		{`"limit_strategy":"completion_tokens"`, "71"},
-		{`"limit_strategy":"expression","cost_expr":"prompt_tokens * 10 + completion_tokens / 2"`, "75"}, // 10 + 14.5 → 25 (rounded half up)
+		{`"limit_strategy":"total_tokens"`, "70", 40},
+		{`"limit_strategy":"prompt_tokens"`, "99", 98},
+		{`"limit_strategy":"completion_tokens"`, "71", 42},
+		{`"limit_strategy":"expression","cost_expr":"prompt_tokens * 10 + completion_tokens / 2"`, "75", 50}, // 10 + 14.5 → 25 (rounded half up)
 	}
 	for _, tt := range tests {
 		p := budgetPlugins(t, `{"ai-proxy":`+openaiConf+`,"ai-rate-limiting":{"limit":100,"time_window":60,`+tt.strategy+`}}`, envoyCaps, 1)[0]
 		serve(t, p, 30)
 		h := serve(t, p, 30)
 		wantHeaders(t, tt.strategy, h, map[string]string{"X-AI-RateLimit-Remaining-ai-proxy-openai": tt.want})
-		if got := h.metrics["llm_budget_remaining.instance.ai-proxy-openai"]; strconv.FormatInt(got, 10) != tt.want && got == 0 {
-			t.Errorf("%s: gauge %d", tt.strategy, got)
+		if got := h.metrics["llm_budget_remaining.instance.ai-proxy-openai"]; got != tt.gauge {
+			t.Errorf("%s: gauge llm_budget_remaining %d, want %d", tt.strategy, got, tt.gauge)
 		}
 	}
 }
