@@ -51,7 +51,7 @@ clusters:
 func plainBudgetRoute(m *mock.Server, rl string) string {
 	return `routes:
   - id: budget
-    uri: /v1/chat/completions
+    uri: /v1/*
     plugins:
       ai-rate-limiting: ` + rl + `
       ai-proxy:
@@ -244,6 +244,37 @@ func TestBudgetRules(t *testing.T) {
 			}
 			if r := chatReply(t, base, hello); r.status != 500 || !strings.Contains(r.body, "no rule") {
 				t.Fatalf("no rule applies: %d %s, want 500", r.status, r.body)
+			}
+		})
+	}
+}
+
+// An Anthropic client's stream, converted from the OpenAI provider's, is
+// counted from the usage it reported, and the request after it is refused
+// with an Anthropic error.
+func TestBudgetConvertedStream(t *testing.T) {
+	for _, profile := range multiProfiles {
+		t.Run(profile.String(), func(t *testing.T) {
+			m := mock.NewOpenAI(mock.WithAPIKey("key-a"))
+			defer m.Close()
+			base, _ := startGatewayWorkers(t, profile, plainBudgetRoute(m, `{limit: 1, time_window: `+budgetWindow+`, rejected_code: 429}`), budgetWorkers(profile))
+			messages := func(stream bool) budgetReply {
+				body := `{"model":"claude","max_tokens":100,"stream":` + strconv.FormatBool(stream) + `,"messages":[{"role":"user","content":"hi"}]}`
+				resp, err := http.Post(base+"/v1/messages", "application/json", strings.NewReader(body))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				out, _ := io.ReadAll(resp.Body)
+				return budgetReply{resp.StatusCode, resp.Header, string(out)}
+			}
+			r := messages(true)
+			if r.status != 200 || !strings.Contains(r.body, "event: message_stop") {
+				t.Fatalf("stream: %d %s", r.status, r.body)
+			}
+			r = messages(false)
+			if r.status != 429 || !strings.Contains(r.body, `"type":"error"`) || !strings.Contains(r.body, "is used up") {
+				t.Fatalf("after the stream: %d %s, want 429 as an Anthropic error", r.status, r.body)
 			}
 		})
 	}
