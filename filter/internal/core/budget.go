@@ -56,6 +56,10 @@ type budgetState struct {
 	headers [][2]string // the request's, for variables and the consumer
 	shown   []shownQuota
 	charges []charge
+	// The common cases (one budget, or two instances read by a fallback)
+	// fit in the stream itself, without allocating.
+	shownBuf  [2]shownQuota
+	chargeBuf [1]charge
 }
 
 type shownQuota struct {
@@ -124,6 +128,7 @@ func (mc *MultiConfig) instanceNames() []string {
 func (s *Stream) beginBudget(headers [][2]string) {
 	if s.p.budget != nil {
 		s.budget.headers = headers
+		s.budget.shown, s.budget.charges = s.budget.shownBuf[:0], s.budget.chargeBuf[:0]
 	}
 }
 

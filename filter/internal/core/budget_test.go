@@ -232,3 +232,28 @@ func TestBudgetHeadersHidden(t *testing.T) {
 		t.Fatalf("second request: %+v, want 503", h2.local)
 	}
 }
+
+// A whole request with one instance budget: check, headers and charge,
+// next to BenchmarkStages/4-done without one.
+func BenchmarkBudgetRequest(b *testing.B) {
+	mc, err := ParsePluginConfig([]byte(`{"ai-proxy":`+openaiConf+`,"ai-rate-limiting":{"limit":1000000000000,"time_window":60}}`), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := NewMultiPlugin(mc, envoyCaps, newFakeRoot())
+	body := []byte(multiBody)
+	resp := []byte(`{"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":1,"total_tokens":10}}`)
+	hdrs := clientHeaders("/v1/chat/completions")
+	b.ReportAllocs()
+	for range b.N {
+		h := &nopHost{}
+		s := p.NewStream(h)
+		s.OnRequestHeaders(hdrs, false)
+		h.reqBody = body
+		s.OnRequestBody(len(body), true)
+		s.OnResponseHeaders([][2]string{{":status", "200"}, {"content-type", "application/json"}}, false)
+		h.respBody = resp
+		s.OnResponseBody(len(resp), true)
+		s.OnDone()
+	}
+}
