@@ -59,6 +59,7 @@ func decode(v []byte) (start, used int64) {
 // quota is the budget of limit tokens per window seconds at now (Unix
 // seconds), given what the stored record says.
 func quota(rec []byte, limit, window, now int64) (q Quota, start, used int64) {
+	window = max(window, 1) // callers validate it; a zero must not divide
 	start = windowStart(now, window)
 	if s, u := decode(rec); s == start {
 		used = u

@@ -172,3 +172,12 @@ func BenchmarkBudgetCheckAndUpdate(b *testing.B) {
 		}
 	}
 }
+
+// A window of 0 (which validation refuses) counts per second instead of
+// dividing by zero.
+func TestZeroWindow(t *testing.T) {
+	var st memStore
+	if q, err := Add(&st, "k", 10, 0, 5, 3); err != nil || q.Remaining != 7 || q.Reset != 1 {
+		t.Fatalf("Add = %+v, %v", q, err)
+	}
+}

@@ -62,7 +62,8 @@ func (u *Usage) value(name string) float64 {
 // as APISIX's ai-rate-limiting evaluates it
 // (https://apisix.apache.org/docs/apisix/plugins/ai-rate-limiting/).
 type Expr struct {
-	nodes []node // nodes[len-1] is the root
+	nodes []node
+	root  int
 }
 
 type node struct {
@@ -99,8 +100,7 @@ func Compile(src string) (*Expr, error) {
 	if p.pos < len(src) {
 		return nil, &ExprError{p.pos, fmt.Sprintf("unexpected %q", src[p.pos])}
 	}
-	_ = root // the root is the last node added
-	return &Expr{nodes: p.nodes}, nil
+	return &Expr{nodes: p.nodes, root: root}, nil
 }
 
 type parser struct {
@@ -293,7 +293,7 @@ func contains(list []string, s string) bool {
 // negative or not finite (a division by zero), rounded to the nearest
 // integer, halves up.
 func (e *Expr) Eval(u Usage) int64 {
-	v := e.eval(len(e.nodes)-1, &u)
+	v := e.eval(e.root, &u)
 	if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
 		return 0
 	}
