@@ -18,8 +18,6 @@ func multiRoute(a, b *mock.Server, extra string) string {
   - id: multi
     uri: /v1/chat/completions
     plugins:
-      ai-rate-limiting:
-        limit: 100
       ai-proxy-multi:
         instances:
           - name: a

@@ -29,9 +29,8 @@ type MultiConfig struct {
 	RetryWithinMS        int64
 	ConsumerHeader       string // the request header naming the consumer
 
-	// IgnoredPlugins are plugin names of a plugin-keyed configuration the
-	// filter accepted without acting on them yet.
-	IgnoredPlugins []string
+	// RateLimit is the configuration's ai-rate-limiting, nil without.
+	RateLimit *RateLimit
 }
 
 // Instance is one entry of instances[]: its own provider, auth, options
@@ -101,8 +100,9 @@ func ParsePluginConfig(raw []byte, getenv func(string) string) (*MultiConfig, er
 		_, err := ParseConfig(raw, getenv)
 		return nil, err
 	}
+	whole := raw
 	root := jsonbytes.Parse(bytes.Clone(raw))
-	var ignored []string
+	var rateLimit jsonbytes.Value
 	if root.IsObject() && isPluginKeyed(root) {
 		var chosen []string
 		var err error
@@ -112,7 +112,7 @@ func ParsePluginConfig(raw []byte, getenv func(string) string) (*MultiConfig, er
 				chosen = append(chosen, k.Str())
 				raw = v
 			case pluginRateLimiting:
-				ignored = append(ignored, k.Str())
+				rateLimit = v
 			default:
 				err = fmt.Errorf("ai-proxy: plugin %q is not one this filter runs; use %s, %s or %s", k.Str(), pluginAIProxy, pluginAIProxyMulti, pluginRateLimiting)
 			}
@@ -144,7 +144,12 @@ func ParsePluginConfig(raw []byte, getenv func(string) string) (*MultiConfig, er
 	if err != nil {
 		return nil, err
 	}
-	mc.IgnoredPlugins = ignored
+	if rateLimit.Exists() {
+		names := mc.instanceNames()
+		if mc.RateLimit, err = parseRateLimit(rateLimit, whole, names); err != nil {
+			return nil, err
+		}
+	}
 	return mc, nil
 }
 

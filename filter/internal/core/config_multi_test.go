@@ -65,7 +65,7 @@ func TestMultiConfigRules(t *testing.T) {
 		// Where the configuration comes from.
 		{"keyed ai-proxy-multi", `{"ai-proxy-multi":` + multi("") + `}`, ""},
 		{"keyed ai-proxy", `{"ai-proxy":{"provider":"openai","auth":{"header":{"a":"b"}}}}`, ""},
-		{"keyed with ai-rate-limiting", `{"ai-rate-limiting":{"limit":10},"ai-proxy-multi":` + multi("") + `}`, ""},
+		{"keyed with ai-rate-limiting", `{"ai-rate-limiting":{"limit":10,"time_window":60},"ai-proxy-multi":` + multi("") + `}`, ""},
 		{"keyed both", `{"ai-proxy":{"provider":"openai","auth":{"header":{"a":"b"}}},"ai-proxy-multi":` + multi("") + `}`, "needs exactly one of ai-proxy and ai-proxy-multi, got 2"},
 		{"keyed neither", `{"ai-rate-limiting":{}}`, "needs exactly one of ai-proxy and ai-proxy-multi, got 0"},
 		{"keyed unknown plugin", `{"ai-proxy":{"provider":"openai","auth":{"header":{"a":"b"}}},"limit-count":{}}`, `plugin "limit-count" is not one this filter runs`},
@@ -98,7 +98,7 @@ func quoteJSON(s string) string { return string(appendJSONString(nil, s)) }
 // Each instance keeps its own provider, auth and options, and shares the
 // top level's transport fields; defaults are APISIX's.
 func TestMultiConfigInstances(t *testing.T) {
-	mc, err := ParsePluginConfig([]byte(`{"ai-rate-limiting":{},"ai-proxy-multi":`+multi(`"timeout":1234`)+`}`), nil)
+	mc, err := ParsePluginConfig([]byte(`{"ai-rate-limiting":{"limit":100,"time_window":60},"ai-proxy-multi":`+multi(`"timeout":1234`)+`}`), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestMultiConfigInstances(t *testing.T) {
 			t.Errorf("timeout %d, want the top level's 1234", c.TimeoutMS)
 		}
 	}
-	if len(mc.IgnoredPlugins) != 1 || mc.IgnoredPlugins[0] != "ai-rate-limiting" {
-		t.Errorf("ignored plugins %v", mc.IgnoredPlugins)
+	if rl := mc.RateLimit; rl == nil || rl.Limit.n != 100 || rl.TimeWindow.n != 60 || rl.RejectedCode != 503 || !rl.ShowHeaders || rl.Strategy != "total_tokens" {
+		t.Errorf("ai-rate-limiting %+v, want limit 100 per 60 s with APISIX's defaults", rl)
 	}
 }

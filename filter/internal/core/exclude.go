@@ -12,6 +12,8 @@ func (s *Stream) excluded(i int) bool {
 		return true
 	case p.models != nil && !p.serves(i, s.reqModel):
 		return true
+	case s.overBudget(i):
+		return true
 	}
 	return false
 }

@@ -166,6 +166,10 @@ func (f *fakeHost) RecordMetric(kind MetricKind, id uint32, v int64) {
 	if f.metrics == nil {
 		f.metrics = map[string]int64{}
 	}
+	if kind == Gauge { // a gauge is set, as proxy_record_metric does
+		f.metrics[fakeMetrics.names[id]] = v
+		return
+	}
 	f.metrics[fakeMetrics.names[id]] += v
 }
 

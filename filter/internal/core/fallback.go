@@ -172,7 +172,7 @@ func (s *Stream) sendRetry(i int) {
 	r.attempts++
 	r.sentAt = s.h.NowNanos()
 	s.old = nil // the failed attempt's translator stays with its answer
-	if !s.selectTarget() {
+	if !s.checkBudget() || !s.selectTarget() {
 		s.finish()
 		return
 	}

@@ -43,6 +43,7 @@ func (s *Stream) finish() {
 		return
 	}
 	u := s.tr.Usage()
+	s.chargeBudget(u)
 	reqType := "ai_chat"
 	if s.stream {
 		reqType = "ai_stream"

@@ -65,4 +65,11 @@ var fuzzConfs = []string{
 	`{"instances":[{"name":"a","provider":"openai","weight":1,"auth":{"header":{"Authorization":"Bearer k"}},"models":["m","gpt-*"]},` +
 		`{"name":"b","provider":"anthropic","weight":1,"auth":{"header":{"x-api-key":"k"}},"models":["claude-*","m"]},` +
 		`{"name":"c","provider":"bedrock","weight":1,"priority":-1,"provider_conf":{"region":"us-east-1"},"auth":{"aws":{"access_key_id":"a","secret_access_key":"b"}},"models":["*"]}]}`,
+	`{"ai-proxy-multi":{"fallback_strategy":["rate_limiting"],"instances":[` +
+		`{"name":"a","provider":"openai","weight":1,"auth":{"header":{"Authorization":"Bearer k"}}},` +
+		`{"name":"b c","provider":"anthropic","weight":1,"auth":{"header":{"x-api-key":"k"}}}]},` +
+		`"ai-rate-limiting":{"instances":[{"name":"a","limit":1,"time_window":60}],"limit":"${http_x_request_id}","time_window":60,` +
+		`"limit_strategy":"expression","cost_expr":"max(input_tokens, 1) / 0 + total_tokens","per_consumer":true}}`,
+	`{"ai-proxy":{"provider":"openai","auth":{"header":{"Authorization":"Bearer k"}}},` +
+		`"ai-rate-limiting":{"rules":[{"count":1,"time_window":1,"key":"$http_x_request_id $arg_u"},{"count":"$http_content_length","time_window":"$uri","key":"$consumer_name"}]}}`,
 }

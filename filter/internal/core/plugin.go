@@ -27,7 +27,7 @@ type Plugin struct {
 	modelList []byte
 	// testExcluded, when set, takes instances out of selection (tests).
 	testExcluded func(instance int) bool
-	warned       bool // the configuration's warnings were logged
+	budget       *budgets // ai-rate-limiting (nil: none)
 
 	timeoutHeader   string        // timeout, for the router of a pass-through request
 	routerTimeout   string        // x-envoy-upstream-rq-timeout-ms of AI requests
@@ -61,6 +61,7 @@ func NewMultiPlugin(mc *MultiConfig, caps Caps, root RootHost) *Plugin {
 	if mc.Instances == nil {
 		p := NewPlugin(mc.Config, caps, root)
 		p.multi = mc
+		p.initBudgets()
 		return p
 	}
 	p := newPlugin(mc.Config, caps, root)
@@ -81,6 +82,7 @@ func NewMultiPlugin(mc *MultiConfig, caps Caps, root RootHost) *Plugin {
 		p.modelList = modelList(mc.Instances)
 	}
 	p.initGCP()
+	p.initBudgets()
 	return p
 }
 

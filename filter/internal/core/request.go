@@ -31,6 +31,7 @@ func (s *Stream) OnRequestHeaders(headers [][2]string, eos bool) Action {
 	s.method, s.path = method, path
 	s.client, s.surePath = convert.ProtocolFromPath(path)
 	p := s.p
+	s.beginBudget(headers)
 	// With models declared, the instance depends on the body's model and
 	// is picked in buildRequest; s.b stays nil until then.
 	if p.bal != nil && p.models == nil && !s.pickInstance(headers) {
@@ -43,6 +44,9 @@ func (s *Stream) OnRequestHeaders(headers [][2]string, eos bool) Action {
 		return s.readModels(headers)
 	case allow == "GET":
 		return s.passthrough(headers)
+	}
+	if s.b != nil && !s.checkBudget() { // else once the body picks the instance
+		return Pause
 	}
 	s.stream = convert.PathStreams(path)
 	if eos && !s.p.caps.ExplicitBody {
@@ -255,7 +259,7 @@ func (s *Stream) buildRequest(body []byte) (Attempt, bool) {
 	} else if raw, ok := s.obj.Get("model"); ok {
 		s.reqModel = strings.Clone(jsonbytes.Parse(raw).String())
 	}
-	if s.b == nil && !(s.pickInstance(s.headers) && s.selectTarget()) {
+	if s.b == nil && !(s.pickInstance(s.headers) && s.checkBudget() && s.selectTarget()) {
 		return Attempt{}, false
 	}
 	if !s.recognised() {

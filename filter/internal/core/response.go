@@ -46,6 +46,7 @@ func (s *Stream) OnResponseHeaders(headers [][2]string, eos bool) Action {
 		return Pause
 	}
 	s.idle.activity++
+	s.setQuotaHeaders()
 	s.respStream = convert.IsStreamContentType(ctype)
 	s.translate = s.translating()
 	// An error the proxy made itself (Envoy's "upstream connect error",
@@ -285,6 +286,6 @@ func (s *Stream) answer(ctype string, body []byte) {
 		ctype = s.tr.StreamContentType()
 	}
 	s.local = true
-	s.sendLocal(s.status, [][2]string{{"content-type", ctype}}, out)
+	s.sendLocal(s.status, s.quotaHeaders([][2]string{{"content-type", ctype}}), out)
 	s.finish()
 }

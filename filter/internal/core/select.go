@@ -19,12 +19,6 @@ const instanceProperty = "llm_instance"
 // model, 503 when every instance that could is excluded.
 func (s *Stream) pickInstance(headers [][2]string) bool {
 	p := s.p
-	if !p.warned {
-		p.warned = true
-		for _, name := range p.multi.IgnoredPlugins {
-			s.h.Log(LevelWarn, "ai-proxy: the configuration's "+name+" is accepted and not enforced yet")
-		}
-	}
 	key := ""
 	if p.bal.chash {
 		key = hashKey(p.multi, headers)

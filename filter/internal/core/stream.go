@@ -67,9 +67,10 @@ type Stream struct {
 	// client that disconnects ends it (see OnDone).
 	clientClosed bool
 
-	retry *retries  // ai-proxy-multi's fallback state (fallback.go)
-	gcp   tokenWait // a GCP access token and the wait for it (gcp.go)
-	idle  idleState // the idle watchdog's state (idle.go)
+	retry  *retries    // ai-proxy-multi's fallback state (fallback.go)
+	gcp    tokenWait   // a GCP access token and the wait for it (gcp.go)
+	idle   idleState   // the idle watchdog's state (idle.go)
+	budget budgetState // ai-rate-limiting's view of the request (budget.go)
 }
 
 // fail answers the client with an error in its protocol.
