@@ -35,6 +35,7 @@ func (s *Stream) OnCallResponse(headers [][2]string, body []byte, ok bool) {
 		return
 	}
 	if !ok {
+		s.notePassiveResponse(nil, true)
 		if ms := int64(s.calloutTimeoutMS()); (s.h.NowNanos()-s.idle.calloutAt)/1e6 >= ms {
 			// APISIX reports a timed-out callout like any failure.
 			s.fail(504, "upstream "+s.t.authority+" failed or stayed silent for timeout "+strconv.FormatInt(ms, 10)+" ms")
@@ -46,6 +47,7 @@ func (s *Stream) OnCallResponse(headers [][2]string, body []byte, ok bool) {
 	}
 	s.status = 200
 	ctype := s.readStatus(headers)
+	s.notePassiveResponse(headers, false)
 	if s.status >= 500 && !strings.Contains(ctype, "json") && (s.status == 503 || s.status == 504) {
 		msg := "upstream " + s.t.authority + " did not answer within " + strconv.FormatUint(uint64(s.calloutTimeoutMS()), 10) + " ms"
 		if s.status == 503 {

@@ -8,6 +8,8 @@ func (s *Stream) excluded(i int) bool {
 	switch {
 	case p.testExcluded != nil && p.testExcluded(i):
 		return true
+	case p.unavailable(i, s.start): // unhealthy, or on cooldown (probe.go)
+		return true
 	}
 	return false
 }

@@ -21,7 +21,7 @@ type Plugin struct {
 	multi    *MultiConfig
 	// testExcluded, when set, takes instances out of selection (tests).
 	testExcluded func(instance int) bool
-	warned   bool // the configuration's warnings were logged
+	warned       bool // the configuration's warnings were logged
 
 	timeoutHeader string        // timeout, for the router of a pass-through request
 	routerTimeout string        // x-envoy-upstream-rq-timeout-ms of AI requests
@@ -30,6 +30,7 @@ type Plugin struct {
 	buf           buildBuffers  // Backend.Build's working memory
 
 	root    RootHost
+	health  *healthState  // ai-proxy-multi instances' health (probe.go); nil for ai-proxy
 	store   gcpauth.Store // GCP token cache (nil: no GCP auth)
 	waiting []*Stream     // waiting for another worker's token exchange
 
@@ -68,6 +69,7 @@ func NewMultiPlugin(mc *MultiConfig, caps Caps, root RootHost) *Plugin {
 	}
 	p.bal = newBalancer(p.names, weights, priorities, mc.Algorithm == "chash")
 	p.initGCP()
+	p.initHealth()
 	return p
 }
 

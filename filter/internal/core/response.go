@@ -40,6 +40,7 @@ func (s *Stream) OnResponseHeaders(headers [][2]string, eos bool) Action {
 		return Continue
 	}
 	ctype := s.readStatus(headers)
+	s.notePassiveResponse(headers, false)
 	s.idle.activity++
 	s.respStream = convert.IsStreamContentType(ctype)
 	s.translate = s.translating()
