@@ -193,6 +193,9 @@ type fakeRoot struct {
 	gauges map[string]int64
 	names  []string // metric names by id
 	refuse bool     // Call fails
+	// shared, when set, is the shared data instead of data: several roots
+	// (workers) over one store.
+	shared *proxywasm.MemStore
 }
 
 // fakeCall is a root callout as the fake host saw it.
@@ -228,6 +231,11 @@ func newFakeRoot() *fakeRoot {
 	return &fakeRoot{now: 1.7e18}
 }
 
-func (r *fakeRoot) SharedData() proxywasm.Store { return &r.data }
-func (r *fakeRoot) SetTickPeriod(ms uint32)     { r.tick = ms }
-func (r *fakeRoot) NowNanos() int64             { return r.now }
+func (r *fakeRoot) SharedData() proxywasm.Store {
+	if r.shared != nil {
+		return r.shared
+	}
+	return &r.data
+}
+func (r *fakeRoot) SetTickPeriod(ms uint32) { r.tick = ms }
+func (r *fakeRoot) NowNanos() int64         { return r.now }
