@@ -199,7 +199,9 @@ func buildProbe(b *Backend, a *health.Active) probeRequest {
 // wins.
 func (p *Plugin) healthTick(now int64) {
 	h := p.health
-	p.syncHealth(now)
+	if now-h.syncedAt >= healthSyncMS*1e6 {
+		p.syncHealth(now) // ticks may come faster, for the idle watchdog
+	}
 	if !h.probing {
 		return
 	}
@@ -214,6 +216,9 @@ func (p *Plugin) healthTick(now int64) {
 				continue
 			}
 			in.callID = 0 // the host never answered: the lease has expired too
+		}
+		if in.seen.NextProbe > now {
+			continue // not due as last seen: no shared-data call
 		}
 		if !health.TryLease(st, in.key, h.owner, now, in.probe.leaseNS) {
 			continue

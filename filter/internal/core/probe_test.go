@@ -242,3 +242,28 @@ func TestChecksWithoutTicks(t *testing.T) {
 		t.Fatal("ticks or probes on a host without ticks")
 	}
 }
+
+// When the active checks take every instance out, APISIX uses them all
+// ("all upstream nodes is unhealthy, use default"): so does the filter,
+// and the access log says the instance was unhealthy.
+func TestAllUnhealthyUsesAll(t *testing.T) {
+	checks := `,"checks":{"active":{"unhealthy":{"http_failures":1}}}}`
+	conf := `{"instances":[
+ {"name":"a","provider":"openai-compatible","weight":1,"auth":{"header":{"Authorization":"Bearer key-a"}},"override":{"endpoint":"http://a.test/v1/chat/completions"}` + checks + `,
+ {"name":"b","provider":"openai-compatible","weight":1,"auth":{"header":{"Authorization":"Bearer key-b"}},"override":{"endpoint":"http://b.test/v1/chat/completions"}` + checks + `]}`
+	r := newHealthRig(t, conf, envoyCaps, nil)
+	r.p.OnTick()
+	r.p.OnCallResponse(r.root.calls[0].id, [][2]string{{":status", "500"}}, nil, true)
+	r.advance(healthSyncMS)
+	if got := r.picks(2); got != "bb" {
+		t.Fatalf("picks %s with a out", got)
+	}
+	r.p.OnCallResponse(r.root.calls[1].id, [][2]string{{":status", "500"}}, nil, true)
+	r.advance(healthSyncMS)
+	if got := r.picks(4); got != "abab" && got != "baba" {
+		t.Fatalf("picks %s with every instance out, want both used", got)
+	}
+	if _, health := r.request("200"); health != "unhealthy" {
+		t.Fatalf("llm_instance_health %q, want unhealthy", health)
+	}
+}
