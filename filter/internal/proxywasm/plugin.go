@@ -164,8 +164,11 @@ type RootHost interface {
 	SetTickPeriod(ms uint32)
 	NowNanos() int64
 	// Call dispatches an HTTP callout owned by the root, not by a stream:
-	// from a tick, for instance (proxy-wasm lets any context call out).
-	// The answer comes to Root.OnCallResponse with the id returned here.
+	// from a tick, for instance (proxy-wasm lets any context call out, and
+	// Envoy's root context has its own dispatcher). The answer comes to
+	// Root.OnCallResponse with the id returned here. Not on APISIX, which
+	// has no ticks and whose wasm-nginx-module needs a request to call out
+	// from (https://github.com/api7/wasm-nginx-module).
 	Call(cluster string, headers [][2]string, body []byte, timeoutMS uint32) (id uint32, ok bool)
 	// Log logs as the root context.
 	Log(level Level, msg string)
