@@ -100,6 +100,8 @@ var goals = map[string]string{
 	"StreamOpenAIToAnthropicPerEvent": "≤ 3 µs/event over passthrough",
 	"Sign10KB":                        "≤ 300 µs (wasm)",
 	"Assertion":                       "cache miss only (~10 ms)",
+	"ProbeCycle":                      "one per checked instance per interval, on one worker",
+	"HealthRead":                      "per instance per tick, and per pick at most every 250 ms",
 }
 
 func main() {
@@ -113,7 +115,7 @@ func main() {
 	n := strconv.Itoa(*count)
 	e2e := run(nil, "-bench", "^Benchmark(Filter|Floor|Native)$", "-benchtime", "2000x", "-count", n, "-cpu", "1", "./e2e")
 	mem := run(nil, "-bench", "^BenchmarkGuestMemory$", "-benchtime", "1x", "-count", "1", "-cpu", "1", "./e2e")
-	pkgs := []string{"./convert/...", "./sigv4", "./gcpauth", "./internal/jsonbytes"}
+	pkgs := []string{"./convert/...", "./sigv4", "./gcpauth", "./internal/jsonbytes", "./filter/internal/health"}
 	native := run(nil, append([]string{"-bench", ".", "-benchtime", *benchtime, "-count", n, "-cpu", "1"}, pkgs...)...)
 	wasm := run([]string{"GOOS=wasip1", "GOARCH=wasm"}, append([]string{"-exec", wasmexec, "-bench", ".", "-benchtime", *benchtime, "-count", n}, pkgs...)...)
 

@@ -14,6 +14,7 @@ import (
 	"os"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 )
@@ -38,6 +39,15 @@ func main() {
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
 	defer rt.Close(ctx)
 	wasi_snapshot_preview1.MustInstantiate(ctx, rt)
+	compiled, err := rt.CompileModule(ctx, bin)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if err := stubEnv(ctx, rt, compiled); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	mc := wazero.NewModuleConfig().WithArgs(os.Args[1:]...).WithStdout(os.Stdout).WithStderr(os.Stderr).WithStdin(os.Stdin).
 		WithSysNanotime().WithSysWalltime().WithSysNanosleep().WithRandSource(rand.Reader).
 		WithFSConfig(wazero.NewFSConfig().WithDirMount("/", "/"))
@@ -52,7 +62,7 @@ func main() {
 	if wd, err := os.Getwd(); err == nil {
 		mc = mc.WithEnv("PWD", wd)
 	}
-	_, err = rt.InstantiateWithConfig(ctx, bin, mc)
+	_, err = rt.InstantiateModule(ctx, compiled, mc)
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {
 		os.Exit(int(exit.ExitCode()))
@@ -61,4 +71,29 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+}
+
+// stubEnv provides the proxy-wasm host functions (module "env") a test
+// binary imports when its package links the filter's ABI shell, such as
+// a package keeping state in the shell's Store. Pure code paths never call
+// them; any call answers 12, proxy-wasm's UNIMPLEMENTED.
+func stubEnv(ctx context.Context, rt wazero.Runtime, m wazero.CompiledModule) error {
+	env := rt.NewHostModuleBuilder("env")
+	n := 0
+	for _, f := range m.ImportedFunctions() {
+		if mod, name, _ := f.Import(); mod == "env" {
+			results := f.ResultTypes()
+			env.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(_ context.Context, _ api.Module, stack []uint64) {
+				if len(results) > 0 {
+					stack[0] = 12
+				}
+			}), f.ParamTypes(), results).Export(name)
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	_, err := env.Instantiate(ctx)
+	return err
 }
