@@ -43,6 +43,7 @@ type Gateway struct {
 	next    atomic.Uint32
 	client  *http.Client
 	mocks   map[string]*mock.Server
+	shared  *host.Shared // the workers' shared data and metrics
 	stop    chan struct{}
 	wg      sync.WaitGroup
 }
@@ -102,6 +103,7 @@ func New(ctx context.Context, wasm []byte, cfg *Config, opt Options) (*Gateway, 
 	}
 	maps.Copy(env, cfg.Env)
 	shared := host.NewShared()
+	g.shared = shared
 	n := max(opt.Workers, 1)
 	for i := 0; i < n; i++ {
 		vm, err := mod.NewVM(ctx, host.VMConfig{
@@ -160,6 +162,9 @@ func (g *Gateway) Close() {
 		m.Close()
 	}
 }
+
+// Shared returns what the workers share: shared data and metrics.
+func (g *Gateway) Shared() *host.Shared { return g.shared }
 
 // VMs returns the workers' VMs (for tests and benchmarks).
 func (g *Gateway) VMs() []*host.VM {

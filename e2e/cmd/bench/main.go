@@ -108,6 +108,8 @@ var goals = map[string]string{
 	"SelectInstance/roundrobin/16":    "< 1 µs (wasm)",
 	"SelectInstance/chash/16":         "< 1 µs (wasm)",
 	"BudgetCheckAndUpdate":            "≤ 5 µs (wasm), host calls not included",
+	"ProbeCycle":                      "one per checked instance per interval, on one worker",
+	"HealthRead":                      "per instance per tick, and per pick at most every 250 ms",
 }
 
 func main() {
@@ -124,7 +126,7 @@ func main() {
 		filterTable(n)
 	}
 	if want("packages") {
-		pkgs := []string{"./convert/...", "./sigv4", "./gcpauth", "./internal/jsonbytes", "./filter/internal/ratelimit"}
+		pkgs := []string{"./convert/...", "./sigv4", "./gcpauth", "./internal/jsonbytes", "./filter/internal/ratelimit", "./filter/internal/health"}
 		native, wasm := nativeAndWasm(wasmexec, ".", n, pkgs)
 		fmt.Printf("\nPure packages, native and inside Wasm (wazero, median of %s runs)\n\n", n)
 		packageTable(native, wasm)

@@ -34,10 +34,11 @@ func (s *Stream) OnCallResponse(headers [][2]string, body []byte, ok bool) {
 		s.relayRead(headers, body, ok)
 		return
 	}
-	if !ok && (s.retryFailed(0, "", nil) || s.answerLastFailure()) {
-		return
-	}
 	if !ok {
+		s.notePassiveResponse(nil, true)
+		if s.retryFailed(0, "", nil) || s.answerLastFailure() {
+			return
+		}
 		if ms := int64(s.calloutTimeoutMS()); (s.h.NowNanos()-s.idle.calloutAt)/1e6 >= ms {
 			// APISIX reports a timed-out callout like any failure.
 			s.fail(504, "upstream "+s.t.authority+" failed or stayed silent for timeout "+strconv.FormatInt(ms, 10)+" ms")
@@ -49,6 +50,7 @@ func (s *Stream) OnCallResponse(headers [][2]string, body []byte, ok bool) {
 	}
 	s.status = 200
 	ctype := s.readStatus(headers)
+	s.notePassiveResponse(headers, false)
 	if s.status >= 400 && s.retry != nil {
 		status := s.status
 		if failedTransport(status, ctype) {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/filter/internal/health"
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/internal/jsonbytes"
 )
 
@@ -43,6 +44,8 @@ type Instance struct {
 	// Models are the client models the instance serves: exact names or
 	// patterns where * matches any run of characters. nil: every model.
 	Models []string
+	// Checks is checks.active with its defaults; nil without checks.
+	Checks *health.Active
 }
 
 // MultiFields is every attribute path the ai-proxy-multi validator
@@ -53,6 +56,15 @@ var MultiFields = []string{
 	"instances", "instances.name", "instances.provider", "instances.provider_conf", "instances.auth",
 	"instances.options", "instances.override", "instances.weight", "instances.priority",
 	"instances.checks", "instances.checks.active",
+	"instances.checks.active.type", "instances.checks.active.timeout", "instances.checks.active.concurrency",
+	"instances.checks.active.host", "instances.checks.active.port", "instances.checks.active.http_path",
+	"instances.checks.active.http_method", "instances.checks.active.http_req_body",
+	"instances.checks.active.https_verify_certificate", "instances.checks.active.req_headers",
+	"instances.checks.active.healthy", "instances.checks.active.healthy.interval",
+	"instances.checks.active.healthy.successes", "instances.checks.active.healthy.http_statuses",
+	"instances.checks.active.unhealthy", "instances.checks.active.unhealthy.interval",
+	"instances.checks.active.unhealthy.http_failures", "instances.checks.active.unhealthy.tcp_failures",
+	"instances.checks.active.unhealthy.timeouts", "instances.checks.active.unhealthy.http_statuses",
 	"instances.upstream_cluster", "instances.models",
 	"balancer", "balancer.algorithm", "balancer.hash_on", "balancer.key",
 	"fallback_strategy", "fallback_http_statuses", "max_retries", "retry_on_failure_within_ms",
@@ -70,12 +82,6 @@ var (
 	topKeys      = []string{"logging", "timeout", "keepalive", "keepalive_timeout", "keepalive_pool", "ssl_verify",
 		"streaming_flush_interval_ms", "max_req_body_size", "max_response_bytes", "max_stream_duration_ms", "allow_on_headers_stop_iteration"}
 )
-
-// checksActiveFields are the members of an instance's checks.active, as
-// APISIX's health checker defines them. They are validated as a shape
-// only: active health checks do not run yet.
-var checksActiveFields = []string{"type", "timeout", "concurrency", "host", "port", "http_path",
-	"https_verify_certificate", "req_headers", "healthy", "unhealthy"}
 
 // Plugin names a plugin-keyed configuration may hold: a route's plugins
 // pasted as they are.
@@ -248,7 +254,8 @@ func parseInstance(inst jsonbytes.Value, i int, root jsonbytes.Value, getenv fun
 	if err := integer(inst, "priority", at+"priority", &in.Priority, -1<<40, 1<<40); err != nil {
 		return in, err
 	}
-	if err := checkChecks(inst.Get("checks"), at+"checks"); err != nil {
+	var err error
+	if in.Checks, err = parseChecks(inst.Get("checks"), at+"checks"); err != nil {
 		return in, err
 	}
 	models, err := parseModels(inst.Get("models"), at+"models")
@@ -296,46 +303,6 @@ func parseModels(v jsonbytes.Value, field string) ([]string, error) {
 		err = bad(field, "must list at least one model; leave models out for an instance that serves every model")
 	}
 	return models, err
-}
-
-// checkChecks validates the shape of an instance's health checks
-// (APISIX: checks.active). They are not active yet.
-func checkChecks(v jsonbytes.Value, field string) error {
-	if !v.Exists() {
-		return nil
-	}
-	if !v.IsObject() {
-		return bad(field, "must be an object")
-	}
-	var err error
-	v.ForEach(func(k, a jsonbytes.Value) bool {
-		if k.Str() != "active" {
-			err = bad(field+"."+k.Str(), "is not a known field; known fields are active")
-			return false
-		}
-		if !a.IsObject() {
-			err = bad(field+".active", "must be an object")
-			return false
-		}
-		a.ForEach(func(k, m jsonbytes.Value) bool {
-			name := k.Str()
-			switch {
-			case !slices.Contains(checksActiveFields, name):
-				err = bad(field+".active."+name, "is not a known field; known fields are %s", strings.Join(checksActiveFields, ", "))
-			case (name == "healthy" || name == "unhealthy" || name == "req_headers") && !m.IsObject() && !m.IsArray():
-				err = bad(field+".active."+name, "must be an object")
-			case (name == "timeout" || name == "concurrency" || name == "port") && !m.IsNumber():
-				err = bad(field+".active."+name, "must be a number")
-			case (name == "type" || name == "host" || name == "http_path") && !m.IsString():
-				err = bad(field+".active."+name, "must be a string")
-			case name == "type" && m.Str() != "http" && m.Str() != "https" && m.Str() != "tcp":
-				err = bad(field+".active.type", "must be http, https or tcp")
-			}
-			return err == nil
-		})
-		return err == nil
-	})
-	return err
 }
 
 func (mc *MultiConfig) parseBalancer(b jsonbytes.Value) error {

@@ -14,6 +14,8 @@ func (s *Stream) excluded(i int) bool {
 		return true
 	case s.overBudget(i):
 		return true
+	case p.unavailable(i, s.start): // unhealthy, or on cooldown (probe.go)
+		return true
 	}
 	return false
 }

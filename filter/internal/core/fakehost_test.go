@@ -193,12 +193,55 @@ type fakeRoot struct {
 	data proxywasm.MemStore
 	tick uint32
 	now  int64
+
+	calls  []fakeCall // root callouts, in order
+	logs   []string
+	gauges map[string]int64
+	names  []string // metric names by id
+	refuse bool     // Call fails
+	// shared, when set, is the shared data instead of data: several roots
+	// (workers) over one store.
+	shared *proxywasm.MemStore
+}
+
+// fakeCall is a root callout as the fake host saw it.
+type fakeCall struct {
+	id        uint32
+	cluster   string
+	headers   [][2]string
+	body      []byte
+	timeoutMS uint32
+}
+
+func (r *fakeRoot) Call(cluster string, headers [][2]string, body []byte, timeoutMS uint32) (uint32, bool) {
+	if r.refuse {
+		return 0, false
+	}
+	id := uint32(len(r.calls) + 1)
+	r.calls = append(r.calls, fakeCall{id, cluster, headers, body, timeoutMS})
+	return id, true
+}
+func (r *fakeRoot) Log(_ Level, msg string) { r.logs = append(r.logs, msg) }
+func (r *fakeRoot) DefineMetric(_ MetricKind, name string) (uint32, bool) {
+	r.names = append(r.names, name)
+	return uint32(len(r.names) - 1), true
+}
+func (r *fakeRoot) SetGauge(id uint32, v int64) {
+	if r.gauges == nil {
+		r.gauges = map[string]int64{}
+	}
+	r.gauges[r.names[id]] = v
 }
 
 func newFakeRoot() *fakeRoot {
 	return &fakeRoot{now: 1.7e18}
 }
 
-func (r *fakeRoot) SharedData() proxywasm.Store { return &r.data }
-func (r *fakeRoot) SetTickPeriod(ms uint32)     { r.tick = ms }
-func (r *fakeRoot) NowNanos() int64             { return r.now }
+func (r *fakeRoot) SharedData() proxywasm.Store {
+	if r.shared != nil {
+		return r.shared
+	}
+	return &r.data
+}
+func (r *fakeRoot) SetTickPeriod(ms uint32) { r.tick = ms }
+func (r *fakeRoot) NowNanos() int64         { return r.now }

@@ -69,6 +69,9 @@ func (p *Plugin) OnTick() {
 	if len(p.watched) > 0 {
 		p.checkIdle(p.root.NowNanos())
 	}
+	if p.health != nil {
+		p.healthTick(p.root.NowNanos())
+	}
 	p.syncTicks()
 }
 
@@ -87,6 +90,9 @@ func (p *Plugin) syncTicks() {
 	}
 	if len(p.waiting) > 0 && (ms == 0 || ms > tokenTickMS) {
 		ms = tokenTickMS
+	}
+	if p.health != nil && p.health.probing && (ms == 0 || ms > healthTickMS) {
+		ms = healthTickMS
 	}
 	if ms != p.tickMS {
 		p.tickMS = ms
@@ -157,6 +163,9 @@ func (p *Plugin) checkIdle(now int64) {
 func (s *Stream) idleTimeout() {
 	s.h.Activate()
 	ms := strconv.FormatInt(s.p.cfg.TimeoutMS, 10)
+	if s.status == 0 {
+		s.notePassiveResponse(nil, true)
+	}
 	if s.status == 0 && s.retryFailed(0, "", nil) {
 		return // the next instance has the request
 	}

@@ -37,6 +37,7 @@ type Plugin struct {
 	buf             buildBuffers // Backend.Build's working memory
 
 	root    RootHost
+	health  *healthState  // ai-proxy-multi instances' health (probe.go); nil for ai-proxy
 	store   gcpauth.Store // GCP token cache (nil: no GCP auth)
 	waiting []*Stream     // waiting for another worker's token exchange
 
@@ -83,6 +84,7 @@ func NewMultiPlugin(mc *MultiConfig, caps Caps, root RootHost) *Plugin {
 	}
 	p.initGCP()
 	p.initBudgets()
+	p.initHealth()
 	return p
 }
 

@@ -131,7 +131,7 @@ func TestMultiConfigReferenceMatchesValidator(t *testing.T) {
 // ends and one past them.
 func checkDocumentedValues(t *testing.T, rows []referenceRow, configure func(path string, v any) error, errField func(string) string) {
 	t.Helper()
-	wrongType := map[string]any{"string": 1, "integer": "1", "boolean": "true", "object": "x", "array": "x", "string or array": 1, "integer or string": true}
+	wrongType := map[string]any{"string": 1, "integer": "1", "number": "1", "boolean": "true", "object": "x", "array": "x", "string or array": 1, "integer or string": true}
 	limits := regexp.MustCompile(`^(?:(\d+)–(\d+)|≥ (\d+))`)
 	for _, r := range rows {
 		wrong, ok := wrongType[r.typ]

@@ -42,6 +42,9 @@ func (s *Stream) OnResponseHeaders(headers [][2]string, eos bool) Action {
 		return Continue
 	}
 	ctype := s.readStatus(headers)
+	if s.retry == nil || s.retry.attempts == 1 { // not a late answer of an attempt given up on
+		s.notePassiveResponse(headers, false)
+	}
 	if s.retry != nil && s.holdForRetry(ctype) {
 		return Pause
 	}

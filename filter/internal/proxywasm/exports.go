@@ -89,6 +89,24 @@ func (r *root) SetTickPeriod(ms uint32) {
 
 func (r *root) NowNanos() int64 { return nowNanos() }
 
+// Call implements RootHost: the call is the root's own, marked in calls
+// with the root's id, which no stream context shares.
+func (r *root) Call(cluster string, headers [][2]string, body []byte, timeoutMS uint32) (uint32, bool) {
+	id, ok := httpCall(cluster, headers, body, timeoutMS)
+	if ok {
+		r.calls[id] = r.id
+	}
+	return id, ok
+}
+
+func (r *root) Log(level Level, msg string) { logMsg(uint32(level), msg) }
+
+func (r *root) DefineMetric(kind MetricKind, name string) (uint32, bool) {
+	return defineMetric(kind, name)
+}
+
+func (r *root) SetGauge(id uint32, v int64) { proxyRecordMetric(id, uint64(v)) }
+
 // stream is a stream context and the Host it gives its plugin Stream.
 // Deleted streams are kept for reuse with their buffers: the request
 // headers, which the plugin keeps for the whole request, live in reqHeaders.
@@ -271,6 +289,17 @@ func proxyOnHTTPCallResponse(rootID, callID, numHeaders, bodySize, _ uint32) {
 	}
 	sid, ok := r.calls[callID]
 	delete(r.calls, callID)
+	if ok && sid == r.id {
+		if r.ctx == nil {
+			return
+		}
+		if numHeaders == 0 {
+			r.ctx.OnCallResponse(callID, nil, nil, false)
+			return
+		}
+		r.ctx.OnCallResponse(callID, getPairs(mapCallResponseHeaders, nil, nil), getBuffer(bufferCallResponseBody, int(bodySize), nil), true)
+		return
+	}
 	s := lookup(sid)
 	if !ok || s == nil {
 		return // the stream ended before its callout answered
@@ -353,6 +382,10 @@ func (s *stream) SetProperty(k, v string) {
 }
 
 func (s *stream) DefineMetric(kind MetricKind, name string) (uint32, bool) {
+	return defineMetric(kind, name)
+}
+
+func defineMetric(kind MetricKind, name string) (uint32, bool) {
 	st := proxyDefineMetric(uint32(kind), strPtr(name), uint32(len(name)), &retLen)
 	return retLen, st == statusOK
 }
@@ -371,13 +404,21 @@ func (s *stream) SendLocal(status int, headers [][2]string, body []byte) {
 }
 
 func (s *stream) Call(cluster string, headers [][2]string, body []byte, timeoutMS uint32) bool {
+	id, ok := httpCall(cluster, headers, body, timeoutMS)
+	if ok {
+		s.root.calls[id] = s.id
+	}
+	return ok
+}
+
+// httpCall dispatches a callout from the current context and returns its id.
+func httpCall(cluster string, headers [][2]string, body []byte, timeoutMS uint32) (uint32, bool) {
 	h := encodePairs(headers)
 	trailers := encodePairs(nil)
 	var id uint32
 	if proxyHTTPCall(strPtr(cluster), uint32(len(cluster)), ptr(h), uint32(len(h)), ptr(body), uint32(len(body)),
 		ptr(trailers), uint32(len(trailers)), timeoutMS, &id) != statusOK {
-		return false
+		return 0, false
 	}
-	s.root.calls[id] = s.id
-	return true
+	return id, true
 }

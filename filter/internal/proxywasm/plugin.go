@@ -33,6 +33,10 @@ type Root interface {
 	NewStream(host Host, reuse Stream) Stream
 	// OnTick is called every period set with RootHost.SetTickPeriod.
 	OnTick()
+	// OnCallResponse answers a RootHost.Call with the id Call returned:
+	// ok false when the call failed (no headers came back). Header pairs
+	// and body are valid until it returns.
+	OnCallResponse(id uint32, headers [][2]string, body []byte, ok bool)
 }
 
 // Stream is one HTTP request (a proxy-wasm stream context). Header pairs
@@ -161,4 +165,18 @@ type RootHost interface {
 	// SetTickPeriod starts (ms > 0) or stops (0) Root.OnTick calls.
 	SetTickPeriod(ms uint32)
 	NowNanos() int64
+	// Call dispatches an HTTP callout owned by the root, not by a stream:
+	// from a tick, for instance (proxy-wasm lets any context call out, and
+	// Envoy's root context has its own dispatcher). The answer comes to
+	// Root.OnCallResponse with the id returned here. Not on APISIX, which
+	// has no ticks and whose wasm-nginx-module needs a request to call out
+	// from (https://github.com/api7/wasm-nginx-module).
+	Call(cluster string, headers [][2]string, body []byte, timeoutMS uint32) (id uint32, ok bool)
+	// Log logs as the root context.
+	Log(level Level, msg string)
+	// DefineMetric is Host.DefineMetric from the root context.
+	DefineMetric(kind MetricKind, name string) (id uint32, ok bool)
+	// SetGauge sets a gauge to value (proxy_record_metric): workers that
+	// share a metric and agree on its value set the same value.
+	SetGauge(id uint32, value int64)
 }
