@@ -287,7 +287,7 @@ func (s *Stream) reject(reason, status int, msg string) {
 		return "llm_rejections_total.instance." + modelLabel(ib.name) + ".reason." + rejectionReasons[reason]
 	}, 1)
 	s.h.Log(LevelWarn, "ai-proxy: "+strconv.Itoa(status)+": "+msg)
-	s.h.SendLocal(status, s.quotaHeaders([][2]string{{"content-type", "application/json"}}), convert.ErrorBody(s.client, status, msg))
+	s.sendLocal(status, s.quotaHeaders([][2]string{{"content-type", "application/json"}}), convert.ErrorBody(s.client, status, msg))
 }
 
 // gauge publishes instance i's remaining tokens.

@@ -2,7 +2,8 @@ package core
 
 // excluded reports whether instance i may not serve this request's next
 // attempt. Each reason is one line here, so that selection has a single
-// place that says why an instance is skipped.
+// place that says why an instance is skipped. An instance passed over
+// for its health or budget counts in the fallback metric.
 func (s *Stream) excluded(i int) bool {
 	p := s.p
 	switch {
@@ -13,8 +14,10 @@ func (s *Stream) excluded(i int) bool {
 	case p.models != nil && !p.serves(i, s.reqModel):
 		return true
 	case s.overBudget(i):
+		p.recordFallback(s.h, i, fallbackRateLimited)
 		return true
 	case p.unavailable(i, s.start): // unhealthy, or on cooldown (probe.go)
+		p.recordFallback(s.h, i, fallbackUnhealthy)
 		return true
 	}
 	return false

@@ -31,6 +31,10 @@ const (
 	reason5xx       = "status_5xx"
 	reasonListed    = "status_listed" // in fallback_http_statuses
 	reasonTransport = "transport"     // refused, reset or timed out
+	// Not picked at all (excluded): passed over for its health (active
+	// checks or cooldown) or its ai-rate-limiting budget.
+	fallbackUnhealthy   = "unhealthy"
+	fallbackRateLimited = "rate_limited"
 )
 
 // maxFailedBody bounds what is kept of a failed attempt's body, which the

@@ -289,3 +289,28 @@ func TestFallbackRewritesHostReply(t *testing.T) {
 		}
 	}
 }
+
+// An instance passed over for its health or its budget counts in the
+// fallback metric under reason unhealthy or rate_limited.
+func TestFallbackSkipReasons(t *testing.T) {
+	for _, tt := range []struct {
+		name, conf, metric string
+		first              step
+	}{
+		{"cooldown after a 429", `,"fallback_strategy":"instance_health_and_rate_limiting"}`, "llm_fallbacks_total.instance.big.reason.unhealthy", answered("429", errorJSON)},
+		{"budget used up", `,"fallback_strategy":["rate_limiting"]},"ai-rate-limiting":{"instances":[{"name":"big","limit":1,"time_window":60}]}}`, "llm_fallbacks_total.instance.big.reason.rate_limited", answered("200", okJSON)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			conf := threeInstances + tt.conf
+			if strings.Contains(tt.conf, "ai-rate-limiting") {
+				conf = `{"ai-proxy-multi":` + conf
+			}
+			p := newMultiPlugin(t, conf)
+			runFallback(t, p, []step{tt.first})
+			h, _, _ := runFallback(t, p, []step{answered("200", okJSON)})
+			if h.props["llm_instance"] != "mid" || h.metrics[tt.metric] < 1 {
+				t.Errorf("picked %q; metric %s = %d; metrics %v", h.props["llm_instance"], tt.metric, h.metrics[tt.metric], h.metrics)
+			}
+		})
+	}
+}

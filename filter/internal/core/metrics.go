@@ -134,7 +134,7 @@ func (s *Stream) recordMetrics(status int, durationMS, ttft int64, tokens [len(t
 
 // fallbackReasons are the reason label's values, in the order of a
 // fallbackMetrics' slots.
-var fallbackReasons = [...]string{reason429, reason5xx, reasonListed, reasonTransport}
+var fallbackReasons = [...]string{reason429, reason5xx, reasonListed, reasonTransport, fallbackUnhealthy, fallbackRateLimited}
 
 // fallbackMetrics are an ai-proxy-multi plugin's series of fallbacks, per
 // failed instance and reason, and of attempts per request.
