@@ -108,6 +108,9 @@ func testMulti(t *testing.T, r *rig) {
 	t.Run("weights across two workers", func(t *testing.T) {
 		r.second.Reset()
 		r.weighted.Reset()
+		before := workerConnections(t, r)
+		// A connection per request, so that both workers take requests.
+		client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
 		var wg sync.WaitGroup
 		errs := make(chan string, 100)
 		for range 4 {
@@ -115,10 +118,16 @@ func testMulti(t *testing.T, r *rig) {
 			go func() {
 				defer wg.Done()
 				for range 25 {
-					resp, body := r.gw["weighted"].post(t, "/v1/chat/completions", `{"messages":[{"role":"user","content":"hi"}]}`)
-					if resp.StatusCode != 200 {
-						errs <- body
+					resp, err := client.Post(r.gw["weighted"].URL+"/v1/chat/completions", "application/json",
+						strings.NewReader(`{"messages":[{"role":"user","content":"hi"}]}`))
+					if err != nil {
+						errs <- err.Error()
+						continue
 					}
+					if resp.StatusCode != 200 {
+						errs <- resp.Status
+					}
+					resp.Body.Close()
 				}
 			}()
 		}
@@ -126,6 +135,10 @@ func testMulti(t *testing.T, r *rig) {
 		close(errs)
 		for e := range errs {
 			t.Fatalf("request failed: %s", e)
+		}
+		after := workerConnections(t, r)
+		if after[0] == before[0] || after[1] == before[1] {
+			t.Fatalf("one worker served every request: connections per worker %v, then %v", before, after)
 		}
 		// Smooth WRR is exact per worker to within one pick: 80 ± 2 over
 		// two workers.
