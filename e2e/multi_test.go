@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -42,18 +40,8 @@ var multiProfiles = []host.Profile{host.EnvoyFixed, host.APISIX}
 
 func chat(t *testing.T, base, body string, header ...string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", base+"/v1/chat/completions", strings.NewReader(body))
-	req.Header.Set("content-type", "application/json")
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(out)
+	r := chatReply(t, base, body, header...)
+	return r.status, r.body
 }
 
 // 100 requests on one worker with weights 8:2 reach the instances exactly
