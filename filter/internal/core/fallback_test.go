@@ -1,9 +1,12 @@
 package core
 
 import (
+	"os"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/tidwall/sjson"
 )
 
 // threeInstances: "big" (openai, priority 2) is tried first, then "mid"
@@ -310,6 +313,57 @@ func TestFallbackSkipReasons(t *testing.T) {
 			h, _, _ := runFallback(t, p, []step{answered("200", okJSON)})
 			if h.props["llm_instance"] != "mid" || h.metrics[tt.metric] < 1 {
 				t.Errorf("picked %q; metric %s = %d; metrics %v", h.props["llm_instance"], tt.metric, h.metrics[tt.metric], h.metrics)
+			}
+		})
+	}
+}
+
+// A retry to an instance that signs (Bedrock, SigV4) or mints a token
+// (Vertex AI, a GCP service account) gets its own signature or token,
+// fetched for the retry when the first attempt needed none.
+func TestFallbackToSignedInstances(t *testing.T) {
+	sa, err := os.ReadFile("testdata/service-account.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := `{"name":"first","provider":"openai","weight":1,"priority":1,"auth":{"header":{"Authorization":"Bearer sk-first"}}}`
+	bedrock := `{"name":"bedrock","provider":"bedrock","weight":1,"provider_conf":{"region":"us-east-1"},"options":{"model":"anthropic.claude-x"},` +
+		`"auth":{"aws":{"access_key_id":"AKID","secret_access_key":"secret"}}}`
+	vertex, _ := sjson.Set(`{"name":"vertex","provider":"vertex-ai","weight":1,"provider_conf":{"project_id":"p","region":"us-central1"},"options":{"model":"google/gemini-x"}}`,
+		"auth.gcp.service_account_json", string(sa))
+	for _, tt := range []struct {
+		name, second, cluster, auth string
+		token                       bool
+	}{
+		{"bedrock", bedrock, "bedrock-runtime.us-east-1.amazonaws.com:443", "AWS4-HMAC-SHA256 Credential=AKID/", false},
+		{"vertex", vertex, "us-central1-aiplatform.googleapis.com:443", "Bearer ya29.fresh", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newMultiPlugin(t, `{"instances":[`+first+`,`+tt.second+`],"fallback_strategy":"http_5xx"}`)
+			h := newFakeHost(clientHeaders("/v1/chat/completions")...)
+			s := p.NewStream(h)
+			sendRequest(t, s, h, multiBody)
+			if s.OnResponseHeaders(jsonHeaders("503"), false) != Pause || h.call == nil {
+				t.Fatalf("no retry: %+v", h.local)
+			}
+			if tt.token {
+				if h.call.cluster != "oauth2.googleapis.com:443" {
+					t.Fatalf("want the token exchange first, got a callout to %s", h.call.cluster)
+				}
+				h.call = nil
+				s.OnCallResponse(jsonHeaders("200"), []byte(`{"access_token":"ya29.fresh","expires_in":3600,"token_type":"Bearer"}`), true)
+				if h.call == nil {
+					t.Fatalf("no retry after the token: %+v", h.local)
+				}
+			}
+			auth, _ := get(h.call.headers, "authorization")
+			if h.call.cluster != tt.cluster || !strings.HasPrefix(auth, tt.auth) {
+				t.Fatalf("retry to %s with authorization %q", h.call.cluster, auth)
+			}
+			for _, kv := range h.call.headers {
+				if strings.Contains(kv[1], "sk-first") {
+					t.Errorf("the first instance's key leaks in %s", kv[0])
+				}
 			}
 		})
 	}
