@@ -1,0 +1,64 @@
+package envoytest
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/e2e/envoy"
+	gw "github.com/ai-proxy-wasm/ai-proxy-wasm/e2e/gateway"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/e2e/mock"
+)
+
+// A rule keyed on $remote_addr reads Envoy's source.address: the second
+// request from 127.0.0.1, on a new connection (so from a new port), is
+// refused, and 127.0.0.2 has a budget of its own.
+func TestBudgetRuleByClientAddressInEnvoy(t *testing.T) {
+	forEachEnvoy(t, func(t *testing.T, b envoy.Binary) {
+		m := mock.NewOpenAI(mock.WithAPIKey("key-a"))
+		defer m.Close()
+		cfg, err := gw.ParseConfig([]byte(`
+routes:
+  - id: budget
+    uri: /v1/chat/completions
+    plugins:
+      ai-rate-limiting: {rules: [{count: 1, time_window: 100000000, key: "$remote_addr"}], rejected_code: 429}
+      ai-proxy:
+        provider: openai-compatible
+        auth: {header: {Authorization: Bearer key-a}}
+        override: {endpoint: "http://budget.test/v1/chat/completions"}
+`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		listen := freeAddr(t)
+		conf, err := envoy.GatewayConfig(cfg, envoy.GatewayOptions{Module: envoy.Module(t), Listen: listen,
+			Targets: map[string]string{"budget.test": m.URL}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		envoy.Start(t, b, conf, envoy.Options{Concurrency: 2})
+		for i, tt := range []struct {
+			from string
+			want int
+		}{{"127.0.0.1", 200}, {"127.0.0.1", 429}, {"127.0.0.2", 200}, {"127.0.0.2", 429}} {
+			dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(tt.from)}}
+			client := &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext, DisableKeepAlives: true}}
+			resp, err := client.Post("http://"+listen+"/v1/chat/completions", "application/json",
+				strings.NewReader(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Fatalf("request %d from %s: %d %s, want %d", i, tt.from, resp.StatusCode, body, tt.want)
+			}
+		}
+		if m.Count() != 2 {
+			t.Errorf("the mock served %d requests, want 2", m.Count())
+		}
+	})
+}
