@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/e2e/host"
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/e2e/mock"
 )
 
@@ -77,6 +78,7 @@ func TestMultiConsistentHashOnClientAddress(t *testing.T) {
 
 // A rule keyed on $remote_addr is a budget per client address: the
 // second request of one address is rejected, another address's is not.
+// On Envoy the address is X-Forwarded-For's when a request sends one.
 func TestBudgetRuleByClientAddress(t *testing.T) {
 	for _, profile := range multiProfiles {
 		t.Run(profile.String(), func(t *testing.T) {
@@ -98,6 +100,15 @@ func TestBudgetRuleByClientAddress(t *testing.T) {
 				t.Fatalf("127.0.0.3: %d %s, want its own budget", r.status, r.body)
 			}
 			wantQuota(t, "127.0.0.3", r, map[string]string{"X-AI-Client-RateLimit-Remaining": "1"})
+			// Envoy's connection manager, at its defaults, takes the address
+			// from X-Forwarded-For; nginx's $remote_addr stays the peer.
+			want := 200
+			if profile == host.APISIX {
+				want = 503
+			}
+			if r := chatFrom(t, "127.0.0.2", base, "x-forwarded-for", "192.0.2.9"); r.status != want {
+				t.Fatalf("127.0.0.2 as X-Forwarded-For 192.0.2.9: %d %s, want %d", r.status, r.body, want)
+			}
 		})
 	}
 }
