@@ -176,7 +176,7 @@ func (s *stream) celAttribute(name string) any {
 			return nil
 		}
 	case "source":
-		return addrAttr(cmp.Or(s.req.RemoteAddr, "127.0.0.1:50000"))
+		return addrAttr(envoyRemoteAddr(s.req))
 	case "destination":
 		return addrAttr("127.0.0.1:10000")
 	case "connection":
@@ -204,6 +204,26 @@ func (s *stream) celAttribute(name string) any {
 var celRequestHeaders = map[string]string{
 	"path": ":path", "host": ":authority", "scheme": ":scheme", "method": ":method",
 	"referer": "referer", "useragent": "user-agent", "id": "x-request-id",
+}
+
+// envoyRemoteAddr is the downstream remote address (the source
+// attribute) as Envoy's HTTP connection manager sets it by default
+// (use_remote_address false, xff_num_trusted_hops 0): the last address of
+// X-Forwarded-For, port 0, when that is an IP, else the connection's peer
+// (https://www.envoyproxy.io/docs/envoy/latest/configuration/http/http_conn_man/headers#x-forwarded-for).
+// A client can thus choose it unless Envoy is configured to trust only
+// the connection.
+func envoyRemoteAddr(req *Request) string {
+	peer := cmp.Or(req.RemoteAddr, "127.0.0.1:50000")
+	xff, ok := Get(req.Header, "x-forwarded-for")
+	if !ok {
+		return peer
+	}
+	ip := net.ParseIP(strings.TrimSpace(xff[strings.LastIndexByte(xff, ',')+1:]))
+	if ip == nil {
+		return peer
+	}
+	return net.JoinHostPort(ip.String(), "0")
 }
 
 func addrAttr(addr string) func(string) any {

@@ -139,7 +139,7 @@ func (s *Stream) lookup(name string) string {
 	if name == "consumer_name" {
 		return header(s.budget.headers, s.p.budget.consumerHeader)
 	}
-	return variable(s.budget.headers, name)
+	return s.variable(s.budget.headers, name)
 }
 
 // resolve is an amount's value for this request: false when a variable

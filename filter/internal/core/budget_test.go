@@ -27,7 +27,12 @@ func budgetPlugins(t *testing.T, conf string, caps Caps, n int) []*Plugin {
 // when the filter answered itself.
 func serve(t *testing.T, p *Plugin, totalTokens int, extra ...[2]string) *fakeHost {
 	t.Helper()
-	h := newFakeHost(clientHeaders("/v1/chat/completions", extra...)...)
+	return serveOn(t, p, newFakeHost(clientHeaders("/v1/chat/completions", extra...)...), totalTokens)
+}
+
+// serveOn is serve on a host the caller prepared.
+func serveOn(t *testing.T, p *Plugin, h *fakeHost, totalTokens int) *fakeHost {
+	t.Helper()
 	s := p.NewStream(h)
 	sendRequest(t, s, h, multiBody)
 	if h.local != nil {

@@ -341,7 +341,7 @@ func (mc *MultiConfig) parseBalancer(b jsonbytes.Value) error {
 	case "consumer":
 	case "vars":
 		if !supportedVar(mc.Key) {
-			return bad("balancer.key", "%q is not a variable this filter can read; use uri, request_uri, host, arg_<name>, http_<name> or cookie_<name>", mc.Key)
+			return bad("balancer.key", "%q is not a variable this filter can read; use uri, request_uri, host, remote_addr, remote_port, arg_<name>, http_<name> or cookie_<name>", mc.Key)
 		}
 	case "vars_combinations":
 		if !strings.Contains(mc.Key, "$") {
@@ -349,7 +349,7 @@ func (mc *MultiConfig) parseBalancer(b jsonbytes.Value) error {
 		}
 		for _, name := range varNames(mc.Key) {
 			if !supportedVar(name) {
-				return bad("balancer.key", "uses $%s, which this filter cannot read; use uri, request_uri, host, arg_<name>, http_<name> or cookie_<name>", name)
+				return bad("balancer.key", "uses $%s, which this filter cannot read; use uri, request_uri, host, remote_addr, remote_port, arg_<name>, http_<name> or cookie_<name>", name)
 			}
 		}
 	default:
@@ -416,10 +416,10 @@ func (mc *MultiConfig) parseFallback(root jsonbytes.Value) error {
 }
 
 // supportedVar reports whether the balancer can read the APISIX variable
-// name from a request's headers.
+// name: from a request's headers, or the client address from the host.
 func supportedVar(name string) bool {
 	switch name {
-	case "uri", "request_uri", "host":
+	case "uri", "request_uri", "host", "remote_addr", "remote_port":
 		return true
 	}
 	for _, p := range [...]string{"arg_", "http_", "cookie_"} {

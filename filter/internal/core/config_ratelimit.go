@@ -67,7 +67,7 @@ var RateLimitFields = []string{
 // variable name: the request values the balancer reads, and consumer_name.
 func budgetVar(name string) bool { return name == "consumer_name" || supportedVar(name) }
 
-const varHelp = "use uri, request_uri, host, arg_<name>, http_<name>, cookie_<name> or consumer_name"
+const varHelp = "use uri, request_uri, host, remote_addr, remote_port, arg_<name>, http_<name>, cookie_<name> or consumer_name"
 
 // parseRateLimit validates ai-rate-limiting's object v for the filter
 // configuration raw, whose instances are named names.

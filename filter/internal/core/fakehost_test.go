@@ -28,6 +28,8 @@ type fakeHost struct {
 	activations  int
 	headerWrites int
 	continued    int // ContinueResponse calls
+	clientAddr   string
+	addrReads    int // ClientAddress calls
 }
 
 type localReply struct {
@@ -142,6 +144,10 @@ func (f *fakeHost) Call(cluster string, headers [][2]string, body []byte, timeou
 }
 func (f *fakeHost) ContinueRequest()  {}
 func (f *fakeHost) ContinueResponse() { f.continued++ }
+func (f *fakeHost) ClientAddress() string {
+	f.addrReads++
+	return f.clientAddr
+}
 
 // fakeMetrics are the metric ids of the test process: like a VM's, shared by
 // every stream (and so every fakeHost) of a plugin.

@@ -141,7 +141,7 @@ func (s *Stream) retryFailed(status int, ctype string, body []byte) bool {
 	}
 	key := ""
 	if s.p.bal.chash {
-		key = hashKey(mc, s.headers)
+		key = s.hashKey(mc, s.headers)
 	}
 	next, ok := s.p.bal.pick(key, s.excluded)
 	if !ok {

@@ -118,12 +118,16 @@ func TestHashKey(t *testing.T) {
 		{"vars", "arg_team", "red"},
 		{"vars", "http_x_user", "ann"},
 		{"vars", "cookie_a", "1"},
+		{"vars", "remote_addr", "10.0.0.7"},
+		{"vars", "remote_port", "4242"},
 		{"vars_combinations", "$http_x_user-$arg_team", "ann-red"},
+		{"vars_combinations", "$remote_addr|$http_x_user", "10.0.0.7|ann"},
 		{"header", "x-missing", ""},
 	}
 	for _, tt := range tests {
 		mc := &MultiConfig{HashOn: tt.hashOn, Key: tt.key, ConsumerHeader: DefaultConsumerHeader}
-		if got := hashKey(mc, headers); got != tt.want {
+		s := &Stream{h: &fakeHost{clientAddr: "10.0.0.7:4242"}}
+		if got := s.hashKey(mc, headers); got != tt.want {
 			t.Errorf("%s %q: key %q, want %q", tt.hashOn, tt.key, got, tt.want)
 		}
 	}

@@ -21,7 +21,7 @@ func (s *Stream) pickInstance(headers [][2]string) bool {
 	p := s.p
 	key := ""
 	if p.bal.chash {
-		key = hashKey(p.multi, headers)
+		key = s.hashKey(p.multi, headers)
 	}
 	i, ok := p.bal.pick(key, s.excluded)
 	switch {
@@ -43,7 +43,7 @@ func (s *Stream) pickInstance(headers [][2]string) bool {
 
 // hashKey is the consistent-hash key of a request, read from its headers
 // as balancer.hash_on and balancer.key say. A missing value hashes as "".
-func hashKey(mc *MultiConfig, headers [][2]string) string {
+func (s *Stream) hashKey(mc *MultiConfig, headers [][2]string) string {
 	switch mc.HashOn {
 	case "header":
 		return header(headers, strings.ToLower(mc.Key))
@@ -65,16 +65,23 @@ func hashKey(mc *MultiConfig, headers [][2]string) string {
 			for j < len(key) && isVarChar(key[j]) {
 				j++
 			}
-			b.WriteString(variable(headers, key[i+1:j]))
+			b.WriteString(s.variable(headers, key[i+1:j]))
 			key = key[j:]
 		}
 	}
-	return variable(headers, mc.Key)
+	return s.variable(headers, mc.Key)
 }
 
-// variable reads one of the APISIX variables supportedVar accepts.
-func variable(headers [][2]string, name string) string {
+// variable reads one of the APISIX variables supportedVar accepts from
+// the request's headers or, for the client address, from the host.
+func (s *Stream) variable(headers [][2]string, name string) string {
 	switch name {
+	case "remote_addr":
+		ip, _ := splitAddress(s.clientAddress())
+		return ip
+	case "remote_port":
+		_, port := splitAddress(s.clientAddress())
+		return port
 	case "uri":
 		path, _, _ := strings.Cut(header(headers, ":path"), "?")
 		return path
@@ -95,6 +102,30 @@ func variable(headers [][2]string, name string) string {
 		return cookie(headers, c)
 	}
 	return ""
+}
+
+// clientAddress is the host's Host.ClientAddress, asked at most once per
+// request, and only by a variable that needs it.
+func (s *Stream) clientAddress() string {
+	if !s.addrRead {
+		s.addr, s.addrRead = s.h.ClientAddress(), true
+	}
+	return s.addr
+}
+
+// splitAddress splits "ip:port", "[ip]:port" for IPv6 as Envoy writes it,
+// into the ip ($remote_addr) and the port ($remote_port). An address
+// without a port, such as a Unix socket's path, is all ip.
+func splitAddress(addr string) (ip, port string) {
+	if rest, ok := strings.CutPrefix(addr, "["); ok {
+		ip, port, _ = strings.Cut(rest, "]")
+		return ip, strings.TrimPrefix(port, ":")
+	}
+	i := strings.LastIndexByte(addr, ':')
+	if i < 0 || strings.IndexByte(addr[:i], ':') >= 0 { // no port, or IPv6 without brackets
+		return addr, ""
+	}
+	return addr[:i], addr[i+1:]
 }
 
 func header(headers [][2]string, name string) string {

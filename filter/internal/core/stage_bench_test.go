@@ -56,6 +56,7 @@ func (h *nopHost) Call(string, [][2]string, []byte, uint32) bool  { return true 
 func (h *nopHost) ContinueRequest()                               {}
 func (h *nopHost) ContinueResponse()                              {}
 func (h *nopHost) SetProperty(string, string)                     {}
+func (h *nopHost) ClientAddress() string                          { return "" }
 func (h *nopHost) DefineMetric(MetricKind, string) (uint32, bool) { return 0, true }
 func (h *nopHost) RecordMetric(MetricKind, uint32, int64)         {}
 func (h *nopHost) Activate()                                      {}

@@ -71,6 +71,9 @@ type Stream struct {
 	gcp    tokenWait   // a GCP access token and the wait for it (gcp.go)
 	idle   idleState   // the idle watchdog's state (idle.go)
 	budget budgetState // ai-rate-limiting's view of the request (budget.go)
+
+	addr     string // the client's address, once read (see clientAddress)
+	addrRead bool
 }
 
 // fail answers the client with an error in its protocol.

@@ -5,6 +5,7 @@ package proxywasm
 import (
 	"errors"
 	"strconv"
+	"strings"
 	"unsafe"
 )
 
@@ -44,6 +45,9 @@ type root struct {
 	calls map[uint32]uint32 // http call id → stream context id
 	// mem is the root's Store where the host has no shared data.
 	mem *MemStore
+	// nginxVars: properties are nginx variables by name (APISIX's
+	// wasm-nginx-module), not Envoy attributes.
+	nginxVars bool
 }
 
 // SharedData implements RootHost.
@@ -227,6 +231,7 @@ func proxyOnConfigure(id uint32, size uint32) bool {
 		return false
 	}
 	r.ctx = ctx
+	r.nginxVars = caps.ExplicitBody
 	return true
 }
 
@@ -379,6 +384,25 @@ func (s *stream) NowNanos() int64                   { return nowNanos() }
 
 func (s *stream) SetProperty(k, v string) {
 	proxySetProperty(strPtr(k), uint32(len(k)), strPtr(v), uint32(len(v)))
+}
+
+// ClientAddress reads Envoy's source.address attribute
+// (https://www.envoyproxy.io/docs/envoy/latest/intro/arch_overview/advanced/attributes),
+// or on APISIX the nginx variables wasm-nginx-module reads by name
+// (https://github.com/api7/wasm-nginx-module, proxy_get_property), which
+// must not be asked for Envoy's path: nginx knows no such variable.
+func (s *stream) ClientAddress() string {
+	if !s.root.nginxVars {
+		return getProperty("source\x00address")
+	}
+	ip, port := getProperty("remote_addr"), getProperty("remote_port")
+	if ip == "" || port == "" {
+		return ip
+	}
+	if strings.IndexByte(ip, ':') >= 0 {
+		return "[" + ip + "]:" + port
+	}
+	return ip + ":" + port
 }
 
 func (s *stream) DefineMetric(kind MetricKind, name string) (uint32, bool) {

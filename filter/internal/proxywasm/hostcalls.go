@@ -108,6 +108,16 @@ func getBuffer(bt uint32, size int, dst *[]byte) []byte {
 	return hostBytes(ret, retLen)
 }
 
+// getProperty reads a property, its path segments separated by NUL; ""
+// when the host has none.
+func getProperty(path string) string {
+	ret, retLen = nil, 0
+	if proxyGetProperty(strPtr(path), uint32(len(path)), unsafe.Pointer(&ret), &retLen) != statusOK {
+		return ""
+	}
+	return string(hostBytes(ret, retLen))
+}
+
 // replaceBuffer swaps the whole buffer: start 0 and a size that covers any
 // length drain everything before the new bytes are written.
 func replaceBuffer(bt uint32, b []byte) bool {

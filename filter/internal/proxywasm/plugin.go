@@ -139,6 +139,12 @@ type Host interface {
 	// wasm.<name>, APISIX nginx variable <name>). The host copies value:
 	// it may be reused once the call returns.
 	SetProperty(name, value string)
+	// ClientAddress is the client's (downstream peer's) address,
+	// "ip:port" with an IPv6 ip in brackets, or "" when the host does not
+	// say: Envoy's attribute source.address, APISIX's nginx variables
+	// $remote_addr and $remote_port. One or two host calls that return
+	// data: read it only when it is needed.
+	ClientAddress() string
 
 	// DefineMetric returns the id of the metric called name; the same
 	// name gives the same id.
