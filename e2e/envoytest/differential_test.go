@@ -39,7 +39,8 @@ import (
 //
 // The ENOSYS versions run without allow_on_headers_stop_iteration (the
 // harness's envoy profile cannot hold headers), the newer ones with it, in
-// the plugin and in Envoy's PluginConfig alike.
+// the plugin and in Envoy's PluginConfig alike; the newer ones also run
+// ai-proxy-multi without it ("multi_nohold"), against the envoy profile.
 func TestHarnessMatchesEnvoy(t *testing.T) {
 	forEachEnvoy(t, func(t *testing.T, b envoy.Binary) {
 		hold := b.Minor() > 38
@@ -121,6 +122,8 @@ func init() {
 			{"first refused then second", l + "_refused", `{"model":"client","messages":[{"role":"user","content":"hi"}]}`},
 			{"first 500 then second stream", l, `{"model":"client","stream":true,"messages":[{"role":"user","content":"diff-first-500"}]}`},
 			{"first 429 second 503", l, `{"model":"client","messages":[{"role":"user","content":"diff-first-429 diff-second-503"}]}`},
+			{"first 429 second reset", l, `{"model":"client","messages":[{"role":"user","content":"diff-first-429 diff-second-reset"}]}`},
+			{"both reset", l, `{"model":"client","messages":[{"role":"user","content":"diff-first-reset diff-second-reset"}]}`},
 			{"first 401 returned", l, `{"model":"client","messages":[{"role":"user","content":"diff-first-401"}]}`},
 		} {
 			diffScenarios = append(diffScenarios, diffScenario{name: l + "/" + sc.name, listener: sc.listener,
@@ -205,8 +208,19 @@ func startDiff(t *testing.T, b envoy.Binary, hold bool, profile host.Profile) *d
 	if err != nil {
 		t.Fatal(err)
 	}
+	noHold := map[string]bool{}
+	for _, l := range listeners {
+		noHold[l.name] = l.noHold
+	}
 	for name, plugin := range pluginConfigs(t, cfg) {
 		d.envoyURL[name] = "http://" + e.ListenerAddr(t, name)
+		// Without allow_on_headers_stop_iteration in its PluginConfig, a
+		// newer Envoy too turns a Pause on headers into
+		// StopAllIterationAndWatermark, which the envoy profile models.
+		p := profile
+		if noHold[name] {
+			p = host.Envoy
+		}
 		var conf map[string]any
 		if err := json.Unmarshal([]byte(plugin), &conf); err != nil {
 			t.Fatal(err)
@@ -227,7 +241,7 @@ func startDiff(t *testing.T, b envoy.Binary, hold bool, profile host.Profile) *d
 			t.Fatal(err)
 		}
 		g, err := harness.New(context.Background(), wasm, c, harness.Options{
-			Profile: profile, Workers: 2, Env: map[string]string{"OPENAI_API_KEY": operatorKey},
+			Profile: p, Workers: 2, Env: map[string]string{"OPENAI_API_KEY": operatorKey},
 			BufferFilter: true, // as the example's chain, which the rig keeps
 		})
 		if err != nil {
