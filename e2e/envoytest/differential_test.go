@@ -129,6 +129,14 @@ func init() {
 			diffScenarios = append(diffScenarios, diffScenario{name: l + "/" + sc.name, listener: sc.listener,
 				method: "POST", path: "/v1/chat/completions", body: sc.body})
 		}
+		// An Anthropic client: the answers are converted.
+		for _, sc := range []struct{ name, body string }{
+			{"anthropic client first 429 then second", `{"model":"c","max_tokens":10,"messages":[{"role":"user","content":"diff-first-429"}]}`},
+			{"anthropic client first 429 second reset", `{"model":"c","max_tokens":10,"messages":[{"role":"user","content":"diff-first-429 diff-second-reset"}]}`},
+		} {
+			diffScenarios = append(diffScenarios, diffScenario{name: l + "/" + sc.name, listener: l,
+				method: "POST", path: "/v1/messages", body: sc.body})
+		}
 	}
 }
 
