@@ -96,6 +96,14 @@ func TestFallbackExhausted(t *testing.T) {
 			if status, body := chat(t, base, `{"messages":[{"role":"user","content":"hi"}]}`); status != 503 || !strings.Contains(body, "b is overloaded") {
 				t.Fatalf("client got %d %s", status, body)
 			}
+			// The last answer with a status is the first attempt's, held
+			// while the retry ran: its body too, though without
+			// allow_on_headers_stop_iteration Envoy keeps it from the
+			// filter while the headers are held (StopAllIterationAndWatermark).
+			base, _ = startGatewayWorkers(t, profile, fallbackRoute(a.URL, refusedURL, fallbackConf), 1)
+			if status, body := chat(t, base, `{"messages":[{"role":"user","content":"hi"}]}`); status != 429 || !strings.Contains(body, "a is rate limited") {
+				t.Fatalf("a 429 then b refused: client got %d %s", status, body)
+			}
 			base, _ = startGatewayWorkers(t, profile, fallbackRoute(refusedURL, refusedURL, fallbackConf), 1)
 			if status, body := chat(t, base, `{"messages":[{"role":"user","content":"hi"}]}`); status != 502 || !strings.Contains(body, "2 attempts failed") {
 				t.Fatalf("client got %d %s", status, body)

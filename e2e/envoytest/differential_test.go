@@ -14,6 +14,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -38,7 +39,8 @@ import (
 //
 // The ENOSYS versions run without allow_on_headers_stop_iteration (the
 // harness's envoy profile cannot hold headers), the newer ones with it, in
-// the plugin and in Envoy's PluginConfig alike.
+// the plugin and in Envoy's PluginConfig alike; the newer ones also run
+// ai-proxy-multi without it ("multi_nohold"), against the envoy profile.
 func TestHarnessMatchesEnvoy(t *testing.T) {
 	forEachEnvoy(t, func(t *testing.T, b envoy.Binary) {
 		hold := b.Minor() > 38
@@ -48,7 +50,7 @@ func TestHarnessMatchesEnvoy(t *testing.T) {
 		}
 		d := startDiff(t, b, hold, profile)
 		for _, sc := range diffScenarios {
-			if sc.holdOnly && !hold {
+			if _, ok := d.envoyURL[sc.listener]; !ok || sc.holdOnly && !hold {
 				continue
 			}
 			t.Run(sc.name, func(t *testing.T) { d.run(t, sc) })
@@ -105,6 +107,42 @@ var diffScenarios = []diffScenario{
 		body: `{"messages":[{"role":"user","content":"stream from bedrock"}],"stream":true}`},
 }
 
+// ai-proxy-multi's fallback (multiInstances: "first" is tried first,
+// "second" next). The instances fail as the body's markers say:
+// diff-<instance>-<status> answers that status, diff-first-reset resets
+// the connection once the request is read. The "multi" listener holds
+// the response headers where the version can (allow_on_headers_stop_iteration),
+// "multi_nohold" never does (it runs only where "multi" holds); the
+// "_refused" ones have first at an address that refuses connections.
+func init() {
+	for _, l := range []string{"multi", "multi_nohold"} {
+		for _, sc := range []struct{ name, listener, body string }{
+			{"first 429 then second", l, `{"model":"client","messages":[{"role":"user","content":"diff-first-429"}]}`},
+			{"first reset then second", l, `{"model":"client","messages":[{"role":"user","content":"diff-first-reset"}]}`},
+			{"first refused then second", l + "_refused", `{"model":"client","messages":[{"role":"user","content":"hi"}]}`},
+			{"first 500 then second stream", l, `{"model":"client","stream":true,"messages":[{"role":"user","content":"diff-first-500"}]}`},
+			{"first 429 second 503", l, `{"model":"client","messages":[{"role":"user","content":"diff-first-429 diff-second-503"}]}`},
+			{"first 429 second reset", l, `{"model":"client","messages":[{"role":"user","content":"diff-first-429 diff-second-reset"}]}`},
+			{"both reset", l, `{"model":"client","messages":[{"role":"user","content":"diff-first-reset diff-second-reset"}]}`},
+			{"first 401 returned", l, `{"model":"client","messages":[{"role":"user","content":"diff-first-401"}]}`},
+		} {
+			diffScenarios = append(diffScenarios, diffScenario{name: l + "/" + sc.name, listener: sc.listener,
+				method: "POST", path: "/v1/chat/completions", body: sc.body})
+		}
+		// An Anthropic client: the answers are converted.
+		for _, sc := range []struct{ name, body string }{
+			{"anthropic client first 429 then second", `{"model":"c","max_tokens":10,"messages":[{"role":"user","content":"diff-first-429"}]}`},
+			{"anthropic client first 429 second reset", `{"model":"c","max_tokens":10,"messages":[{"role":"user","content":"diff-first-429 diff-second-reset"}]}`},
+		} {
+			diffScenarios = append(diffScenarios, diffScenario{name: l + "/" + sc.name, listener: l,
+				method: "POST", path: "/v1/messages", body: sc.body})
+		}
+	}
+}
+
+// refusedHost is an instance host the lab sends to a closed port.
+const refusedHost = "refused.openai.azure.com"
+
 // Headers Envoy adds to the upstream request and the harness does not:
 //   - x-envoy-expected-rq-timeout-ms: the router's timeout for the
 //     request, sent to the upstream when it is not 0 (Filter::setTimeoutHeaders
@@ -136,9 +174,12 @@ func startDiff(t *testing.T, b envoy.Binary, hold bool, profile host.Profile) *d
 	t.Helper()
 	d := &diff{lab: envoy.NewLab(t), envoyURL: map[string]string{}, harnessURL: map[string]string{}}
 	d.envoyUp, d.harnessUp = newRecorder(t), newRecorder(t)
-	for _, h := range []string{"api.openai.com", "api.anthropic.com", "bedrock-runtime.us-east-1.amazonaws.com"} {
+	for _, h := range []string{"api.openai.com", "api.anthropic.com", "bedrock-runtime.us-east-1.amazonaws.com", firstHost, secondHost} {
 		d.lab.Route(h, d.envoyUp.URL)
 	}
+	// The lab accepts the TLS connection and closes it when the backend
+	// refuses: Envoy sees the connection terminated before any response.
+	d.lab.Route(refusedHost, refusedAddr)
 	holdJSON := ""
 	if hold {
 		holdJSON = `,"allow_on_headers_stop_iteration":true`
@@ -155,8 +196,17 @@ func startDiff(t *testing.T, b envoy.Binary, hold bool, profile host.Profile) *d
 			`"options":{"model":"` + bedrockModel + `"},"auth":{"aws":{"access_key_id":"` + labAWS.AccessKeyID + `","secret_access_key":"` +
 			labAWS.SecretAccessKey + `","session_token":"` + labAWS.SessionToken + `"}}` + holdJSON + `}`})
 	}
+	refused := func(conf string) string { return strings.Replace(conf, firstHost, refusedHost, 1) }
+	listeners = append(listeners,
+		listener{name: "multi", noHold: !hold, plugin: multiInstances(holdJSON)},
+		listener{name: "multi_refused", noHold: !hold, plugin: refused(multiInstances(holdJSON))})
+	if hold {
+		listeners = append(listeners,
+			listener{name: "multi_nohold", noHold: true, plugin: multiInstances("")},
+			listener{name: "multi_nohold_refused", noHold: true, plugin: refused(multiInstances(""))})
+	}
 	r := &rig{lab: d.lab, logDir: t.TempDir()}
-	cfg := r.config(t, listeners, nil)
+	cfg := r.config(t, listeners, []string{firstHost, secondHost, refusedHost})
 	e := envoy.Start(t, b, cfg, envoy.Options{Env: exampleEnv, LogLevel: "warning"})
 
 	// The harness gets the plugin configurations exactly as Envoy does
@@ -166,8 +216,19 @@ func startDiff(t *testing.T, b envoy.Binary, hold bool, profile host.Profile) *d
 	if err != nil {
 		t.Fatal(err)
 	}
+	noHold := map[string]bool{}
+	for _, l := range listeners {
+		noHold[l.name] = l.noHold
+	}
 	for name, plugin := range pluginConfigs(t, cfg) {
 		d.envoyURL[name] = "http://" + e.ListenerAddr(t, name)
+		// Without allow_on_headers_stop_iteration in its PluginConfig, a
+		// newer Envoy too turns a Pause on headers into
+		// StopAllIterationAndWatermark, which the envoy profile models.
+		p := profile
+		if noHold[name] {
+			p = host.Envoy
+		}
 		var conf map[string]any
 		if err := json.Unmarshal([]byte(plugin), &conf); err != nil {
 			t.Fatal(err)
@@ -177,6 +238,7 @@ func startDiff(t *testing.T, b envoy.Binary, hold bool, profile host.Profile) *d
 			"clusters": map[string]string{
 				"api.openai.com": d.harnessUp.URL, "api.anthropic.com": d.harnessUp.URL,
 				"bedrock-runtime.us-east-1.amazonaws.com": d.harnessUp.URL,
+				firstHost: d.harnessUp.URL, secondHost: d.harnessUp.URL, refusedHost: "http://" + refusedAddr,
 			},
 		})
 		if err != nil {
@@ -187,7 +249,7 @@ func startDiff(t *testing.T, b envoy.Binary, hold bool, profile host.Profile) *d
 			t.Fatal(err)
 		}
 		g, err := harness.New(context.Background(), wasm, c, harness.Options{
-			Profile: profile, Workers: 2, Env: map[string]string{"OPENAI_API_KEY": operatorKey},
+			Profile: p, Workers: 2, Env: map[string]string{"OPENAI_API_KEY": operatorKey},
 			BufferFilter: true, // as the example's chain, which the rig keeps
 		})
 		if err != nil {
@@ -439,7 +501,9 @@ func newRecorder(t *testing.T) *recorder {
 	anthropic := mock.NewAnthropic(mock.WithAPIKey(anthropicKey))
 	bedrock := mock.NewBedrock(mock.WithSigV4(labAWS))
 	proxies := map[string]*httputil.ReverseProxy{}
-	for host, m := range map[string]*mock.Server{"api.openai.com": openai, "api.anthropic.com": anthropic, "bedrock-runtime.us-east-1.amazonaws.com": bedrock} {
+	first, second := mock.NewOpenAI(mock.WithAPIKey("key-first")), mock.NewOpenAI(mock.WithAPIKey("key-second"))
+	for host, m := range map[string]*mock.Server{"api.openai.com": openai, "api.anthropic.com": anthropic,
+		"bedrock-runtime.us-east-1.amazonaws.com": bedrock, firstHost: first, secondHost: second} {
 		t.Cleanup(m.Close)
 		u, _ := url.Parse(m.URL)
 		proxies[host] = &httputil.ReverseProxy{
@@ -478,6 +542,9 @@ func newRecorder(t *testing.T) *recorder {
 		if h, _, err := net.SplitHostPort(host); err == nil {
 			host = h
 		}
+		if instance, _, ok := strings.Cut(host, ".openai.azure.com"); ok && instanceFails(w, instance, body) {
+			return
+		}
 		p, ok := proxies[host]
 		if !ok {
 			http.Error(w, "no mock for "+r.Host, http.StatusBadGateway)
@@ -490,6 +557,46 @@ func newRecorder(t *testing.T) *recorder {
 	rec.URL = s.URL
 	return rec
 }
+
+// instanceFails answers as the body's diff-<instance>-<mode> marker says,
+// if it has one for instance.
+func instanceFails(w http.ResponseWriter, instance string, body []byte) bool {
+	mark := []byte("diff-" + instance + "-")
+	i := bytes.Index(body, mark)
+	if i < 0 {
+		return false
+	}
+	mode, _, _ := strings.Cut(string(body[i+len(mark):]), `"`)
+	mode, _, _ = strings.Cut(mode, " ")
+	switch mode {
+	case "reset":
+		if c, _, err := w.(http.Hijacker).Hijack(); err == nil {
+			c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+		}
+	case "429":
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Retry-After", "7")
+		w.WriteHeader(http.StatusTooManyRequests)
+		io.WriteString(w, `{"error":{"message":"`+instance+` is rate limited","type":"requests","param":null,"code":"rate_limit_exceeded"}}`)
+	case "401":
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, `{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}`)
+	default: // a 5xx
+		status, err := strconv.Atoi(mode)
+		if err != nil {
+			status = http.StatusInternalServerError
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		io.WriteString(w, `{"error":{"message":"`+instance+` broke","type":"server_error"}}`)
+	}
+	return true
+}
+
+// refusedAddr is an address nothing listens on.
+const refusedAddr = "127.0.0.1:1"
 
 func (r *recorder) reset() {
 	r.mu.Lock()

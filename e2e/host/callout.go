@@ -66,6 +66,10 @@ func envoyHTTPCall(vm *VM, s []uint64) uint32 {
 	if len(body) > 0 {
 		h.set("content-length", strconv.Itoa(len(body)))
 	}
+	// The AsyncClient marks every request it sends as internal, whatever
+	// the guest set (AsyncStreamImpl::sendHeaders in
+	// https://github.com/envoyproxy/envoy/blob/main/source/common/http/async_client_impl.cc).
+	h.set("x-envoy-internal", "true")
 	vm.nextCall += 4
 	co := &callout{id: vm.nextCall, p: c.p, s: c.s}
 	// timeout_ms 0 sets no timeout at all (docs/host-behaviours.md#timeouts).

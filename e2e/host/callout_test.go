@@ -21,6 +21,9 @@ func backend(t *testing.T) *httptest.Server {
 			b, _ := io.ReadAll(r.Body)
 			w.Header().Set("X-Seen-Host", r.Host)
 			w.Header().Set("X-Seen-From", r.Header.Get("x-from"))
+			if v := r.Header.Get("x-envoy-internal"); v != "" {
+				w.Header().Set("X-Seen-Internal", v)
+			}
 			w.WriteHeader(201)
 			io.WriteString(w, "granted:"+r.Method+":"+string(b))
 		case "/deny":
@@ -95,7 +98,7 @@ call_response continue 0
 		status     string
 	}{
 		{name: "ok", call: "call auth POST /auth 0 payload", dispatch: "0 id=4",
-			headers: "0 :status=201;content-length=20;content-type=text/plain; charset=utf-8;date=*;x-seen-from=abiecho;x-seen-host=auth",
+			headers: "0 :status=201;content-length=20;content-type=text/plain; charset=utf-8;date=*;x-seen-from=abiecho;x-seen-host=auth;x-seen-internal=true",
 			body:    "0 granted:POST:payload", status: "0 0"},
 		{name: "4xx is a response", call: "call auth GET /deny 0", dispatch: "0 id=4",
 			headers: "0 :status=403;*", body: "0 no", status: "0 0"},

@@ -3,6 +3,7 @@ package host_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -400,6 +401,21 @@ func TestEnvoyLocalResponse(t *testing.T) {
 		}
 		if hasLog(resp.Logs, "body-seen") {
 			t.Error("a direct local reply went through the filter")
+		}
+	})
+	t.Run("empty body", func(t *testing.T) {
+		// Envoy drops content-type and content-length from a local reply
+		// without a body, the plugin's own included; the HTTP/1 codec then
+		// frames the headers-only response with content-length: 0.
+		plugin := newEcho(t, host.VMConfig{Profile: host.Envoy}, "response_headers local 429 - content-type=application/json,content-length=7,x-why=quota")
+		rec := &recorder{chunks: []string{"upstream body"}}
+		resp, err := plugin.Do(ctxT(t), &host.Request{}, host.Options{Upstream: rec.upstream})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := [][2]string{{"x-why", "quota"}, {"content-length", "0"}}
+		if resp.Status != 429 || len(resp.Body) != 0 || !slices.Equal(resp.Header, want) {
+			t.Errorf("got %d %q %q, want 429 with headers %q and no body", resp.Status, resp.Header, resp.Body, want)
 		}
 	})
 	t.Run("after headers", func(t *testing.T) {

@@ -161,6 +161,7 @@ type stream struct {
 	forwarded       []byte
 	upstreamHeaders bool // the router has response headers: local replies are direct
 	headersSent     bool
+	headersOnly     bool // the response headers end the stream
 	sendingLocal    bool
 	resp            Response
 	filterState     map[string]string
@@ -594,7 +595,7 @@ func (s *stream) localReply(ctx context.Context) error {
 	case !s.headersSent:
 		up := s.resp.Upstream
 		s.resp = Response{Local: true, Details: lr.details, Upstream: up, RouterHeaders: s.resp.RouterHeaders}
-		s.respH = h
+		s.respH, s.headersOnly = h, len(lr.body) == 0
 		s.sendHeaders()
 		s.emit(lr.body)
 		return nil
@@ -605,7 +606,9 @@ func (s *stream) localReply(ctx context.Context) error {
 
 // headerMap builds a local reply's headers like Envoy's sendLocalReply:
 // :status, the plugin's headers (keys lower-cased, added), then
-// content-length and a default text/plain content-type for a body.
+// content-length and a default text/plain content-type for a body; without
+// a body, neither, even when the plugin set them (Utility::prepareLocalReply
+// in https://github.com/envoyproxy/envoy/blob/main/source/common/http/utility.cc).
 func (lr *localReply) headerMap() headerMap {
 	h := headerMap{{":status", strconv.Itoa(lr.status)}}
 	h.addAll(lr.headers)
@@ -614,6 +617,9 @@ func (lr *localReply) headerMap() headerMap {
 		if _, ok := h.get("content-type"); !ok {
 			h.add("content-type", "text/plain")
 		}
+	} else {
+		h.remove("content-length")
+		h.remove("content-type")
 	}
 	return h
 }
@@ -709,6 +715,7 @@ func (s *stream) encode(ctx context.Context, h headerMap, src *bodySource) error
 	s.cont[dirResponse] = false
 	s.respH, s.respHOpen = h, true
 	bodyless := src.r == nil && len(src.mem) == 0
+	s.headersOnly = bodyless
 	act := s.callback(vm.fn.respHeaders, uint64(len(h)), b2u(bodyless))
 	if vm.dead == nil && s.local == nil {
 		s.headersState(rs, act)
@@ -771,6 +778,14 @@ func (s *stream) sendHeaders() {
 	if err != nil || code < 100 || code > 999 {
 		s.reset = fmt.Sprintf("invalid :status %q in the response headers", st)
 		return
+	}
+	// The HTTP/1 codec frames a headers-only response other than a 1xx, a
+	// 204 or an answer to HEAD with content-length: 0
+	// (StreamEncoderImpl::encodeHeadersBase in
+	// https://github.com/envoyproxy/envoy/blob/main/source/common/http/http1/codec_impl.cc).
+	if _, framed := s.respH.get("content-length"); s.vm.p != APISIX && s.headersOnly && !framed && code >= 200 && code != 204 && code != 304 &&
+		(s.resp.Upstream == nil || s.resp.Upstream.Method != "HEAD") {
+		s.respH.add("content-length", "0")
 	}
 	s.deliverHeaders(code, s.respH.regular())
 }

@@ -239,6 +239,9 @@ func exec(id uint32, c command) (uint32, string) {
 		return st, strconv.Itoa(int(l))
 	case "local":
 		body := unescape(a(2))
+		if body == "-" { // no body, headers to follow
+			body = ""
+		}
 		h := pairs(a(3))
 		details := "via_abiecho"
 		return proxySendLocalResponse(n(1), ptr(details), int32(len(details)), ptr(body), int32(len(body)), bptr(h), int32(len(h)), -1), ""

@@ -56,6 +56,12 @@ type retries struct {
 	last     failedAnswer
 	lastHeld bool // last is the held first attempt's, its body in held
 	held     []byte
+	// heldEnded: all of the held response is in held. Without
+	// allow_on_headers_stop_iteration none of its body comes while its
+	// headers are held: Envoy turns the Pause into
+	// StopAllIterationAndWatermark and keeps the body until the filter
+	// continues.
+	heldEnded bool
 	// rewrite: the held response is the host's own local reply, which the
 	// final answer replaces in place (sendLocal); out is that answer while
 	// the held reply's body has yet to come.
@@ -245,6 +251,7 @@ func (s *Stream) heldBody(size int, eos bool) Action {
 		if n := min(size, maxFailedBody-len(r.held)); n > 0 {
 			r.held = append(r.held, s.h.ResponseBody(size)[:n]...)
 		}
+		r.heldEnded = r.heldEnded || eos
 		return Consume
 	}
 	if r.out == nil { // the retry is still running: keep the reply's body
@@ -306,10 +313,20 @@ func (s *Stream) answerLastFailure() bool {
 		s.finish()
 		return true
 	}
+	s.status, s.tr, s.t = r.last.status, r.last.tr, r.last.t
+	if r.lastHeld && r.holding && !r.heldEnded && len(r.held) == 0 {
+		// The held response's body is still in the host (see heldEnded):
+		// the response goes on as if it had never been held.
+		r.holding = false
+		s.h.Activate()
+		if s.passResponse(r.last.ctype, false) == Continue {
+			s.h.ContinueResponse()
+		}
+		return true
+	}
 	if r.lastHeld {
 		r.last.body = r.held
 	}
-	s.status, s.tr, s.t = r.last.status, r.last.tr, r.last.t
 	s.respStream = false
 	ctype := r.last.ctype
 	if s.translating() || !strings.Contains(ctype, "json") {

@@ -366,5 +366,45 @@ func TestFallbackToSignedInstances(t *testing.T) {
 				}
 			}
 		})
+
+// When every retry fails without a status, the client gets the held first
+// answer, body included. Without allow_on_headers_stop_iteration Envoy
+// keeps that body from the filter while the headers are held
+// (StopAllIterationAndWatermark), so the held response goes on instead of
+// a local reply with an empty body; with it, the body came while the
+// retry ran and goes out in a local reply.
+func TestFallbackReleasesHeldAnswer(t *testing.T) {
+	for _, bodyFirst := range []bool{true, false} {
+		p := newMultiPlugin(t, threeInstances+`,"fallback_strategy":["http_429","http_5xx"]}`)
+		h := newFakeHost(clientHeaders("/v1/chat/completions")...)
+		s := p.NewStream(h)
+		sendRequest(t, s, h, multiBody)
+		h.respHeaders = append(jsonHeaders("429"), [2]string{"content-length", strconv.Itoa(len(errorJSON))})
+		if s.OnResponseHeaders(h.respHeaders, false) != Pause || h.call == nil {
+			t.Fatal("the 429 is not held while the next instance is called")
+		}
+		h.respBody = append([]byte(nil), errorJSON...)
+		if bodyFirst && s.OnResponseBody(len(h.respBody), true) != Consume {
+			t.Fatal("the held body is not kept")
+		}
+		for h.call != nil { // every other instance fails without a status
+			h.call = nil
+			s.OnCallResponse(nil, nil, false)
+		}
+		if bodyFirst {
+			if h.local == nil || h.local.status != 429 || !strings.Contains(string(h.local.body), "slow down") {
+				t.Fatalf("body first: want a local 429 with the held body, got %+v", h.local)
+			}
+			continue
+		}
+		if h.local != nil || h.continued != 1 {
+			t.Fatalf("body still in the host: want the held 429 continued once, got local %+v, %d continues", h.local, h.continued)
+		}
+		if a := s.OnResponseBody(len(h.respBody), true); a != Continue || !strings.Contains(string(h.respBody), "slow down") {
+			t.Fatalf("the held body after the continue: %v %s", a, h.respBody)
+		}
+		if st, _ := get(h.respHeaders, ":status"); st != "429" {
+			t.Errorf("status %s", st)
+		}
 	}
 }

@@ -46,8 +46,14 @@ func (s *Stream) OnResponseHeaders(headers [][2]string, eos bool) Action {
 		s.notePassiveResponse(headers, false)
 	}
 	if s.retry != nil && s.holdForRetry(ctype) {
+		s.retry.heldEnded = s.retry.heldEnded || eos
 		return Pause
 	}
+	return s.passResponse(ctype, eos)
+}
+
+// passResponse lets response headers go on, set up for the body to come.
+func (s *Stream) passResponse(ctype string, eos bool) Action {
 	s.idle.activity++
 	s.setQuotaHeaders()
 	s.respStream = convert.IsStreamContentType(ctype)
