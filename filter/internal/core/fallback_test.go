@@ -366,6 +366,8 @@ func TestFallbackToSignedInstances(t *testing.T) {
 				}
 			}
 		})
+	}
+}
 
 // When every retry fails without a status, the client gets the held first
 // answer, body included. Without allow_on_headers_stop_iteration Envoy
