@@ -87,29 +87,40 @@ func TestMultiConsistentHash(t *testing.T) {
 			defer a.Close()
 			defer b.Close()
 			base, _ := startGateway(t, profile, multiRoute(a, b, "balancer: {algorithm: chash, hash_on: header, key: x-user}"))
-			spread := map[string]bool{}
-			for _, user := range []string{"ann", "bob", "cyd", "dan", "eve", "fay", "gus", "hal", "ivy", "jon"} {
-				var first string
-				for range 3 {
-					status, body := chat(t, base, `{"messages":[{"role":"user","content":"hi"}]}`, "x-user", user)
-					if status != 200 {
-						t.Fatalf("%d %s", status, body)
-					}
-					model := "model-a"
-					if strings.Contains(body, "model-b") {
-						model = "model-b"
-					}
-					if first != "" && model != first {
-						t.Fatalf("user %s reached %s, then %s", user, first, model)
-					}
-					first = model
-				}
-				spread[first] = true
-			}
-			if len(spread) != 2 {
-				t.Errorf("10 users all reached %v", spread)
-			}
+			users := []string{"ann", "bob", "cyd", "dan", "eve", "fay", "gus", "hal", "ivy", "jon"}
+			checkSticky(t, users, func(user string) (int, string) {
+				return chat(t, base, `{"messages":[{"role":"user","content":"hi"}]}`, "x-user", user)
+			})
 		})
+	}
+}
+
+// checkSticky sends three requests per key and checks that each key's
+// requests all reach one instance (told apart by model-a or model-b in
+// the answer) and that the keys spread over both.
+func checkSticky(t *testing.T, keys []string, send func(key string) (int, string)) {
+	t.Helper()
+	spread := map[string]bool{}
+	for _, key := range keys {
+		var first string
+		for range 3 {
+			status, body := send(key)
+			if status != 200 {
+				t.Fatalf("%s: %d %s", key, status, body)
+			}
+			model := "model-a"
+			if strings.Contains(body, "model-b") {
+				model = "model-b"
+			}
+			if first != "" && model != first {
+				t.Fatalf("%s reached %s, then %s", key, first, model)
+			}
+			first = model
+		}
+		spread[first] = true
+	}
+	if len(spread) != 2 {
+		t.Errorf("%d keys all reached %v", len(keys), spread)
 	}
 }
 

@@ -19,29 +19,7 @@ import (
 // the kernel spreads over the workers' sockets).
 func TestBudgetSharedByEnvoyWorkers(t *testing.T) {
 	forEachEnvoy(t, func(t *testing.T, b envoy.Binary) {
-		m := mock.NewOpenAI(mock.WithAPIKey("key-a"))
-		defer m.Close()
-		cfg, err := gw.ParseConfig([]byte(`
-routes:
-  - id: budget
-    uri: /v1/chat/completions
-    plugins:
-      ai-rate-limiting: {limit: 1, time_window: 100000000, rejected_code: 429}
-      ai-proxy:
-        provider: openai-compatible
-        auth: {header: {Authorization: Bearer key-a}}
-        override: {endpoint: "http://budget.test/v1/chat/completions"}
-`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		listen := freeAddr(t)
-		conf, err := envoy.GatewayConfig(cfg, envoy.GatewayOptions{Module: envoy.Module(t), Listen: listen,
-			Targets: map[string]string{"budget.test": m.URL}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		e := envoy.Start(t, b, conf, envoy.Options{Concurrency: 2})
+		listen, e, m := startBudgetEnvoy(t, b, `ai-rate-limiting: {limit: 1, time_window: 100000000, rejected_code: 429}`)
 		client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 		const n = 30
 		for i := range n {
@@ -80,4 +58,34 @@ routes:
 			t.Errorf("connections reached %d worker(s), want both: %s", workers, stats)
 		}
 	})
+}
+
+// startBudgetEnvoy runs Envoy with two workers and one route: the given
+// ai-rate-limiting (a YAML line) over ai-proxy and a mock provider. It
+// returns the listener's address, the Envoy and the mock.
+func startBudgetEnvoy(t *testing.T, b envoy.Binary, rateLimiting string) (string, *envoy.Envoy, *mock.Server) {
+	t.Helper()
+	m := mock.NewOpenAI(mock.WithAPIKey("key-a"))
+	t.Cleanup(m.Close)
+	cfg, err := gw.ParseConfig([]byte(`
+routes:
+  - id: budget
+    uri: /v1/chat/completions
+    plugins:
+      ` + rateLimiting + `
+      ai-proxy:
+        provider: openai-compatible
+        auth: {header: {Authorization: Bearer key-a}}
+        override: {endpoint: "http://budget.test/v1/chat/completions"}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := freeAddr(t)
+	conf, err := envoy.GatewayConfig(cfg, envoy.GatewayOptions{Module: envoy.Module(t), Listen: listen,
+		Targets: map[string]string{"budget.test": m.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return listen, envoy.Start(t, b, conf, envoy.Options{Concurrency: 2}), m
 }

@@ -8,8 +8,6 @@ import (
 	"testing"
 
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/e2e/envoy"
-	gw "github.com/ai-proxy-wasm/ai-proxy-wasm/e2e/gateway"
-	"github.com/ai-proxy-wasm/ai-proxy-wasm/e2e/mock"
 )
 
 // A rule keyed on $remote_addr reads Envoy's source.address: the second
@@ -18,29 +16,7 @@ import (
 // X-Forwarded-For names, as the harness's Envoy profiles model.
 func TestBudgetRuleByClientAddressInEnvoy(t *testing.T) {
 	forEachEnvoy(t, func(t *testing.T, b envoy.Binary) {
-		m := mock.NewOpenAI(mock.WithAPIKey("key-a"))
-		defer m.Close()
-		cfg, err := gw.ParseConfig([]byte(`
-routes:
-  - id: budget
-    uri: /v1/chat/completions
-    plugins:
-      ai-rate-limiting: {rules: [{count: 1, time_window: 100000000, key: "$remote_addr"}], rejected_code: 429}
-      ai-proxy:
-        provider: openai-compatible
-        auth: {header: {Authorization: Bearer key-a}}
-        override: {endpoint: "http://budget.test/v1/chat/completions"}
-`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		listen := freeAddr(t)
-		conf, err := envoy.GatewayConfig(cfg, envoy.GatewayOptions{Module: envoy.Module(t), Listen: listen,
-			Targets: map[string]string{"budget.test": m.URL}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		envoy.Start(t, b, conf, envoy.Options{Concurrency: 2})
+		listen, _, m := startBudgetEnvoy(t, b, `ai-rate-limiting: {rules: [{count: 1, time_window: 100000000, key: "$remote_addr"}], rejected_code: 429}`)
 		for i, tt := range []struct {
 			from, xff string
 			want      int
