@@ -15,7 +15,10 @@
 //     the model, stream position and usage counters.
 package convert
 
-import "github.com/ai-proxy-wasm/ai-proxy-wasm/convert/sse"
+import (
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert/sse"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/internal/jsonbytes"
+)
 
 // Protocol names a wire protocol. String() gives the names used as keys of
 // the APISIX ai-proxy option override.request_body.
@@ -99,10 +102,14 @@ func (u *Usage) Merge(u2 Usage) {
 // upstream's and back. Identity translators (client == upstream) leave bytes
 // untouched and only observe usage.
 type Translator interface {
-	// Request rewrites the client's request body into the upstream protocol.
-	// It does not apply gateway options (model, max_tokens, overrides): the
-	// caller applies those to the result, in the upstream protocol.
-	Request(body []byte) ([]byte, error)
+	// Request writes the client's request, already validated and indexed
+	// in req, in the upstream protocol, appended to dst. It reads req's
+	// members rather than parsing the body again, and passes every
+	// top-level member it writes through ed (nil: no edits), which is how
+	// the caller's settings (model, max_tokens, overrides, in the upstream
+	// protocol) get into the body as it is written. The pass-through
+	// returns req's own bytes when ed changes nothing.
+	Request(req *jsonbytes.Object, dst []byte, ed jsonbytes.Editor) ([]byte, error)
 
 	// Response rewrites a complete, successful (2xx) upstream body.
 	Response(body []byte) ([]byte, error)

@@ -5,7 +5,18 @@ import (
 	"testing"
 
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert/eventstream"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/internal/jsonbytes"
 )
+
+// request runs tr.Request the way the filter does: on a body validated
+// and indexed first, appending to no buffer, with no edits.
+func request(tr Translator, body []byte) ([]byte, error) {
+	var obj jsonbytes.Object
+	if err := obj.Parse(body); err != nil {
+		return nil, err
+	}
+	return tr.Request(&obj, nil, nil)
+}
 
 // TestStreamDoesNotAllocatePerEvent feeds each converting translator the
 // same content delta again and again once its stream has started: the

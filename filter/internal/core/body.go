@@ -21,10 +21,12 @@ func escapeKey(k string) string {
 	return string(q[1 : len(q)-1])
 }
 
-func parseOptions(opts []byte) []option {
+// parseMembers returns the members of the object obj but the one named
+// skip.
+func parseMembers(obj []byte, skip string) []option {
 	var out []option
-	jsonbytes.Parse(opts).ForEach(func(k, v jsonbytes.Value) bool {
-		if k.Str() != "model" {
+	jsonbytes.Parse(obj).ForEach(func(k, v jsonbytes.Value) bool {
+		if k.Str() != skip {
 			out = append(out, option{escapeKey(k.Str()), bytes.Clone(v)})
 		}
 		return true
@@ -32,145 +34,137 @@ func parseOptions(opts []byte) []option {
 	return out
 }
 
-// edits collects top-level replacements; a later set of a key wins.
-type edits struct {
-	obj  *jsonbytes.Object
-	sets []jsonbytes.Set
-	dels []string
-}
-
-func (e *edits) set(key string, raw []byte) {
-	for i, d := range e.dels {
-		if d == key {
-			e.dels = append(e.dels[:i], e.dels[i+1:]...)
-			break
-		}
-	}
-	for i := range e.sets {
-		if e.sets[i].Key == key {
-			e.sets[i].Raw = raw
-			return
-		}
-	}
-	e.sets = append(e.sets, jsonbytes.Set{Key: key, Raw: raw})
-}
-
-func (e *edits) del(key string) {
-	for i := range e.sets {
-		if e.sets[i].Key == key {
-			e.sets = append(e.sets[:i], e.sets[i+1:]...)
-			break
-		}
-	}
-	e.dels = append(e.dels, key)
-}
-
-// get is the member's value after the edits so far.
-func (e *edits) get(key string) ([]byte, bool) {
-	for i := range e.sets {
-		if e.sets[i].Key == key {
-			return e.sets[i].Raw, true
-		}
-	}
-	for _, d := range e.dels {
-		if d == key {
-			return nil, false
-		}
-	}
-	return e.obj.Get(key)
-}
-
-// maxScratch bounds the edit buffer a plugin keeps between requests.
+// maxScratch bounds the body buffer a plugin keeps between requests.
 const maxScratch = 4 << 20
 
-// rewriteBody applies b's settings to a body already in the
-// upstream protocol and indexed in obj, in APISIX's order: options (model
-// forced), the stream usage request, llm_options.max_tokens (always wins),
-// then the request_body deep merge. It returns body itself when nothing
-// changes, so an untouched body is never copied.
-func (b *Backend) rewriteBody(buf *buildBuffers, t *target, body []byte, obj *jsonbytes.Object, stream bool) ([]byte, error) {
-	e := edits{obj: obj, sets: buf.sets[:0], dels: buf.dels[:0]}
-	defer func() { buf.sets, buf.dels = e.sets[:0], e.dels[:0] }() // reused by the next request
+// bodyEditor applies a backend's settings to the top-level members of a
+// body in the upstream protocol, in APISIX's order: options (model
+// forced), the stream usage request, llm_options.max_tokens (always
+// wins), then the request_body deep merge. It is the jsonbytes.Editor a
+// translator applies while it writes the upstream body, and the
+// pass-through applies over the client's index, so the body is written
+// once with the settings in it.
+type bodyEditor struct {
+	b      *Backend
+	t      *target
+	stream bool
+	patch  []option // request_body for t.upstream
+	// The client's value of the output cap's other name (alias), moved to
+	// t.maxTokens when that is absent.
+	alias    string
+	aliasVal []byte
+	hasAlias bool
+	// A cap inside an object (Bedrock's inferenceConfig.maxTokens).
+	nestedKey, nestedRest string
+	added                 []string
+	err                   error // the first Edit error: the settings could not be applied
+}
+
+// reset prepares e for one build of b's request to t.
+func (e *bodyEditor) reset(b *Backend, t *target, stream bool) {
+	*e = bodyEditor{b: b, t: t, stream: stream, patch: b.patches[t.upstream],
+		alias: convert.MaxTokensAlias(t.upstream, t.maxTokens), aliasVal: e.aliasVal[:0], added: e.added[:0]}
 	for _, o := range b.options {
-		e.set(o.key, o.raw)
+		e.added = append(e.added, o.key)
+	}
+	if convert.ModelInBody(t.upstream) && b.cfg.Model != "" {
+		e.added = append(e.added, "model")
+	}
+	if member := convert.StreamUsageMember(t.upstream); stream && member != "" {
+		e.added = append(e.added, member)
+	}
+	top := t.maxTokens != "" && strings.IndexByte(t.maxTokens, '.') < 0
+	if top && (b.cfg.MaxTokens > 0 || e.alias != "") {
+		e.added = append(e.added, t.maxTokens)
+	}
+	for _, p := range e.patch {
+		e.added = append(e.added, p.key)
+	}
+	if !top && t.maxTokens != "" && b.cfg.MaxTokens > 0 {
+		e.nestedKey, e.nestedRest, _ = strings.Cut(t.maxTokens, ".")
+		e.added = append(e.added, e.nestedKey)
+	}
+}
+
+func (e *bodyEditor) Added() []string { return e.added }
+
+// Edit folds every setting that concerns key over its value: raw as the
+// body has it, nil when absent.
+func (e *bodyEditor) Edit(key string, raw []byte) ([]byte, error) {
+	b, t := e.b, e.t
+	present, v := raw != nil, raw
+	for _, o := range b.options {
+		if o.key == key {
+			v = o.raw
+		}
 	}
 	switch {
 	case !convert.ModelInBody(t.upstream):
 		// The model travels in the path; Bedrock also rejects unknown
 		// members such as stream.
-		for _, k := range [...]string{"model", "stream"} {
-			if obj.Has(k) {
-				e.del(k)
-			}
+		if present && (key == "model" || key == "stream") {
+			v = nil
 		}
-	case b.cfg.Model != "":
-		if cur, _ := obj.Get("model"); string(cur) != string(b.modelJSON) {
-			e.set("model", b.modelJSON)
-		}
+	case key == "model" && b.cfg.Model != "" && string(raw) != string(b.modelJSON):
+		v = b.modelJSON
 	}
-	if member := convert.StreamUsageMember(t.upstream); stream && member != "" {
-		cur, _ := e.get(member)
-		v, changed, err := convert.WithStreamUsage(cur)
+	if member := convert.StreamUsageMember(t.upstream); e.stream && member != "" && key == member {
+		withUsage, changed, err := convert.WithStreamUsage(v)
 		if err != nil {
-			return nil, err
+			return nil, e.fail(err)
 		}
 		if changed {
-			e.set(member, v)
+			v = withUsage
 		}
 	}
 	// Where the protocol has two names for the output cap, each provider
 	// reads one (openai rejects max_tokens for reasoning models, most
 	// others only know max_tokens): the client's value moves to the
 	// provider's name.
-	if alias := convert.MaxTokensAlias(t.upstream, t.maxTokens); alias != "" {
-		if v, ok := obj.Get(alias); ok {
-			if !obj.Has(t.maxTokens) {
-				e.set(t.maxTokens, v)
+	if e.alias != "" {
+		switch {
+		case key == e.alias && present:
+			e.aliasVal, e.hasAlias = append(e.aliasVal[:0], raw...), true // raw may be overwritten
+			v = nil
+		case key == t.maxTokens && !present && e.hasAlias:
+			v = e.aliasVal
+		}
+	}
+	if b.cfg.MaxTokens > 0 && key == t.maxTokens {
+		v = b.maxTokensJSON
+	}
+	for _, p := range e.patch {
+		if p.key != key {
+			continue
+		}
+		switch {
+		case jsonbytes.Value(p.raw).IsObject() && len(v) > 0 && v[0] == '{':
+			merged, err := deepMerge(v, p.raw, b.cfg.RequestBodyForce)
+			if err != nil {
+				return nil, e.fail(err)
 			}
-			e.del(alias)
+			v = merged
+		case b.cfg.RequestBodyForce || v == nil:
+			v = p.raw
 		}
 	}
-	nested := false
-	if b.cfg.MaxTokens > 0 && t.maxTokens != "" {
-		if strings.IndexByte(t.maxTokens, '.') < 0 {
-			e.set(t.maxTokens, b.maxTokensJSON)
-		} else {
-			nested = true
+	if key == e.nestedKey && e.nestedKey != "" {
+		if !jsonbytes.Value(v).IsObject() {
+			v = []byte("{}")
 		}
-	}
-	if patch, ok := b.cfg.RequestBody[t.upstream]; ok {
 		var err error
-		jsonbytes.Parse(patch).ForEach(func(k, v jsonbytes.Value) bool {
-			key := escapeKey(k.Str())
-			cur, exists := e.get(key)
-			switch {
-			case v.IsObject() && exists && len(cur) > 0 && cur[0] == '{':
-				var merged []byte
-				merged, err = deepMerge(cur, v, b.cfg.RequestBodyForce)
-				e.set(key, merged)
-			case b.cfg.RequestBodyForce || !exists:
-				e.set(key, v)
-			}
-			return err == nil
-		})
-		if err != nil {
-			return nil, err
+		if v, err = jsonbytes.SetPath(v, e.nestedRest, b.maxTokensJSON); err != nil {
+			return nil, e.fail(err)
 		}
 	}
-	out := body
-	if len(e.sets) > 0 || len(e.dels) > 0 {
-		// The host copies the body out within the same callback, so one
-		// buffer per plugin (per VM thread) serves every request.
-		out = obj.AppendEdited(buf.scratch[:0], e.sets, e.dels)
-		if cap(out) <= maxScratch {
-			buf.scratch = out[:0]
-		}
+	return v, nil
+}
+
+func (e *bodyEditor) fail(err error) error {
+	if e.err == nil {
+		e.err = err
 	}
-	if nested {
-		// A field inside an object (Bedrock's inferenceConfig.maxTokens).
-		return jsonbytes.SetPath(out, t.maxTokens, b.maxTokensJSON)
-	}
-	return out, nil
+	return err
 }
 
 // deepMerge returns the object body with patch merged in, body itself when

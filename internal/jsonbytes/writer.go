@@ -1,0 +1,152 @@
+package jsonbytes
+
+import "unsafe"
+
+// An Editor changes the top-level members of an object while it is
+// written, so that a document is produced once with its edits in it
+// rather than written, indexed again and copied. Keys are as they appear
+// between the quotes in JSON (escaped).
+type Editor interface {
+	// Edit returns the value the member key gets. raw is the value as
+	// written, nil when the object has no such member (Added's keys). It
+	// returns raw itself to leave the member as it is and nil to leave it
+	// out; the result must not alias anything but raw.
+	Edit(key string, raw []byte) ([]byte, error)
+
+	// Added lists the keys Edit may add to an object that lacks them, in
+	// the order they are added.
+	Added() []string
+}
+
+// ObjectWriter appends an object member by member, passing each member
+// to an Editor as it is finished. The caller writes each value itself
+// between Key and End, so a value can be converted straight into the
+// output. The zero value is ready for Open.
+type ObjectWriter struct {
+	ed    Editor
+	seen  []string // keys written, edited out or not
+	inl   [16]string
+	key   string // the open member's key
+	start int    // offset of the open member: its comma, or its key
+	value int    // offset of the open member's value
+	err   error
+}
+
+// Open appends '{' to b and starts an object edited by ed (nil: none).
+func (w *ObjectWriter) Open(b []byte, ed Editor) []byte {
+	w.ed, w.seen, w.err = ed, w.inl[:0], nil
+	return append(b, '{')
+}
+
+// Key appends the separator and key of a member whose value the caller
+// appends next.
+func (w *ObjectWriter) Key(b []byte, key string) []byte {
+	w.key, w.start = key, len(b)
+	if len(b) > 0 && b[len(b)-1] != '{' { // no value ends with '{'
+		b = append(b, ',')
+	}
+	b = appendKey(b, key)
+	w.value = len(b)
+	return b
+}
+
+// End finishes the member Key opened: the Editor's value replaces the
+// one written, or the member is taken out.
+func (w *ObjectWriter) End(b []byte) []byte {
+	w.seen = append(w.seen, w.key)
+	if w.ed == nil || w.err != nil {
+		return b
+	}
+	raw := b[w.value:]
+	v, err := w.ed.Edit(w.key, raw)
+	switch {
+	case err != nil:
+		w.err = err
+	case v == nil:
+		b = b[:w.start]
+	case !Same(v, raw):
+		b = append(b[:w.value], v...)
+	}
+	return b
+}
+
+// Drop takes back the member Key opened, for a value that turned out to
+// have nothing in it.
+func (w *ObjectWriter) Drop(b []byte) []byte { return b[:w.start] }
+
+// Member appends a whole member.
+func (w *ObjectWriter) Member(b []byte, key string, raw []byte) []byte {
+	return w.End(append(w.Key(b, key), raw...))
+}
+
+// Close appends the members the Editor adds and the closing '}'. The
+// error is the first the Editor returned.
+func (w *ObjectWriter) Close(b []byte) ([]byte, error) {
+	if w.ed != nil && w.err == nil {
+		for _, k := range w.ed.Added() {
+			if contains(w.seen, k) {
+				continue
+			}
+			v, err := w.ed.Edit(k, nil)
+			if err != nil {
+				return nil, err
+			}
+			if v != nil {
+				b = append(w.Key(b, k), v...)
+				w.seen = append(w.seen, k)
+			}
+		}
+	}
+	if w.err != nil {
+		return nil, w.err
+	}
+	return append(b, '}'), nil
+}
+
+// Edit applies ed to the indexed object: it returns the object's own
+// bytes when ed changes nothing, and otherwise dst with the edited object
+// appended (see AppendEdited).
+func (o *Object) Edit(dst []byte, ed Editor) ([]byte, error) {
+	if ed == nil {
+		return o.src, nil
+	}
+	var setsInl [8]Set
+	var delsInl [4]string
+	sets, dels := setsInl[:0], delsInl[:0]
+	for _, m := range o.Members {
+		v, err := ed.Edit(m.Key, m.Value)
+		switch {
+		case err != nil:
+			return nil, err
+		case v == nil:
+			dels = append(dels, m.Key)
+		case !Same(v, m.Value) && indexSet(sets, m.Key) < 0:
+			sets = append(sets, Set{Key: m.Key, Raw: v})
+		}
+	}
+	for _, k := range ed.Added() {
+		if o.Has(k) || indexSet(sets, k) >= 0 {
+			continue
+		}
+		v, err := ed.Edit(k, nil)
+		if err != nil {
+			return nil, err
+		}
+		if v != nil {
+			sets = append(sets, Set{Key: k, Raw: v})
+		}
+	}
+	if len(sets) == 0 && len(dels) == 0 {
+		return o.src, nil
+	}
+	return o.AppendEdited(dst, sets, dels), nil
+}
+
+// Bytes returns the document Parse indexed.
+func (o *Object) Bytes() []byte { return o.src }
+
+// Same reports whether a and b are the same bytes in memory, not merely
+// equal ones.
+func Same(a, b []byte) bool {
+	return len(a) == len(b) && unsafe.SliceData(a) == unsafe.SliceData(b)
+}
