@@ -126,9 +126,9 @@ func (t *openAIToAnthropic) Request(req *jsonbytes.Object, dst []byte, ed jsonby
 	}
 
 	limit := int64(DefaultAnthropicMaxTokens)
-	if n, err := strconv.ParseInt(jsonbytes.StringView(maxCompletion), 10, 64); err == nil {
+	if n, ok := parseLimit(maxCompletion); ok {
 		limit = n
-	} else if n, err := strconv.ParseInt(jsonbytes.StringView(maxTokens), 10, 64); err == nil {
+	} else if n, ok := parseLimit(maxTokens); ok {
 		limit = n
 	}
 	b = ow.End(appendInt(ow.Key(b, "max_tokens"), limit))
@@ -203,6 +203,16 @@ func (t *openAIToAnthropic) Request(req *jsonbytes.Object, dst []byte, ed jsonby
 		}
 	}
 	return ow.Close(b)
+}
+
+// parseLimit reads an integer token limit; an absent one is not parsed,
+// as strconv's error for it costs an allocation.
+func parseLimit(raw []byte) (int64, bool) {
+	if len(raw) == 0 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(jsonbytes.StringView(raw), 10, 64)
+	return n, err == nil
 }
 
 // openAITools converts function tools to Anthropic tools (without the

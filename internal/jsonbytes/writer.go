@@ -24,8 +24,11 @@ type Editor interface {
 // output. The zero value is ready for Open.
 type ObjectWriter struct {
 	ed    Editor
-	seen  []string // keys written, edited out or not
-	inl   [16]string
+	added []string // ed.Added()
+	// seen marks the added keys already written, edited out or not: bit
+	// i for added[i], and the keys beyond 64 in more.
+	seen  uint64
+	more  []string
 	key   string // the open member's key
 	start int    // offset of the open member: its comma, or its key
 	value int    // offset of the open member's value
@@ -34,7 +37,10 @@ type ObjectWriter struct {
 
 // Open appends '{' to b and starts an object edited by ed (nil: none).
 func (w *ObjectWriter) Open(b []byte, ed Editor) []byte {
-	w.ed, w.seen, w.err = ed, w.inl[:0], nil
+	*w = ObjectWriter{ed: ed}
+	if ed != nil {
+		w.added = ed.Added()
+	}
 	return append(b, '{')
 }
 
@@ -53,10 +59,10 @@ func (w *ObjectWriter) Key(b []byte, key string) []byte {
 // End finishes the member Key opened: the Editor's value replaces the
 // one written, or the member is taken out.
 func (w *ObjectWriter) End(b []byte) []byte {
-	w.seen = append(w.seen, w.key)
 	if w.ed == nil || w.err != nil {
 		return b
 	}
+	w.see(w.key)
 	raw := b[w.value:]
 	v, err := w.ed.Edit(w.key, raw)
 	switch {
@@ -68,6 +74,21 @@ func (w *ObjectWriter) End(b []byte) []byte {
 		b = append(b[:w.value], v...)
 	}
 	return b
+}
+
+// see notes that the object has a member named key, so that Close does
+// not add one.
+func (w *ObjectWriter) see(key string) {
+	for i, k := range w.added {
+		if k != key {
+			continue
+		}
+		if i >= 64 {
+			w.more = append(w.more, key)
+			return
+		}
+		w.seen |= 1 << i
+	}
 }
 
 // Drop takes back the member Key opened, for a value that turned out to
@@ -82,19 +103,19 @@ func (w *ObjectWriter) Member(b []byte, key string, raw []byte) []byte {
 // Close appends the members the Editor adds and the closing '}'. The
 // error is the first the Editor returned.
 func (w *ObjectWriter) Close(b []byte) ([]byte, error) {
-	if w.ed != nil && w.err == nil {
-		for _, k := range w.ed.Added() {
-			if contains(w.seen, k) {
-				continue
-			}
-			v, err := w.ed.Edit(k, nil)
-			if err != nil {
-				return nil, err
-			}
-			if v != nil {
-				b = append(w.Key(b, k), v...)
-				w.seen = append(w.seen, k)
-			}
+	for i, k := range w.added {
+		if w.err != nil {
+			break
+		}
+		if i < 64 && w.seen&(1<<i) != 0 || i >= 64 && contains(w.more, k) || contains(w.added[:i], k) {
+			continue // written, or already decided
+		}
+		v, err := w.ed.Edit(k, nil)
+		switch {
+		case err != nil:
+			w.err = err
+		case v != nil:
+			b = append(w.Key(b, k), v...)
 		}
 	}
 	if w.err != nil {
