@@ -99,8 +99,9 @@ func (u *Usage) Merge(u2 Usage) {
 }
 
 // Translator converts one exchange from the client's protocol to the
-// upstream's and back. Identity translators (client == upstream) leave bytes
-// untouched and only observe usage.
+// upstream's and back. Identity translators (client == upstream) forward
+// the client's bytes, copied only when the Editor changes them, and only
+// observe usage.
 type Translator interface {
 	// Request writes the client's request, already validated and indexed
 	// in req, in the upstream protocol, appended to dst. It reads req's

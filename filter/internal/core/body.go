@@ -62,8 +62,11 @@ type bodyEditor struct {
 
 // reset prepares e for one build of b's request to t.
 func (e *bodyEditor) reset(b *Backend, t *target, stream bool) {
-	*e = bodyEditor{b: b, t: t, stream: stream, patch: b.patches[t.upstream],
+	*e = bodyEditor{b: b, t: t, stream: stream,
 		alias: convert.MaxTokensAlias(t.upstream, t.maxTokens), aliasVal: e.aliasVal[:0], added: e.added[:0]}
+	if int(t.upstream) < len(b.patches) {
+		e.patch = b.patches[t.upstream]
+	}
 	for _, o := range b.options {
 		e.added = append(e.added, o.key)
 	}
