@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"slices"
 
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert/sse"
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/internal/jsonbytes"
@@ -59,7 +60,7 @@ func (t *anthropicToOpenAI) Request(req *jsonbytes.Object, dst []byte, ed jsonby
 	// Messages are converted straight into the output; the other fields
 	// are appended after them (key order does not matter in JSON).
 	var ow jsonbytes.ObjectWriter
-	b := ow.Open(dst, ed)
+	b := ow.Open(slices.Grow(dst, outputSize(req)), ed)
 	var err error
 	for i := 0; i < len(req.Members) && err == nil; i++ {
 		r := jsonbytes.NewReader(req.Members[i].Value)

@@ -926,9 +926,10 @@ func BenchmarkAnthropicToOpenAIRequest(b *testing.B) {
 		b.Run(size.name, func(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
+			obj := index(b, body)
 			for i := 0; i < b.N; i++ {
 				tr, _ := New(AnthropicMessages, OpenAIChat)
-				if _, err := request(tr, body); err != nil {
+				if _, err := tr.Request(obj, nil, nil); err != nil {
 					b.Fatal(err)
 				}
 			}

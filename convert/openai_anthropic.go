@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -49,7 +50,7 @@ func (t *openAIToAnthropic) Request(req *jsonbytes.Object, dst []byte, ed jsonby
 	// Messages and tools are converted straight into the output; the other
 	// fields are appended after them (key order does not matter in JSON).
 	var ow jsonbytes.ObjectWriter
-	b := ow.Open(dst, ed)
+	b := ow.Open(slices.Grow(dst, outputSize(req)), ed)
 	var err error
 	for i := 0; i < len(req.Members) && err == nil; i++ {
 		key := req.Members[i].Key

@@ -595,9 +595,10 @@ func BenchmarkOpenAIToAnthropicRequest(b *testing.B) {
 		b.Run(size.name, func(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
+			obj := index(b, body)
 			for i := 0; i < b.N; i++ {
 				tr, _ := New(OpenAIChat, AnthropicMessages)
-				if _, err := request(tr, body); err != nil {
+				if _, err := tr.Request(obj, nil, nil); err != nil {
 					b.Fatal(err)
 				}
 			}

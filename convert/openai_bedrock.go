@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -57,7 +58,7 @@ func (t *openAIToBedrock) Request(req *jsonbytes.Object, dst []byte, ed jsonbyte
 	// are appended after them (key order does not matter in JSON).
 	var w converseTurns
 	var ow jsonbytes.ObjectWriter
-	b := append(ow.Key(ow.Open(dst, ed), "messages"), '[')
+	b := append(ow.Key(ow.Open(slices.Grow(dst, outputSize(req)), ed), "messages"), '[')
 	n := -1 // messages read; -1 before the messages array
 	var err error
 	for i := range req.Members {

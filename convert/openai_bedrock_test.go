@@ -363,8 +363,9 @@ func BenchmarkOpenAIToBedrockRequest(b *testing.B) {
 			body := openAIRequest(size.n)
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
+			obj := index(b, body)
 			for b.Loop() {
-				if _, err := request(newOpenAIToBedrock(b), body); err != nil {
+				if _, err := newOpenAIToBedrock(b).Request(obj, nil, nil); err != nil {
 					b.Fatal(err)
 				}
 			}

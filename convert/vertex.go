@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"slices"
 
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/internal/jsonbytes"
 )
@@ -40,7 +41,7 @@ func (t *openAIToVertex) Request(req *jsonbytes.Object, dst []byte, ed jsonbytes
 	}
 
 	var ow jsonbytes.ObjectWriter
-	b := append(ow.Key(ow.Open(dst, ed), "instances"), '[')
+	b := append(ow.Key(ow.Open(slices.Grow(dst, len(req.Bytes())+64), ed), "instances"), '[')
 	switch {
 	case input.IsString():
 		b = appendVertexInstance(b, input)

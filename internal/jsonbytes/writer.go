@@ -7,15 +7,16 @@ import "unsafe"
 // rather than written, indexed again and copied. Keys are as they appear
 // between the quotes in JSON (escaped).
 type Editor interface {
-	// Edit returns the value the member key gets. raw is the value as
-	// written, nil when the object has no such member (Added's keys). It
-	// returns raw itself to leave the member as it is and nil to leave it
-	// out; the result must not alias anything but raw.
-	Edit(key string, raw []byte) ([]byte, error)
+	// Keys lists every key Edit may change, add or leave out: members
+	// named otherwise are kept as they are without asking. Those the
+	// object lacks are offered to Edit in this order.
+	Keys() []string
 
-	// Added lists the keys Edit may add to an object that lacks them, in
-	// the order they are added.
-	Added() []string
+	// Edit returns the value the member key gets. raw is the value as
+	// written, nil when the object has no such member. It returns raw
+	// itself to leave the member as it is and nil to leave it out; the
+	// result must not alias anything but raw.
+	Edit(key string, raw []byte) ([]byte, error)
 }
 
 // ObjectWriter appends an object member by member, passing each member
@@ -24,9 +25,9 @@ type Editor interface {
 // output. The zero value is ready for Open.
 type ObjectWriter struct {
 	ed    Editor
-	added []string // ed.Added()
-	// seen marks the added keys already written, edited out or not: bit
-	// i for added[i], and the keys beyond 64 in more.
+	keys []string // ed.Keys()
+	// seen marks the keys already written, edited out or not: bit i for
+	// keys[i], and the keys beyond 64 in more.
 	seen  uint64
 	more  []string
 	key   string // the open member's key
@@ -39,7 +40,7 @@ type ObjectWriter struct {
 func (w *ObjectWriter) Open(b []byte, ed Editor) []byte {
 	*w = ObjectWriter{ed: ed}
 	if ed != nil {
-		w.added = ed.Added()
+		w.keys = ed.Keys()
 	}
 	return append(b, '{')
 }
@@ -59,10 +60,9 @@ func (w *ObjectWriter) Key(b []byte, key string) []byte {
 // End finishes the member Key opened: the Editor's value replaces the
 // one written, or the member is taken out.
 func (w *ObjectWriter) End(b []byte) []byte {
-	if w.ed == nil || w.err != nil {
+	if w.ed == nil || w.err != nil || !w.see(w.key) {
 		return b
 	}
-	w.see(w.key)
 	raw := b[w.value:]
 	v, err := w.ed.Edit(w.key, raw)
 	switch {
@@ -77,18 +77,21 @@ func (w *ObjectWriter) End(b []byte) []byte {
 }
 
 // see notes that the object has a member named key, so that Close does
-// not add one.
-func (w *ObjectWriter) see(key string) {
-	for i, k := range w.added {
+// not add one, and reports whether the Editor edits it.
+func (w *ObjectWriter) see(key string) bool {
+	edited := false
+	for i, k := range w.keys {
 		if k != key {
 			continue
 		}
+		edited = true
 		if i >= 64 {
 			w.more = append(w.more, key)
-			return
+			break
 		}
 		w.seen |= 1 << i
 	}
+	return edited
 }
 
 // Drop takes back the member Key opened, for a value that turned out to
@@ -103,11 +106,11 @@ func (w *ObjectWriter) Member(b []byte, key string, raw []byte) []byte {
 // Close appends the members the Editor adds and the closing '}'. The
 // error is the first the Editor returned.
 func (w *ObjectWriter) Close(b []byte) ([]byte, error) {
-	for i, k := range w.added {
+	for i, k := range w.keys {
 		if w.err != nil {
 			break
 		}
-		if i < 64 && w.seen&(1<<i) != 0 || i >= 64 && contains(w.more, k) || contains(w.added[:i], k) {
+		if i < 64 && w.seen&(1<<i) != 0 || i >= 64 && contains(w.more, k) || contains(w.keys[:i], k) {
 			continue // written, or already decided
 		}
 		v, err := w.ed.Edit(k, nil)
@@ -134,7 +137,11 @@ func (o *Object) Edit(dst []byte, ed Editor) ([]byte, error) {
 	var setsInl [8]Set
 	var delsInl [4]string
 	sets, dels := setsInl[:0], delsInl[:0]
+	keys := ed.Keys()
 	for _, m := range o.Members {
+		if !contains(keys, m.Key) {
+			continue
+		}
 		v, err := ed.Edit(m.Key, m.Value)
 		switch {
 		case err != nil:
@@ -145,8 +152,8 @@ func (o *Object) Edit(dst []byte, ed Editor) ([]byte, error) {
 			sets = append(sets, Set{Key: m.Key, Raw: v})
 		}
 	}
-	for _, k := range ed.Added() {
-		if o.Has(k) || indexSet(sets, k) >= 0 {
+	for i, k := range keys {
+		if o.Has(k) || contains(keys[:i], k) {
 			continue
 		}
 		v, err := ed.Edit(k, nil)

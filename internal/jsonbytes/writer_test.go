@@ -5,11 +5,11 @@ import (
 	"testing"
 )
 
-// setsEditor sets, deletes (nil) or adds the members it names, and fails
-// on the key "fail".
+// setsEditor sets, deletes (nil) or adds the members it names among its
+// keys, and fails on the key "fail".
 type setsEditor struct {
-	sets  map[string][]byte
-	added []string
+	sets map[string][]byte
+	keys []string
 }
 
 func (e *setsEditor) Edit(key string, raw []byte) ([]byte, error) {
@@ -22,21 +22,22 @@ func (e *setsEditor) Edit(key string, raw []byte) ([]byte, error) {
 	return raw, nil
 }
 
-func (e *setsEditor) Added() []string { return e.added }
+func (e *setsEditor) Keys() []string { return e.keys }
 
 var writerTests = []struct {
 	name    string
 	members [][2]string // what the writer is given
 	sets    map[string][]byte
-	added   []string
+	keys    []string
 	want    string
 }{
 	{"no edits", [][2]string{{"a", "1"}, {"b", `"x"`}}, nil, nil, `{"a":1,"b":"x"}`},
-	{"replaced in place", [][2]string{{"a", "1"}, {"b", "2"}, {"c", "3"}}, map[string][]byte{"b": []byte(`{"n":2}`)}, nil, `{"a":1,"b":{"n":2},"c":3}`},
-	{"first member left out", [][2]string{{"a", "1"}, {"b", "2"}}, map[string][]byte{"a": nil}, nil, `{"b":2}`},
-	{"last member left out", [][2]string{{"a", "1"}, {"b", "2"}}, map[string][]byte{"b": nil}, nil, `{"a":1}`},
-	{"every member left out", [][2]string{{"a", "1"}}, map[string][]byte{"a": nil}, nil, `{}`},
-	{"added in Added's order, once", [][2]string{{"a", "1"}}, map[string][]byte{"z": []byte("26"), "y": []byte("25")}, []string{"z", "a", "y", "z", "none"}, `{"a":1,"z":26,"y":25}`},
+	{"replaced in place", [][2]string{{"a", "1"}, {"b", "2"}, {"c", "3"}}, map[string][]byte{"b": []byte(`{"n":2}`)}, []string{"b"}, `{"a":1,"b":{"n":2},"c":3}`},
+	{"only its keys are edited", [][2]string{{"a", "1"}, {"b", "2"}}, map[string][]byte{"a": nil, "b": nil}, []string{"b"}, `{"a":1}`},
+	{"first member left out", [][2]string{{"a", "1"}, {"b", "2"}}, map[string][]byte{"a": nil}, []string{"a"}, `{"b":2}`},
+	{"last member left out", [][2]string{{"a", "1"}, {"b", "2"}}, map[string][]byte{"b": nil}, []string{"b"}, `{"a":1}`},
+	{"every member left out", [][2]string{{"a", "1"}}, map[string][]byte{"a": nil}, []string{"a"}, `{}`},
+	{"added in the keys' order, once", [][2]string{{"a", "1"}}, map[string][]byte{"z": []byte("26"), "y": []byte("25")}, []string{"z", "a", "y", "z", "none"}, `{"a":1,"z":26,"y":25}`},
 	{"a member written is not added again", [][2]string{{"a", "1"}, {"b", "2"}}, map[string][]byte{"b": []byte("3")}, []string{"b"}, `{"a":1,"b":3}`},
 	{"a member left out is not added back", [][2]string{{"a", "1"}}, map[string][]byte{"a": nil}, []string{"a"}, `{}`},
 }
@@ -45,7 +46,7 @@ func TestObjectWriter(t *testing.T) {
 	for _, tt := range writerTests {
 		t.Run(tt.name, func(t *testing.T) {
 			var w ObjectWriter
-			b := w.Open([]byte("prefix "), &setsEditor{tt.sets, tt.added})
+			b := w.Open([]byte("prefix "), &setsEditor{tt.sets, tt.keys})
 			for _, m := range tt.members {
 				b = w.Member(b, m[0], []byte(m[1]))
 			}
@@ -76,7 +77,7 @@ func TestObjectEdit(t *testing.T) {
 			if err := o.Parse(src); err != nil {
 				t.Fatal(err)
 			}
-			got, err := o.Edit(nil, &setsEditor{tt.sets, tt.added})
+			got, err := o.Edit(nil, &setsEditor{tt.sets, tt.keys})
 			switch {
 			case err != nil:
 				t.Fatal(err)
@@ -90,7 +91,7 @@ func TestObjectEdit(t *testing.T) {
 }
 
 func TestEditorError(t *testing.T) {
-	ed := &setsEditor{}
+	ed := &setsEditor{keys: []string{"fail"}}
 	var w ObjectWriter
 	b := w.Member(w.Open(nil, ed), "fail", []byte("1"))
 	if _, err := w.Close(w.Member(b, "b", []byte("2"))); err == nil {

@@ -56,40 +56,49 @@ type bodyEditor struct {
 	hasAlias bool
 	// A cap inside an object (Bedrock's inferenceConfig.maxTokens).
 	nestedKey, nestedRest string
-	added                 []string
+	keys                  []string
 	err                   error // the first Edit error: the settings could not be applied
 }
 
 // reset prepares e for one build of b's request to t.
 func (e *bodyEditor) reset(b *Backend, t *target, stream bool) {
 	*e = bodyEditor{b: b, t: t, stream: stream,
-		alias: convert.MaxTokensAlias(t.upstream, t.maxTokens), aliasVal: e.aliasVal[:0], added: e.added[:0]}
+		alias: convert.MaxTokensAlias(t.upstream, t.maxTokens), aliasVal: e.aliasVal[:0], keys: e.keys[:0]}
 	if int(t.upstream) < len(b.patches) {
 		e.patch = b.patches[t.upstream]
 	}
 	for _, o := range b.options {
-		e.added = append(e.added, o.key)
+		e.keys = append(e.keys, o.key)
 	}
 	if convert.ModelInBody(t.upstream) && b.cfg.Model != "" {
-		e.added = append(e.added, "model")
+		e.keys = append(e.keys, "model")
 	}
 	if member := convert.StreamUsageMember(t.upstream); stream && member != "" {
-		e.added = append(e.added, member)
+		e.keys = append(e.keys, member)
 	}
 	top := t.maxTokens != "" && strings.IndexByte(t.maxTokens, '.') < 0
 	if top && (b.cfg.MaxTokens > 0 || e.alias != "") {
-		e.added = append(e.added, t.maxTokens)
+		e.keys = append(e.keys, t.maxTokens)
 	}
 	for _, p := range e.patch {
-		e.added = append(e.added, p.key)
+		e.keys = append(e.keys, p.key)
 	}
 	if !top && t.maxTokens != "" && b.cfg.MaxTokens > 0 {
 		e.nestedKey, e.nestedRest, _ = strings.Cut(t.maxTokens, ".")
-		e.added = append(e.added, e.nestedKey)
+		e.keys = append(e.keys, e.nestedKey)
+	}
+	// Keys only ever taken out come last: an absent one is not added.
+	if !convert.ModelInBody(t.upstream) {
+		e.keys = append(e.keys, "model", "stream")
+	}
+	if e.alias != "" {
+		e.keys = append(e.keys, e.alias)
 	}
 }
 
-func (e *bodyEditor) Added() []string { return e.added }
+// Keys lists the keys the settings concern: those they may add, in
+// APISIX's order, then those they only take out.
+func (e *bodyEditor) Keys() []string { return e.keys }
 
 // Edit folds every setting that concerns key over its value: raw as the
 // body has it, nil when absent.
@@ -133,7 +142,7 @@ func (e *bodyEditor) Edit(key string, raw []byte) ([]byte, error) {
 			v = e.aliasVal
 		}
 	}
-	if b.cfg.MaxTokens > 0 && key == t.maxTokens {
+	if b.cfg.MaxTokens > 0 && key == t.maxTokens && e.nestedKey == "" {
 		v = b.maxTokensJSON
 	}
 	for _, p := range e.patch {
