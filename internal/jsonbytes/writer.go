@@ -24,7 +24,7 @@ type Editor interface {
 // between Key and End, so a value can be converted straight into the
 // output. The zero value is ready for Open.
 type ObjectWriter struct {
-	ed    Editor
+	ed   Editor
 	keys []string // ed.Keys()
 	// seen marks the keys already written, edited out or not: bit i for
 	// keys[i], and the keys beyond 64 in more.
