@@ -7,9 +7,9 @@ import "unsafe"
 // rather than written, indexed again and copied. Keys are as they appear
 // between the quotes in JSON (escaped).
 type Editor interface {
-	// Keys lists every key Edit may change, add or leave out: members
-	// named otherwise are kept as they are without asking. Those the
-	// object lacks are offered to Edit in this order.
+	// Keys lists every key Edit may change, add or leave out, each once:
+	// members named otherwise are kept as they are without asking. Those
+	// the object lacks are offered to Edit in this order.
 	Keys() []string
 
 	// Edit returns the value the member key gets. raw is the value as
@@ -110,8 +110,8 @@ func (w *ObjectWriter) Close(b []byte) ([]byte, error) {
 		if w.err != nil {
 			break
 		}
-		if i < 64 && w.seen&(1<<i) != 0 || i >= 64 && contains(w.more, k) || contains(w.keys[:i], k) {
-			continue // written, or already decided
+		if i < 64 && w.seen&(1<<i) != 0 || i >= 64 && contains(w.more, k) {
+			continue // written
 		}
 		v, err := w.ed.Edit(k, nil)
 		switch {
@@ -138,8 +138,19 @@ func (o *Object) Edit(dst []byte, ed Editor) ([]byte, error) {
 	var delsInl [4]string
 	sets, dels := setsInl[:0], delsInl[:0]
 	keys := ed.Keys()
+	var found uint64 // bit i: the object has a member keys[i]
 	for _, m := range o.Members {
-		if !contains(keys, m.Key) {
+		edited := false
+		for i, k := range keys { // written out: a call per member costs in Wasm
+			if k == m.Key {
+				edited = true
+				if i < 64 {
+					found |= 1 << i
+				}
+				break
+			}
+		}
+		if !edited {
 			continue
 		}
 		v, err := ed.Edit(m.Key, m.Value)
@@ -153,7 +164,7 @@ func (o *Object) Edit(dst []byte, ed Editor) ([]byte, error) {
 		}
 	}
 	for i, k := range keys {
-		if o.Has(k) || contains(keys[:i], k) {
+		if i < 64 && found&(1<<i) != 0 || i >= 64 && o.Has(k) {
 			continue
 		}
 		v, err := ed.Edit(k, nil)

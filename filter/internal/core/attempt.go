@@ -77,7 +77,7 @@ func (b *Backend) Build(buf *buildBuffers, req *clientRequest, old convert.Trans
 	// bytes over their index, and returns them as they are when nothing
 	// changes. The host copies the body out within the same callback, so
 	// one buffer per plugin (per VM thread) serves every request.
-	buf.ed.reset(b, t, req.stream)
+	buf.ed.reset(b, b.plans[req.protocol], req.stream)
 	var err error
 	a.body, err = tr.Request(req.obj, buf.scratch[:0], &buf.ed)
 	switch {

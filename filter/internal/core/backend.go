@@ -24,6 +24,7 @@ type Backend struct {
 
 	options       []option
 	patches       [8][]option     // override.request_body by upstream protocol
+	plans         [8]*editPlan    // by client protocol, as targets
 	modelJSON     []byte          // options.model as a JSON string
 	maxTokensJSON []byte          // llm_options.max_tokens
 	headers       [][2]string     // auth.header, then the provider's own headers
@@ -50,6 +51,11 @@ func newBackend(cfg *Config) *Backend {
 	for p, patch := range cfg.RequestBody {
 		if int(p) < len(b.patches) {
 			b.patches[p] = parseMembers(patch, "")
+		}
+	}
+	for p, t := range b.targets {
+		if t != nil {
+			b.plans[p] = newEditPlan(b, t)
 		}
 	}
 	if a := cfg.AWS; a != nil {

@@ -2,6 +2,7 @@ package core
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert"
@@ -37,6 +38,74 @@ func parseMembers(obj []byte, skip string) []option {
 // maxScratch bounds the body buffer a plugin keeps between requests.
 const maxScratch = 4 << 20
 
+// editPlan is what a backend's settings do to the bodies it sends to one
+// target, worked out once, when the backend is built.
+type editPlan struct {
+	t     *target
+	patch []option // request_body for t.upstream
+	// The output cap's other name, whose client value moves to
+	// t.maxTokens when that is absent.
+	alias string
+	// A cap inside an object (Bedrock's inferenceConfig.maxTokens).
+	nestedKey, nestedRest string
+	// keys, by whether the request streams: the keys the settings
+	// concern, those they may add in APISIX's order, then those they only
+	// take out.
+	keys [2][]string
+}
+
+func newEditPlan(b *Backend, t *target) *editPlan {
+	p := &editPlan{t: t, alias: convert.MaxTokensAlias(t.upstream, t.maxTokens)}
+	if int(t.upstream) < len(b.patches) {
+		p.patch = b.patches[t.upstream]
+	}
+	top := t.maxTokens != "" && strings.IndexByte(t.maxTokens, '.') < 0
+	if !top && t.maxTokens != "" && b.cfg.MaxTokens > 0 {
+		p.nestedKey, p.nestedRest, _ = strings.Cut(t.maxTokens, ".")
+	}
+	for stream := range p.keys {
+		var keys []string
+		for _, o := range b.options {
+			keys = append(keys, o.key)
+		}
+		if convert.ModelInBody(t.upstream) && b.cfg.Model != "" {
+			keys = append(keys, "model")
+		}
+		if member := convert.StreamUsageMember(t.upstream); stream == 1 && member != "" {
+			keys = append(keys, member)
+		}
+		if top && (b.cfg.MaxTokens > 0 || p.alias != "") {
+			keys = append(keys, t.maxTokens)
+		}
+		for _, o := range p.patch {
+			keys = append(keys, o.key)
+		}
+		if p.nestedKey != "" {
+			keys = append(keys, p.nestedKey)
+		}
+		// Keys only ever taken out come last: an absent one is not added.
+		if !convert.ModelInBody(t.upstream) {
+			keys = append(keys, "model", "stream")
+		}
+		if p.alias != "" {
+			keys = append(keys, p.alias)
+		}
+		p.keys[stream] = distinct(keys)
+	}
+	return p
+}
+
+// distinct returns keys without the repeats, each where it first is.
+func distinct(keys []string) []string {
+	out := keys[:0]
+	for _, k := range keys {
+		if !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // bodyEditor applies a backend's settings to the top-level members of a
 // body in the upstream protocol, in APISIX's order: options (model
 // forced), the stream usage request, llm_options.max_tokens (always
@@ -45,65 +114,32 @@ const maxScratch = 4 << 20
 // pass-through applies over the client's index, so the body is written
 // once with the settings in it.
 type bodyEditor struct {
-	b      *Backend
-	t      *target
-	stream bool
-	patch  []option // request_body for t.upstream
-	// The client's value of the output cap's other name (alias), moved to
-	// t.maxTokens when that is absent.
-	alias    string
-	aliasVal []byte
+	b        *Backend
+	plan     *editPlan
+	stream   bool
+	aliasVal []byte // the client's value of plan.alias, when hasAlias
 	hasAlias bool
-	// A cap inside an object (Bedrock's inferenceConfig.maxTokens).
-	nestedKey, nestedRest string
-	keys                  []string
-	err                   error // the first Edit error: the settings could not be applied
+	err      error // the first Edit error: the settings could not be applied
 }
 
-// reset prepares e for one build of b's request to t.
-func (e *bodyEditor) reset(b *Backend, t *target, stream bool) {
-	*e = bodyEditor{b: b, t: t, stream: stream,
-		alias: convert.MaxTokensAlias(t.upstream, t.maxTokens), aliasVal: e.aliasVal[:0], keys: e.keys[:0]}
-	if int(t.upstream) < len(b.patches) {
-		e.patch = b.patches[t.upstream]
-	}
-	for _, o := range b.options {
-		e.keys = append(e.keys, o.key)
-	}
-	if convert.ModelInBody(t.upstream) && b.cfg.Model != "" {
-		e.keys = append(e.keys, "model")
-	}
-	if member := convert.StreamUsageMember(t.upstream); stream && member != "" {
-		e.keys = append(e.keys, member)
-	}
-	top := t.maxTokens != "" && strings.IndexByte(t.maxTokens, '.') < 0
-	if top && (b.cfg.MaxTokens > 0 || e.alias != "") {
-		e.keys = append(e.keys, t.maxTokens)
-	}
-	for _, p := range e.patch {
-		e.keys = append(e.keys, p.key)
-	}
-	if !top && t.maxTokens != "" && b.cfg.MaxTokens > 0 {
-		e.nestedKey, e.nestedRest, _ = strings.Cut(t.maxTokens, ".")
-		e.keys = append(e.keys, e.nestedKey)
-	}
-	// Keys only ever taken out come last: an absent one is not added.
-	if !convert.ModelInBody(t.upstream) {
-		e.keys = append(e.keys, "model", "stream")
-	}
-	if e.alias != "" {
-		e.keys = append(e.keys, e.alias)
-	}
+// reset prepares e for one build of a request with b's plan p.
+func (e *bodyEditor) reset(b *Backend, p *editPlan, stream bool) {
+	*e = bodyEditor{b: b, plan: p, stream: stream, aliasVal: e.aliasVal[:0]}
 }
 
-// Keys lists the keys the settings concern: those they may add, in
-// APISIX's order, then those they only take out.
-func (e *bodyEditor) Keys() []string { return e.keys }
+// Keys lists the keys the settings concern.
+func (e *bodyEditor) Keys() []string {
+	if e.stream {
+		return e.plan.keys[1]
+	}
+	return e.plan.keys[0]
+}
 
 // Edit folds every setting that concerns key over its value: raw as the
 // body has it, nil when absent.
 func (e *bodyEditor) Edit(key string, raw []byte) ([]byte, error) {
-	b, t := e.b, e.t
+	b, p := e.b, e.plan
+	t := p.t
 	present, v := raw != nil, raw
 	for _, o := range b.options {
 		if o.key == key {
@@ -133,39 +169,39 @@ func (e *bodyEditor) Edit(key string, raw []byte) ([]byte, error) {
 	// reads one (openai rejects max_tokens for reasoning models, most
 	// others only know max_tokens): the client's value moves to the
 	// provider's name.
-	if e.alias != "" {
+	if p.alias != "" {
 		switch {
-		case key == e.alias && present:
+		case key == p.alias && present:
 			e.aliasVal, e.hasAlias = append(e.aliasVal[:0], raw...), true // raw may be overwritten
 			v = nil
 		case key == t.maxTokens && !present && e.hasAlias:
 			v = e.aliasVal
 		}
 	}
-	if b.cfg.MaxTokens > 0 && key == t.maxTokens && e.nestedKey == "" {
+	if b.cfg.MaxTokens > 0 && key == t.maxTokens && p.nestedKey == "" {
 		v = b.maxTokensJSON
 	}
-	for _, p := range e.patch {
-		if p.key != key {
+	for _, o := range p.patch {
+		if o.key != key {
 			continue
 		}
 		switch {
-		case jsonbytes.Value(p.raw).IsObject() && len(v) > 0 && v[0] == '{':
-			merged, err := deepMerge(v, p.raw, b.cfg.RequestBodyForce)
+		case jsonbytes.Value(o.raw).IsObject() && len(v) > 0 && v[0] == '{':
+			merged, err := deepMerge(v, o.raw, b.cfg.RequestBodyForce)
 			if err != nil {
 				return nil, e.fail(err)
 			}
 			v = merged
 		case b.cfg.RequestBodyForce || v == nil:
-			v = p.raw
+			v = o.raw
 		}
 	}
-	if key == e.nestedKey && e.nestedKey != "" {
+	if key == p.nestedKey && p.nestedKey != "" {
 		if !jsonbytes.Value(v).IsObject() {
 			v = []byte("{}")
 		}
 		var err error
-		if v, err = jsonbytes.SetPath(v, e.nestedRest, b.maxTokensJSON); err != nil {
+		if v, err = jsonbytes.SetPath(v, p.nestedRest, b.maxTokensJSON); err != nil {
 			return nil, e.fail(err)
 		}
 	}
