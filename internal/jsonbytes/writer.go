@@ -12,11 +12,11 @@ type Editor interface {
 	// the object lacks are offered to Edit in this order.
 	Keys() []string
 
-	// Edit returns the value the member key gets. raw is the value as
-	// written, nil when the object has no such member. It returns raw
+	// Edit returns the value the member Keys()[i] gets. raw is the value
+	// as written, nil when the object has no such member. It returns raw
 	// itself to leave the member as it is and nil to leave it out; the
 	// result must not alias anything but raw.
-	Edit(key string, raw []byte) ([]byte, error)
+	Edit(i int, raw []byte) ([]byte, error)
 }
 
 // ObjectWriter appends an object member by member, passing each member
@@ -60,11 +60,15 @@ func (w *ObjectWriter) Key(b []byte, key string) []byte {
 // End finishes the member Key opened: the Editor's value replaces the
 // one written, or the member is taken out.
 func (w *ObjectWriter) End(b []byte) []byte {
-	if w.ed == nil || w.err != nil || !w.see(w.key) {
+	if w.ed == nil || w.err != nil {
+		return b
+	}
+	i := w.see(w.key)
+	if i < 0 {
 		return b
 	}
 	raw := b[w.value:]
-	v, err := w.ed.Edit(w.key, raw)
+	v, err := w.ed.Edit(i, raw)
 	switch {
 	case err != nil:
 		w.err = err
@@ -77,21 +81,19 @@ func (w *ObjectWriter) End(b []byte) []byte {
 }
 
 // see notes that the object has a member named key, so that Close does
-// not add one, and reports whether the Editor edits it.
-func (w *ObjectWriter) see(key string) bool {
-	edited := false
+// not add one, and returns its index in the Editor's keys, -1 if none.
+func (w *ObjectWriter) see(key string) int {
 	for i, k := range w.keys {
-		if k != key {
-			continue
+		if k == key {
+			if i < 64 {
+				w.seen |= 1 << i
+			} else {
+				w.more = append(w.more, key)
+			}
+			return i
 		}
-		edited = true
-		if i >= 64 {
-			w.more = append(w.more, key)
-			break
-		}
-		w.seen |= 1 << i
 	}
-	return edited
+	return -1
 }
 
 // Drop takes back the member Key opened, for a value that turned out to
@@ -113,7 +115,7 @@ func (w *ObjectWriter) Close(b []byte) ([]byte, error) {
 		if i < 64 && w.seen&(1<<i) != 0 || i >= 64 && contains(w.more, k) {
 			continue // written
 		}
-		v, err := w.ed.Edit(k, nil)
+		v, err := w.ed.Edit(i, nil)
 		switch {
 		case err != nil:
 			w.err = err
@@ -140,20 +142,20 @@ func (o *Object) Edit(dst []byte, ed Editor) ([]byte, error) {
 	keys := ed.Keys()
 	var found uint64 // bit i: the object has a member keys[i]
 	for _, m := range o.Members {
-		edited := false
-		for i, k := range keys { // written out: a call per member costs in Wasm
+		i := len(keys)
+		for j, k := range keys { // written out: a call per member costs in Wasm
 			if k == m.Key {
-				edited = true
-				if i < 64 {
-					found |= 1 << i
-				}
+				i = j
 				break
 			}
 		}
-		if !edited {
+		if i == len(keys) {
 			continue
 		}
-		v, err := ed.Edit(m.Key, m.Value)
+		if i < 64 {
+			found |= 1 << i
+		}
+		v, err := ed.Edit(i, m.Value)
 		switch {
 		case err != nil:
 			return nil, err
@@ -167,7 +169,7 @@ func (o *Object) Edit(dst []byte, ed Editor) ([]byte, error) {
 		if i < 64 && found&(1<<i) != 0 || i >= 64 && o.Has(k) {
 			continue
 		}
-		v, err := ed.Edit(k, nil)
+		v, err := ed.Edit(i, nil)
 		if err != nil {
 			return nil, err
 		}

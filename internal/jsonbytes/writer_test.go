@@ -12,7 +12,8 @@ type setsEditor struct {
 	keys []string
 }
 
-func (e *setsEditor) Edit(key string, raw []byte) ([]byte, error) {
+func (e *setsEditor) Edit(i int, raw []byte) ([]byte, error) {
+	key := e.keys[i]
 	if key == "fail" {
 		return nil, errors.New("no")
 	}

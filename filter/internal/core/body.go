@@ -41,56 +41,92 @@ const maxScratch = 4 << 20
 // editPlan is what a backend's settings do to the bodies it sends to one
 // target, worked out once, when the backend is built.
 type editPlan struct {
-	t     *target
-	patch []option // request_body for t.upstream
-	// The output cap's other name, whose client value moves to
-	// t.maxTokens when that is absent.
-	alias string
+	t *target
 	// A cap inside an object (Bedrock's inferenceConfig.maxTokens).
 	nestedKey, nestedRest string
 	// keys, by whether the request streams: the keys the settings
 	// concern, those they may add in APISIX's order, then those they only
-	// take out.
-	keys [2][]string
+	// take out; rules[s][i] is what they do to keys[s][i].
+	keys  [2][]string
+	rules [2][]keyRule
+}
+
+// keyRule is what a backend's settings do to one top-level key, each
+// step in the order Edit applies them.
+type keyRule struct {
+	option    []byte   // options sets it (the last value given)
+	drop      bool     // model or stream where the model travels in the path: taken out
+	model     bool     // the model, which options.model replaces
+	usage     bool     // the member asking a stream to report its usage
+	alias     bool     // the output cap's other name: its value moves to the cap
+	maxTokens bool     // the output cap, where an alias's value moves
+	capTokens bool     // llm_options.max_tokens sets it
+	patch     [][]byte // request_body values, merged in
+	nested    bool     // the object holding the cap (nestedKey)
 }
 
 func newEditPlan(b *Backend, t *target) *editPlan {
-	p := &editPlan{t: t, alias: convert.MaxTokensAlias(t.upstream, t.maxTokens)}
+	p := &editPlan{t: t}
+	alias := convert.MaxTokensAlias(t.upstream, t.maxTokens)
+	var patch []option
 	if int(t.upstream) < len(b.patches) {
-		p.patch = b.patches[t.upstream]
+		patch = b.patches[t.upstream]
 	}
 	top := t.maxTokens != "" && strings.IndexByte(t.maxTokens, '.') < 0
 	if !top && t.maxTokens != "" && b.cfg.MaxTokens > 0 {
 		p.nestedKey, p.nestedRest, _ = strings.Cut(t.maxTokens, ".")
 	}
+	modelInBody, member := convert.ModelInBody(t.upstream), convert.StreamUsageMember(t.upstream)
 	for stream := range p.keys {
 		var keys []string
 		for _, o := range b.options {
 			keys = append(keys, o.key)
 		}
-		if convert.ModelInBody(t.upstream) && b.cfg.Model != "" {
+		if modelInBody && b.cfg.Model != "" {
 			keys = append(keys, "model")
 		}
-		if member := convert.StreamUsageMember(t.upstream); stream == 1 && member != "" {
+		if stream == 1 && member != "" {
 			keys = append(keys, member)
 		}
-		if top && (b.cfg.MaxTokens > 0 || p.alias != "") {
+		if top && (b.cfg.MaxTokens > 0 || alias != "") {
 			keys = append(keys, t.maxTokens)
 		}
-		for _, o := range p.patch {
+		for _, o := range patch {
 			keys = append(keys, o.key)
 		}
 		if p.nestedKey != "" {
 			keys = append(keys, p.nestedKey)
 		}
 		// Keys only ever taken out come last: an absent one is not added.
-		if !convert.ModelInBody(t.upstream) {
+		if !modelInBody {
 			keys = append(keys, "model", "stream")
 		}
-		if p.alias != "" {
-			keys = append(keys, p.alias)
+		if alias != "" {
+			keys = append(keys, alias)
 		}
-		p.keys[stream] = distinct(keys)
+		keys = distinct(keys)
+		rules := make([]keyRule, len(keys))
+		for i, k := range keys {
+			r := &rules[i]
+			for _, o := range b.options {
+				if o.key == k {
+					r.option = o.raw
+				}
+			}
+			r.drop = !modelInBody && (k == "model" || k == "stream")
+			r.model = modelInBody && b.cfg.Model != "" && k == "model"
+			r.usage = stream == 1 && member != "" && k == member
+			r.alias = alias != "" && k == alias
+			r.maxTokens = alias != "" && k == t.maxTokens
+			r.capTokens = b.cfg.MaxTokens > 0 && top && k == t.maxTokens
+			for _, o := range patch {
+				if o.key == k {
+					r.patch = append(r.patch, o.raw)
+				}
+			}
+			r.nested = p.nestedKey != "" && k == p.nestedKey
+		}
+		p.keys[stream], p.rules[stream] = keys, rules
 	}
 	return p
 }
@@ -116,47 +152,42 @@ func distinct(keys []string) []string {
 type bodyEditor struct {
 	b        *Backend
 	plan     *editPlan
-	stream   bool
-	aliasVal []byte // the client's value of plan.alias, when hasAlias
+	s        int    // plan.keys[s]: 1 for a streamed request
+	aliasVal []byte // the client's value of the cap's other name, when hasAlias
 	hasAlias bool
 	err      error // the first Edit error: the settings could not be applied
 }
 
 // reset prepares e for one build of a request with b's plan p.
 func (e *bodyEditor) reset(b *Backend, p *editPlan, stream bool) {
-	*e = bodyEditor{b: b, plan: p, stream: stream, aliasVal: e.aliasVal[:0]}
+	*e = bodyEditor{b: b, plan: p, aliasVal: e.aliasVal[:0]}
+	if stream {
+		e.s = 1
+	}
 }
 
 // Keys lists the keys the settings concern.
-func (e *bodyEditor) Keys() []string {
-	if e.stream {
-		return e.plan.keys[1]
-	}
-	return e.plan.keys[0]
-}
+func (e *bodyEditor) Keys() []string { return e.plan.keys[e.s] }
 
-// Edit folds every setting that concerns key over its value: raw as the
-// body has it, nil when absent.
-func (e *bodyEditor) Edit(key string, raw []byte) ([]byte, error) {
-	b, p := e.b, e.plan
-	t := p.t
+// Edit folds every setting that concerns Keys()[i] over its value: raw
+// as the body has it, nil when absent.
+func (e *bodyEditor) Edit(i int, raw []byte) ([]byte, error) {
+	b, p, r := e.b, e.plan, &e.plan.rules[e.s][i]
 	present, v := raw != nil, raw
-	for _, o := range b.options {
-		if o.key == key {
-			v = o.raw
-		}
+	if r.option != nil {
+		v = r.option
 	}
 	switch {
-	case !convert.ModelInBody(t.upstream):
+	case r.drop:
 		// The model travels in the path; Bedrock also rejects unknown
 		// members such as stream.
-		if present && (key == "model" || key == "stream") {
+		if present {
 			v = nil
 		}
-	case key == "model" && b.cfg.Model != "" && string(raw) != string(b.modelJSON):
+	case r.model && string(raw) != string(b.modelJSON):
 		v = b.modelJSON
 	}
-	if member := convert.StreamUsageMember(t.upstream); e.stream && member != "" && key == member {
+	if r.usage {
 		withUsage, changed, err := convert.WithStreamUsage(v)
 		if err != nil {
 			return nil, e.fail(err)
@@ -169,34 +200,29 @@ func (e *bodyEditor) Edit(key string, raw []byte) ([]byte, error) {
 	// reads one (openai rejects max_tokens for reasoning models, most
 	// others only know max_tokens): the client's value moves to the
 	// provider's name.
-	if p.alias != "" {
-		switch {
-		case key == p.alias && present:
-			e.aliasVal, e.hasAlias = append(e.aliasVal[:0], raw...), true // raw may be overwritten
-			v = nil
-		case key == t.maxTokens && !present && e.hasAlias:
-			v = e.aliasVal
-		}
+	switch {
+	case r.alias && present:
+		e.aliasVal, e.hasAlias = append(e.aliasVal[:0], raw...), true // raw may be overwritten
+		v = nil
+	case r.maxTokens && !present && e.hasAlias:
+		v = e.aliasVal
 	}
-	if b.cfg.MaxTokens > 0 && key == t.maxTokens && p.nestedKey == "" {
+	if r.capTokens {
 		v = b.maxTokensJSON
 	}
-	for _, o := range p.patch {
-		if o.key != key {
-			continue
-		}
+	for _, patch := range r.patch {
 		switch {
-		case jsonbytes.Value(o.raw).IsObject() && len(v) > 0 && v[0] == '{':
-			merged, err := deepMerge(v, o.raw, b.cfg.RequestBodyForce)
+		case jsonbytes.Value(patch).IsObject() && len(v) > 0 && v[0] == '{':
+			merged, err := deepMerge(v, patch, b.cfg.RequestBodyForce)
 			if err != nil {
 				return nil, e.fail(err)
 			}
 			v = merged
 		case b.cfg.RequestBodyForce || v == nil:
-			v = o.raw
+			v = patch
 		}
 	}
-	if key == p.nestedKey && p.nestedKey != "" {
+	if r.nested {
 		if !jsonbytes.Value(v).IsObject() {
 			v = []byte("{}")
 		}
