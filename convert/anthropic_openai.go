@@ -53,27 +53,20 @@ var (
 
 // Request converts a Messages request into a Chat Completions request. It
 // reads the body once, converting messages and tools as it meets them.
-func (t *anthropicToOpenAI) Request(body []byte) ([]byte, error) {
-	r := jsonbytes.NewReader(body)
-	if !r.Enter('{') {
-		return nil, errNotJSONObject
-	}
-	var system, maxTokens, stop, temperature, topP, userID, toolChoice, thinking []byte
-	stream, sawMessages, hasTools, systemDone := false, false, false, false
+func (t *anthropicToOpenAI) Request(req *jsonbytes.Object, dst []byte, ed jsonbytes.Editor) ([]byte, error) {
+	var maxTokens, stop, temperature, topP, userID, toolChoice, thinking []byte
+	system, _ := req.Get("system") // the first message, wherever it is
+	stream, sawMessages, hasTools := false, false, false
 	// Messages are converted straight into the output; the other fields
 	// are appended after them (key order does not matter in JSON).
-	b := make([]byte, 0, len(body)+len(body)/8+256)
-	b = append(b, '{')
-	msgStart := 0
+	var ow jsonbytes.ObjectWriter
+	b := ow.Open(slices.Grow(dst, outputSize(req)), ed)
 	var err error
-	for r.More('}') && err == nil {
-		switch string(r.Key()) {
+	for i := 0; i < len(req.Members) && err == nil; i++ {
+		r := jsonbytes.NewReader(req.Members[i].Value)
+		switch req.Members[i].Key {
 		case "model":
-			b = append(b, `"model":`...)
-			b = append(b, r.Raw()...)
-			b = append(b, ',')
-		case "system":
-			system = r.Raw()
+			b = ow.Member(b, "model", r.Raw())
 		case "messages":
 			if sawMessages {
 				return nil, errors.New("convert: anthropic request has two messages arrays")
@@ -84,16 +77,13 @@ func (t *anthropicToOpenAI) Request(body []byte) ([]byte, error) {
 				break
 			}
 			r.Enter('[')
-			b = append(b, `"messages":[`...)
-			msgStart = len(b)
-			if system != nil { // else it is inserted here at the end
-				b, err = appendSystemMessage(b, system)
-				systemDone = true
-			}
+			b = append(ow.Key(b, "messages"), '[')
+			msgStart := len(b)
+			b, err = appendSystemMessage(b, system)
 			for i := 0; err == nil && r.More(']'); i++ {
 				b, err = t.message(&r, b, msgStart, i)
 			}
-			b = append(b, "],"...)
+			b = ow.End(append(b, ']'))
 		case "max_tokens":
 			maxTokens = r.Raw()
 			err = checkNumber("max_tokens", maxTokens)
@@ -112,9 +102,8 @@ func (t *anthropicToOpenAI) Request(body []byte) ([]byte, error) {
 		case "metadata":
 			userID, err = anthropicUserID(&r)
 		case "tools":
-			mark := len(b)
-			b, err = t.tools(&r, append(b, `"tools":[`...))
-			b, hasTools = endToolsMember(b, mark)
+			b, err = t.tools(&r, append(ow.Key(b, "tools"), '['))
+			b, hasTools = endToolsMember(&ow, b)
 		case "tool_choice":
 			toolChoice = r.Raw()
 			err = checkAnthropicToolChoice(toolChoice)
@@ -123,12 +112,10 @@ func (t *anthropicToOpenAI) Request(body []byte) ([]byte, error) {
 			if !absent(thinking) && thinking[0] != '{' {
 				err = invalid("thinking", "an object", thinking)
 			}
-		default:
-			r.Skip()
 		}
-	}
-	if r.Bad() {
-		return nil, errMalformed
+		if r.Bad() {
+			return nil, errMalformed
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -136,68 +123,50 @@ func (t *anthropicToOpenAI) Request(body []byte) ([]byte, error) {
 	if !sawMessages {
 		return nil, errors.New("convert: anthropic request has no messages array")
 	}
-	if !systemDone {
-		sys, err := appendSystemMessage(nil, system)
-		if err != nil {
-			return nil, err
-		}
-		if len(sys) > 0 {
-			if b[msgStart] != ']' {
-				sys = append(sys, ',')
-			}
-			b = slices.Insert(b, msgStart, sys...)
-		}
-	}
-	b = b[:len(b)-1] // the last comma
 	if isNumber(maxTokens) {
-		b = append(b, `,"max_completion_tokens":`...)
-		b = append(b, maxTokens...)
+		b = ow.Member(b, "max_completion_tokens", maxTokens)
 	}
 	if len(stop) > 0 && stop[0] == '[' {
-		b = append(b, `,"stop":`...)
-		b = append(b, stop...)
+		b = ow.Member(b, "stop", stop)
 	}
 	if isNumber(temperature) {
-		b = append(b, `,"temperature":`...)
-		b = append(b, temperature...)
+		b = ow.Member(b, "temperature", temperature)
 	}
 	if isNumber(topP) {
-		b = append(b, `,"top_p":`...)
-		b = append(b, topP...)
+		b = ow.Member(b, "top_p", topP)
 	}
 	if stream {
 		// include_usage is what gives message_delta its token counts.
-		b = append(b, `,"stream":true,"stream_options":{"include_usage":true}`...)
+		b = ow.Member(b, "stream", []byte("true"))
+		b = ow.Member(b, "stream_options", []byte(`{"include_usage":true}`))
 	}
 	if rawString(userID) {
-		b = append(b, `,"user":`...)
-		b = append(b, userID...)
+		b = ow.Member(b, "user", userID)
 	}
 	if hasTools {
 		if tc := jsonbytes.Parse(toolChoice); tc.IsObject() {
 			switch tc.Get("type").Str() {
 			case "auto":
-				b = append(b, `,"tool_choice":"auto"`...)
+				b = ow.Member(b, "tool_choice", []byte(`"auto"`))
 			case "any":
-				b = append(b, `,"tool_choice":"required"`...)
+				b = ow.Member(b, "tool_choice", []byte(`"required"`))
 			case "none":
-				b = append(b, `,"tool_choice":"none"`...)
+				b = ow.Member(b, "tool_choice", []byte(`"none"`))
 			case "tool":
-				b = append(b, `,"tool_choice":{"type":"function","function":{"name":`...)
+				b = append(ow.Key(b, "tool_choice"), `{"type":"function","function":{"name":`...)
 				b = jsonbytes.AppendString(b, t.names.sanitize(tc.Get("name").String()))
-				b = append(b, "}}"...)
+				b = ow.End(append(b, "}}"...))
 			}
 			if tc.Get("disable_parallel_tool_use").Bool() {
-				b = append(b, `,"parallel_tool_calls":false`...)
+				b = ow.Member(b, "parallel_tool_calls", []byte("false"))
 			}
 		}
 	}
 	if effort := reasoningEffort(jsonbytes.Parse(thinking)); effort != "" {
-		b = append(b, `,"reasoning_effort":"`...)
-		b = append(b, effort...)
-		b = append(b, '"')
+		b = append(ow.Key(b, "reasoning_effort"), '"')
+		b = ow.End(append(append(b, effort...), '"'))
 	}
-	return append(b, '}'), nil
+	return ow.Close(b)
 }
 
 // appendSystemMessage writes Anthropic's system prompt (a string or text

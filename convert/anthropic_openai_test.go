@@ -42,7 +42,7 @@ func TestAnthropicToOpenAIRequestGolden(t *testing.T) {
 	for _, p := range pairs {
 		t.Run(p.output, func(t *testing.T) {
 			tr := mustNew(t, AnthropicMessages, OpenAIChat)
-			got, err := tr.Request(loadFixture(t, p.input))
+			got, err := request(tr, loadFixture(t, p.input))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -442,7 +442,7 @@ func TestAnthropicToOpenAIRequest(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tr := mustNew(t, AnthropicMessages, OpenAIChat)
-			got, err := tr.Request([]byte(tc.in))
+			got, err := request(tr, []byte(tc.in))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -458,7 +458,7 @@ func TestAnthropicToOpenAIRequestErrors(t *testing.T) {
 		`{"messages":[{"role":"user","content":5}]}`,
 	} {
 		tr := mustNew(t, AnthropicMessages, OpenAIChat)
-		if out, err := tr.Request([]byte(in)); err == nil {
+		if out, err := request(tr, []byte(in)); err == nil {
 			t.Errorf("Request(%s) = %s, want an error", in, out)
 		}
 	}
@@ -485,7 +485,7 @@ func TestToolNameSanitising(t *testing.T) {
 	wire := sanitizedName(long)
 
 	tr := mustNew(t, AnthropicMessages, OpenAIChat)
-	if _, err := tr.Request([]byte(req)); err != nil {
+	if _, err := request(tr, []byte(req)); err != nil {
 		t.Fatal(err)
 	}
 	resp, err := tr.Response([]byte(`{"id":"c","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"` + wire + `","arguments":"{\"a\":1}"}}]},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":1,"completion_tokens":1}}`))
@@ -501,7 +501,7 @@ func TestToolNameSanitising(t *testing.T) {
 	}
 
 	tr = mustNew(t, AnthropicMessages, OpenAIChat)
-	if _, err := tr.Request([]byte(req)); err != nil {
+	if _, err := request(tr, []byte(req)); err != nil {
 		t.Fatal(err)
 	}
 	out, err := tr.Stream([]byte(`data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","function":{"name":"`+wire+`","arguments":"{}"}}]},"finish_reason":"tool_calls"}]}`+"\n\ndata: [DONE]\n\n"), true)
@@ -926,9 +926,10 @@ func BenchmarkAnthropicToOpenAIRequest(b *testing.B) {
 		b.Run(size.name, func(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
+			obj := index(b, body)
 			for i := 0; i < b.N; i++ {
 				tr, _ := New(AnthropicMessages, OpenAIChat)
-				if _, err := tr.Request(body); err != nil {
+				if _, err := tr.Request(obj, nil, nil); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -990,13 +991,13 @@ func FuzzAnthropicToOpenAI(f *testing.F) {
 			// it must only not panic or hang.
 			for _, dir := range [][2]Protocol{{AnthropicMessages, OpenAIChat}, {OpenAIChat, AnthropicMessages}} {
 				tr := mustNew(t, dir[0], dir[1])
-				tr.Request(in)
+				request(tr, in)
 				tr.Response(in)
 			}
 			return
 		}
 		tr := mustNew(t, AnthropicMessages, OpenAIChat)
-		if out, err := tr.Request(in); err == nil && !json.Valid(out) {
+		if out, err := request(tr, in); err == nil && !json.Valid(out) {
 			t.Fatalf("Request(%q) wrote invalid JSON %q", in, out)
 		}
 		if out, err := tr.Response(in); err == nil && !json.Valid(out) {

@@ -24,7 +24,9 @@ type bedrockPassthrough struct {
 	lost  bool // the stream's framing was lost: stop decoding
 }
 
-func (t *bedrockPassthrough) Request(body []byte) ([]byte, error) { return body, nil }
+func (t *bedrockPassthrough) Request(req *jsonbytes.Object, dst []byte, ed jsonbytes.Editor) ([]byte, error) {
+	return req.Edit(dst, ed)
+}
 
 func (t *bedrockPassthrough) Response(body []byte) ([]byte, error) {
 	t.usage.Merge(converseUsage(jsonbytes.Parse(body).Get("usage")))

@@ -50,7 +50,7 @@ func TestBedrockPassthroughResponse(t *testing.T) {
 func TestBedrockPassthroughRequestAndErrorUnchanged(t *testing.T) {
 	tr := mustNew(t, BedrockConverse, BedrockConverse)
 	req := loadFixture(t, "bedrock/converse-request-tool-result.json")
-	if out, err := tr.Request(req); err != nil || !sameSlice(out, req) {
+	if out, err := request(tr, req); err != nil || !sameSlice(out, req) {
 		t.Errorf("Request: %v, body changed: %v", err, !sameSlice(out, req))
 	}
 	body := []byte(`{"message":"Too many requests, please wait before trying again."}`)

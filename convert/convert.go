@@ -15,7 +15,10 @@
 //     the model, stream position and usage counters.
 package convert
 
-import "github.com/ai-proxy-wasm/ai-proxy-wasm/convert/sse"
+import (
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert/sse"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/internal/jsonbytes"
+)
 
 // Protocol names a wire protocol. String() gives the names used as keys of
 // the APISIX ai-proxy option override.request_body.
@@ -96,13 +99,18 @@ func (u *Usage) Merge(u2 Usage) {
 }
 
 // Translator converts one exchange from the client's protocol to the
-// upstream's and back. Identity translators (client == upstream) leave bytes
-// untouched and only observe usage.
+// upstream's and back. Identity translators (client == upstream) forward
+// the client's bytes, copied only when the Editor changes them, and only
+// observe usage.
 type Translator interface {
-	// Request rewrites the client's request body into the upstream protocol.
-	// It does not apply gateway options (model, max_tokens, overrides): the
-	// caller applies those to the result, in the upstream protocol.
-	Request(body []byte) ([]byte, error)
+	// Request writes the client's request, already validated and indexed
+	// in req, in the upstream protocol, appended to dst. It reads req's
+	// members rather than parsing the body again, and passes every
+	// top-level member it writes through ed (nil: no edits), which is how
+	// the caller's settings (model, max_tokens, overrides, in the upstream
+	// protocol) get into the body as it is written. The pass-through
+	// returns req's own bytes when ed changes nothing.
+	Request(req *jsonbytes.Object, dst []byte, ed jsonbytes.Editor) ([]byte, error)
 
 	// Response rewrites a complete, successful (2xx) upstream body.
 	Response(body []byte) ([]byte, error)

@@ -5,7 +5,29 @@ import (
 	"testing"
 
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert/eventstream"
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/internal/jsonbytes"
 )
+
+// request runs tr.Request the way the filter does: on a body validated
+// and indexed first, appending to no buffer, with no edits.
+func request(tr Translator, body []byte) ([]byte, error) {
+	var obj jsonbytes.Object
+	if err := obj.Parse(body); err != nil {
+		return nil, err
+	}
+	return tr.Request(&obj, nil, nil)
+}
+
+// index is a request body as Translator.Request takes it. The filter
+// indexes a body once, when it arrives, and builds every attempt from
+// that index: request benchmarks measure the translation alone.
+func index(tb testing.TB, body []byte) *jsonbytes.Object {
+	var obj jsonbytes.Object
+	if err := obj.Parse(body); err != nil {
+		tb.Fatal(err)
+	}
+	return &obj
+}
 
 // TestStreamDoesNotAllocatePerEvent feeds each converting translator the
 // same content delta again and again once its stream has started: the

@@ -31,7 +31,9 @@ func (t *identity) reset() {
 	*t = identity{proto: t.proto, parser: t.parser}
 }
 
-func (t *identity) Request(body []byte) ([]byte, error) { return body, nil }
+func (t *identity) Request(req *jsonbytes.Object, dst []byte, ed jsonbytes.Editor) ([]byte, error) {
+	return req.Edit(dst, ed)
+}
 
 func (t *identity) Response(body []byte) ([]byte, error) {
 	u := memberOf(body, "usage")

@@ -132,7 +132,7 @@ func TestIdentityResponse(t *testing.T) {
 			in := loadFixture(t, tc.file)
 			tr := mustNew(t, tc.proto, tc.proto)
 			req := []byte(`{"model":"m"}`)
-			if got, err := tr.Request(req); err != nil || &got[0] != &req[0] {
+			if got, err := request(tr, req); err != nil || &got[0] != &req[0] {
 				t.Fatalf("Request must return the body itself (err %v)", err)
 			}
 			got, err := tr.Response(in)

@@ -146,3 +146,11 @@ func inner(raw []byte) []byte {
 
 // isTrue reports whether raw is the literal true.
 func isTrue(raw []byte) bool { return string(raw) == "true" }
+
+// outputSize is room for a converted request: the client's size and some
+// (a conversion adds a little structure), so that the output is not
+// reallocated as it grows.
+func outputSize(req *jsonbytes.Object) int {
+	n := len(req.Bytes())
+	return n + n/8 + 256
+}

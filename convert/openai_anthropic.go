@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,25 +43,21 @@ type openAIToAnthropic struct {
 // Request converts a Chat Completions request into a Messages request. It
 // reads the body once: system and developer messages go to "system",
 // the others to "messages", as they are met.
-func (t *openAIToAnthropic) Request(body []byte) ([]byte, error) {
-	r := jsonbytes.NewReader(body)
-	if !r.Enter('{') {
-		return nil, errNotJSONObject
-	}
+func (t *openAIToAnthropic) Request(req *jsonbytes.Object, dst []byte, ed jsonbytes.Editor) ([]byte, error) {
 	var maxTokens, maxCompletion, stop, temperature, topP, user, effort, parallel, toolChoice []byte
 	var system []byte
 	stream, sawMessages, hasTools := false, false, false
 	// Messages and tools are converted straight into the output; the other
 	// fields are appended after them (key order does not matter in JSON).
-	b := make([]byte, 0, len(body)+len(body)/8+256)
-	b = append(b, '{')
+	var ow jsonbytes.ObjectWriter
+	b := ow.Open(slices.Grow(dst, outputSize(req)), ed)
 	var err error
-	for r.More('}') && err == nil {
-		switch key := r.Key(); string(key) {
+	for i := 0; i < len(req.Members) && err == nil; i++ {
+		key := req.Members[i].Key
+		r := jsonbytes.NewReader(req.Members[i].Value)
+		switch key {
 		case "model":
-			b = append(b, `"model":`...)
-			b = append(b, r.Raw()...)
-			b = append(b, ',')
+			b = ow.Member(b, "model", r.Raw())
 		case "messages":
 			if sawMessages {
 				return nil, errors.New("convert: openai request has two messages arrays")
@@ -71,13 +68,13 @@ func (t *openAIToAnthropic) Request(body []byte) ([]byte, error) {
 				break
 			}
 			r.Enter('[')
-			b = append(b, `"messages":[`...)
+			b = append(ow.Key(b, "messages"), '[')
 			w := anthropicTurns{b: b, start: len(b)}
 			for i := 0; err == nil && r.More(']'); i++ {
 				system, err = w.message(&r, system, i)
 			}
 			w.closeTools()
-			b = append(w.b, "],"...)
+			b = ow.End(append(w.b, ']'))
 		case "max_tokens":
 			maxTokens = r.Raw()
 			err = checkOpenAIChat("max_tokens", maxTokens)
@@ -104,11 +101,10 @@ func (t *openAIToAnthropic) Request(body []byte) ([]byte, error) {
 			if rawNonEmptyString(v) {
 				user = v
 			}
-			err = checkOpenAIChat(string(key), v)
+			err = checkOpenAIChat(key, v)
 		case "tools":
-			mark := len(b)
-			b, err = openAITools(&r, append(b, `"tools":[`...))
-			b, hasTools = endToolsMember(b, mark)
+			b, err = openAITools(&r, append(ow.Key(b, "tools"), '['))
+			b, hasTools = endToolsMember(&ow, b)
 		case "tool_choice":
 			toolChoice = r.Raw()
 			err = checkOpenAIChat("tool_choice", toolChoice)
@@ -118,12 +114,10 @@ func (t *openAIToAnthropic) Request(body []byte) ([]byte, error) {
 		case "reasoning_effort":
 			effort = r.Raw()
 			err = checkOpenAIChat("reasoning_effort", effort)
-		default:
-			r.Skip()
 		}
-	}
-	if r.Bad() {
-		return nil, errMalformed
+		if r.Bad() {
+			return nil, errMalformed
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -133,26 +127,22 @@ func (t *openAIToAnthropic) Request(body []byte) ([]byte, error) {
 	}
 
 	limit := int64(DefaultAnthropicMaxTokens)
-	if n, err := strconv.ParseInt(jsonbytes.StringView(maxCompletion), 10, 64); err == nil {
+	if n, ok := parseLimit(maxCompletion); ok {
 		limit = n
-	} else if n, err := strconv.ParseInt(jsonbytes.StringView(maxTokens), 10, 64); err == nil {
+	} else if n, ok := parseLimit(maxTokens); ok {
 		limit = n
 	}
-	b = append(b, `"max_tokens":`...)
-	b = appendInt(b, limit)
+	b = ow.End(appendInt(ow.Key(b, "max_tokens"), limit))
 	if len(system) > 0 {
-		b = append(b, `,"system":[`...)
-		b = append(b, system...)
-		b = append(b, ']')
+		b = append(ow.Key(b, "system"), '[')
+		b = ow.End(append(append(b, system...), ']'))
 	}
 	switch {
 	case rawString(stop):
-		b = append(b, `,"stop_sequences":[`...)
-		b = append(b, stop...)
-		b = append(b, ']')
+		b = append(ow.Key(b, "stop_sequences"), '[')
+		b = ow.End(append(append(b, stop...), ']'))
 	case len(stop) > 0 && stop[0] == '[':
-		b = append(b, `,"stop_sequences":`...)
-		b = append(b, stop...)
+		b = ow.Member(b, "stop_sequences", stop)
 	}
 	budget := thinkingBudget(jsonbytes.Unquote(effort))
 	if budget >= limit {
@@ -160,31 +150,26 @@ func (t *openAIToAnthropic) Request(body []byte) ([]byte, error) {
 	}
 	if budget > 0 {
 		// Extended thinking only allows the default sampling parameters.
-		b = append(b, `,"thinking":{"type":"enabled","budget_tokens":`...)
-		b = appendInt(b, budget)
-		b = append(b, '}')
+		b = append(ow.Key(b, "thinking"), `{"type":"enabled","budget_tokens":`...)
+		b = ow.End(append(appendInt(b, budget), '}'))
 	} else {
 		if isNumber(temperature) {
 			// Anthropic's range is 0–1, OpenAI's 0–2: clamp.
-			b = append(b, `,"temperature":`...)
 			if f, _ := strconv.ParseFloat(jsonbytes.StringView(temperature), 64); f > 1 {
-				b = append(b, '1')
-			} else {
-				b = append(b, temperature...)
+				temperature = []byte("1")
 			}
+			b = ow.Member(b, "temperature", temperature)
 		}
 		if isNumber(topP) {
-			b = append(b, `,"top_p":`...)
-			b = append(b, topP...)
+			b = ow.Member(b, "top_p", topP)
 		}
 	}
 	if stream {
-		b = append(b, `,"stream":true`...)
+		b = ow.Member(b, "stream", []byte("true"))
 	}
 	if user != nil {
-		b = append(b, `,"metadata":{"user_id":`...)
-		b = append(b, user...)
-		b = append(b, '}')
+		b = append(ow.Key(b, "metadata"), `{"user_id":`...)
+		b = ow.End(append(append(b, user...), '}'))
 	}
 	if hasTools {
 		noParallel := string(parallel) == "false"
@@ -205,7 +190,7 @@ func (t *openAIToAnthropic) Request(body []byte) ([]byte, error) {
 			}
 		}
 		if tc.Exists() || noParallel {
-			b = append(b, `,"tool_choice":{"type":"`...)
+			b = append(ow.Key(b, "tool_choice"), `{"type":"`...)
 			b = append(b, choice...)
 			b = append(b, '"')
 			if choice == "tool" {
@@ -215,10 +200,20 @@ func (t *openAIToAnthropic) Request(body []byte) ([]byte, error) {
 			if noParallel && choice != "none" {
 				b = append(b, `,"disable_parallel_tool_use":true`...)
 			}
-			b = append(b, '}')
+			b = ow.End(append(b, '}'))
 		}
 	}
-	return append(b, '}'), nil
+	return ow.Close(b)
+}
+
+// parseLimit reads an integer token limit; an absent one is not parsed,
+// as strconv's error for it costs an allocation.
+func parseLimit(raw []byte) (int64, bool) {
+	if len(raw) == 0 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(jsonbytes.StringView(raw), 10, 64)
+	return n, err == nil
 }
 
 // openAITools converts function tools to Anthropic tools (without the
@@ -257,13 +252,13 @@ func openAITools(r *jsonbytes.Reader, b []byte) ([]byte, error) {
 	return b, nil
 }
 
-// endToolsMember closes the "tools" array opened at mark, or takes the
-// member back when no tool was written, and reports which.
-func endToolsMember(b []byte, mark int) ([]byte, bool) {
-	if len(b) == mark+len(`"tools":[`) {
-		return b[:mark], false
+// endToolsMember closes the "tools" array w opened, or takes the member
+// back when no tool was written, and reports which.
+func endToolsMember(w *jsonbytes.ObjectWriter, b []byte) ([]byte, bool) {
+	if b[len(b)-1] == '[' {
+		return w.Drop(b), false
 	}
-	return append(b, "],"...), true
+	return w.End(append(b, ']')), true
 }
 
 // tool holds the raw fields of an OpenAI tool; badFunction is a

@@ -45,7 +45,7 @@ func TestOpenAIToAnthropicRequestGolden(t *testing.T) {
 	for _, p := range pairs {
 		t.Run(p.output, func(t *testing.T) {
 			tr := mustNew(t, OpenAIChat, AnthropicMessages)
-			got, err := tr.Request(loadFixture(t, p.input))
+			got, err := request(tr, loadFixture(t, p.input))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -115,7 +115,7 @@ func TestOpenAIToAnthropicStreamGolden(t *testing.T) {
 			var first []byte
 			for _, chunks := range chunkings(rng, in) {
 				tr := mustNew(t, OpenAIChat, AnthropicMessages)
-				if _, err := tr.Request([]byte(`{"model":"m","messages":[{"role":"user","content":"q"}],"stream":true,"stream_options":{"include_usage":true}}`)); err != nil {
+				if _, err := request(tr, []byte(`{"model":"m","messages":[{"role":"user","content":"q"}],"stream":true,"stream_options":{"include_usage":true}}`)); err != nil {
 					t.Fatal(err)
 				}
 				out, err := streamAllChunks(tr, chunks)
@@ -226,7 +226,7 @@ func TestOpenAIToAnthropicStream(t *testing.T) {
 			for _, chunks := range chunkings(rng, []byte(tc.stream)) {
 				tr := mustNew(t, OpenAIChat, AnthropicMessages)
 				req := `{"messages":[{"role":"user","content":"q"}],"stream":true,"stream_options":{"include_usage":` + strconv.FormatBool(tc.includeUsage) + `}}`
-				if _, err := tr.Request([]byte(req)); err != nil {
+				if _, err := request(tr, []byte(req)); err != nil {
 					t.Fatal(err)
 				}
 				out, err := streamAllChunks(tr, chunks)
@@ -334,7 +334,7 @@ func TestOpenAIToAnthropicRequest(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tr := mustNew(t, OpenAIChat, AnthropicMessages)
-			got, err := tr.Request([]byte(tc.in))
+			got, err := request(tr, []byte(tc.in))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -353,7 +353,7 @@ func TestOpenAIToAnthropicRequestErrors(t *testing.T) {
 		`{"messages":[{"role":"user","content":[{"type":"file","file":{"file_id":"file-1"}}]}]}`,
 	} {
 		tr := mustNew(t, OpenAIChat, AnthropicMessages)
-		if out, err := tr.Request([]byte(in)); err == nil {
+		if out, err := request(tr, []byte(in)); err == nil {
 			t.Errorf("Request(%s) = %s, want an error", in, out)
 		}
 	}
@@ -595,9 +595,10 @@ func BenchmarkOpenAIToAnthropicRequest(b *testing.B) {
 		b.Run(size.name, func(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
+			obj := index(b, body)
 			for i := 0; i < b.N; i++ {
 				tr, _ := New(OpenAIChat, AnthropicMessages)
-				if _, err := tr.Request(body); err != nil {
+				if _, err := tr.Request(obj, nil, nil); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -652,13 +653,13 @@ func FuzzOpenAIToAnthropic(f *testing.F) {
 			// it must only not panic or hang.
 			for _, dir := range [][2]Protocol{{AnthropicMessages, OpenAIChat}, {OpenAIChat, AnthropicMessages}} {
 				tr := mustNew(t, dir[0], dir[1])
-				tr.Request(in)
+				request(tr, in)
 				tr.Response(in)
 			}
 			return
 		}
 		tr := mustNew(t, OpenAIChat, AnthropicMessages)
-		if out, err := tr.Request(in); err == nil && !json.Valid(out) {
+		if out, err := request(tr, in); err == nil && !json.Valid(out) {
 			t.Fatalf("Request(%q) wrote invalid JSON %q", in, out)
 		}
 		if out, err := tr.Response(in); err == nil && !json.Valid(out) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -51,21 +52,18 @@ var (
 // OpenAI-only options are dropped. Consecutive messages that end up with
 // the same role are merged, because Converse requires user and assistant
 // turns to alternate.
-func (t *openAIToBedrock) Request(body []byte) ([]byte, error) {
-	r := jsonbytes.NewReader(body)
-	if !r.Enter('{') {
-		return nil, errBedrockRequestJSON
-	}
+func (t *openAIToBedrock) Request(req *jsonbytes.Object, dst []byte, ed jsonbytes.Editor) ([]byte, error) {
 	var maxTokens, maxCompletion, temperature, topP, stop, tools, toolChoice []byte
 	// Messages are converted straight into the output; the other fields
 	// are appended after them (key order does not matter in JSON).
 	var w converseTurns
-	b := make([]byte, 0, len(body)+len(body)/8+128)
-	b = append(b, `{"messages":[`...)
+	var ow jsonbytes.ObjectWriter
+	b := append(ow.Key(ow.Open(slices.Grow(dst, outputSize(req)), ed), "messages"), '[')
 	n := -1 // messages read; -1 before the messages array
 	var err error
-	for r.More('}') {
-		switch string(r.Key()) {
+	for i := range req.Members {
+		r := jsonbytes.NewReader(req.Members[i].Value)
+		switch req.Members[i].Key {
 		case "model":
 			t.model = strings.Clone(jsonbytes.Parse(r.Raw()).String())
 		case "messages":
@@ -107,31 +105,28 @@ func (t *openAIToBedrock) Request(body []byte) ([]byte, error) {
 		case "tool_choice":
 			toolChoice = r.Raw()
 			err = checkOpenAIChat("tool_choice", toolChoice)
-		default:
-			r.Skip()
 		}
-		if err != nil && !r.Bad() {
+		if r.Bad() {
+			return nil, errBedrockRequestJSON
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
 	switch {
-	case r.Bad():
-		return nil, errBedrockRequestJSON
 	case n <= 0:
 		return nil, errors.New("convert: bedrock: messages must be a non-empty array")
 	case w.role == 0:
 		return nil, errors.New("convert: bedrock: no user or assistant message has content")
 	}
-	b = append(b, "]}]"...)
+	b = ow.End(append(b, "]}]"...))
 	if w.system != nil {
-		b = append(b, `,"system":[`...)
-		b = append(b, w.system...)
-		b = append(b, ']')
+		b = append(ow.Key(b, "system"), '[')
+		b = ow.End(append(append(b, w.system...), ']'))
 	}
 
 	// inferenceConfig
-	mark := len(b)
-	b = append(b, `,"inferenceConfig":{`...)
+	b = append(ow.Key(b, "inferenceConfig"), '{')
 	start := len(b)
 	if !isNumber(maxCompletion) {
 		maxCompletion = maxTokens
@@ -157,16 +152,16 @@ func (t *openAIToBedrock) Request(body []byte) ([]byte, error) {
 		b = append(b, stop...)
 	}
 	if len(b) == start {
-		b = b[:mark]
+		b = ow.Drop(b)
 	} else {
-		b = append(b, '}')
+		b = ow.End(append(b, '}'))
 	}
 
-	b, err = appendToolConfig(b, tools, toolChoice, w.toolBlocks)
+	b, err = appendToolConfig(&ow, b, tools, toolChoice, w.toolBlocks)
 	if err != nil {
 		return nil, err
 	}
-	return append(b, '}'), nil
+	return ow.Close(b)
 }
 
 // converseTurns writes Converse messages, one content block at a time.
@@ -415,7 +410,7 @@ func appendSystemBlocks(b, content []byte) ([]byte, error) {
 // has no "none": the tools are then left out, unless the conversation
 // already holds toolUse/toolResult blocks, which need a toolConfig, in
 // which case toolChoice is left out (the model chooses).
-func appendToolConfig(b, tools, toolChoice []byte, toolBlocks bool) ([]byte, error) {
+func appendToolConfig(ow *jsonbytes.ObjectWriter, b, tools, toolChoice []byte, toolBlocks bool) ([]byte, error) {
 	if len(tools) <= 2 || tools[0] != '[' {
 		return b, nil
 	}
@@ -436,7 +431,7 @@ func appendToolConfig(b, tools, toolChoice []byte, toolBlocks bool) ([]byte, err
 	default:
 		return b, fmt.Errorf("convert: bedrock: tool_choice %s is not supported by Bedrock Converse", tc)
 	}
-	b = append(b, `,"toolConfig":{"tools":[`...)
+	b = append(ow.Key(b, "toolConfig"), `{"tools":[`...)
 	r := jsonbytes.NewReader(tools)
 	r.Enter('[')
 	for n := 0; r.More(']'); n++ {
@@ -465,7 +460,7 @@ func appendToolConfig(b, tools, toolChoice []byte, toolBlocks bool) ([]byte, err
 		b = append(b, `,"toolChoice":`...)
 		b = append(b, choice...)
 	}
-	return append(b, '}'), nil
+	return ow.End(append(b, '}')), nil
 }
 
 // Response builds a chat.completion from a ConverseResponse: all text

@@ -29,7 +29,7 @@ func TestOpenAIToBedrockRequestGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			tr := newOpenAIToBedrock(t)
 			in := loadFixture(t, "openai/chat-request-"+name+".json")
-			out, err := tr.Request(in)
+			out, err := request(tr, in)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -88,7 +88,7 @@ func TestOpenAIToBedrockRequestRules(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, err := newOpenAIToBedrock(t).Request([]byte(tt.in))
+			out, err := request(newOpenAIToBedrock(t), []byte(tt.in))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -101,7 +101,6 @@ func TestOpenAIToBedrockRequestErrors(t *testing.T) {
 	tests := []struct {
 		name, in, wantErr string
 	}{
-		{"not JSON", `{"messages":[`, "not valid JSON"},
 		{"no messages", `{"model":"m"}`, "non-empty array"},
 		{"empty messages", `{"messages":[]}`, "non-empty array"},
 		{"only system", `{"messages":[{"role":"system","content":"s"}]}`, "no user or assistant"},
@@ -116,7 +115,7 @@ func TestOpenAIToBedrockRequestErrors(t *testing.T) {
 		{"custom tool", `{"messages":[{"role":"user","content":"q"}],"tools":[{"type":"custom","custom":{"name":"f"}}]}`, `tools[0]`},
 	}
 	for _, tt := range tests {
-		out, err := newOpenAIToBedrock(t).Request([]byte(tt.in))
+		out, err := request(newOpenAIToBedrock(t), []byte(tt.in))
 		if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 			t.Errorf("%s: err = %v (out %s), want it to mention %q", tt.name, err, out, tt.wantErr)
 		}
@@ -125,7 +124,7 @@ func TestOpenAIToBedrockRequestErrors(t *testing.T) {
 
 func TestOpenAIToBedrockRequestEchoesModel(t *testing.T) {
 	tr := mustNew(t, OpenAIChat, BedrockConverse)
-	if _, err := tr.Request(loadFixture(t, "openai/chat-request-basic.json")); err != nil {
+	if _, err := request(tr, loadFixture(t, "openai/chat-request-basic.json")); err != nil {
 		t.Fatal(err)
 	}
 	out, err := tr.Response(loadFixture(t, "bedrock/converse-response-text.json"))
@@ -364,8 +363,9 @@ func BenchmarkOpenAIToBedrockRequest(b *testing.B) {
 			body := openAIRequest(size.n)
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
+			obj := index(b, body)
 			for b.Loop() {
-				if _, err := newOpenAIToBedrock(b).Request(body); err != nil {
+				if _, err := newOpenAIToBedrock(b).Request(obj, nil, nil); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -405,7 +405,7 @@ func bedrockEventHeaders(typ string) []eventstream.Header {
 // "tool_calls":null, which means no calls.
 func TestOpenAIToBedrockRequestNullToolCalls(t *testing.T) {
 	in := `{"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"a","tool_calls":null,"function_call":null}]}`
-	out, err := newOpenAIToBedrock(t).Request([]byte(in))
+	out, err := request(newOpenAIToBedrock(t), []byte(in))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -420,7 +420,7 @@ func FuzzOpenAIToBedrock(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		tr := newOpenAIToBedrock(t)
-		out, err := tr.Request(in)
+		out, err := request(tr, in)
 		if err == nil && json.Valid(in) && !json.Valid(out) {
 			t.Fatalf("Request(%q) wrote invalid JSON %q", in, out)
 		}

@@ -89,7 +89,7 @@ func TestMalformedMembersAreRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, err := mustNew(t, tt.client, tt.upstream).Request([]byte(tt.in))
+			out, err := request(mustNew(t, tt.client, tt.upstream), []byte(tt.in))
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("err = %v (out %s), want it to contain %q", err, out, tt.wantErr)
 			}
@@ -114,7 +114,7 @@ func TestWellFormedMembersStillConvert(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if out, err := mustNew(t, tt.client, tt.upstream).Request([]byte(tt.in)); err != nil {
+			if out, err := request(mustNew(t, tt.client, tt.upstream), []byte(tt.in)); err != nil {
 				t.Fatalf("%v (out %s)", err, out)
 			}
 		})

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"slices"
 
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/internal/jsonbytes"
 )
@@ -24,13 +25,10 @@ type openAIToVertex struct {
 // Request maps input (a string or an array of strings) to one instance
 // per string and dimensions to parameters.outputDimensionality. Token-id
 // input is rejected: Vertex embeds text.
-func (t *openAIToVertex) Request(body []byte) ([]byte, error) {
-	if !jsonbytes.Valid(body) {
-		return nil, errors.New("convert: vertex: request body is not valid JSON")
-	}
+func (t *openAIToVertex) Request(req *jsonbytes.Object, dst []byte, ed jsonbytes.Editor) ([]byte, error) {
 	var input, dimensions jsonbytes.Value
-	jsonbytes.Parse(body).ForEach(func(k, v jsonbytes.Value) bool {
-		switch k.Str() {
+	for _, m := range req.Members {
+		switch v := jsonbytes.Value(m.Value); m.Key {
 		case "model":
 			t.model = v.String()
 		case "encoding_format":
@@ -40,11 +38,10 @@ func (t *openAIToVertex) Request(body []byte) ([]byte, error) {
 		case "dimensions":
 			dimensions = v
 		}
-		return true
-	})
+	}
 
-	b := make([]byte, 0, len(body)+64)
-	b = append(b, `{"instances":[`...)
+	var ow jsonbytes.ObjectWriter
+	b := append(ow.Key(ow.Open(slices.Grow(dst, len(req.Bytes())+64), ed), "instances"), '[')
 	switch {
 	case input.IsString():
 		b = appendVertexInstance(b, input)
@@ -67,13 +64,12 @@ func (t *openAIToVertex) Request(body []byte) ([]byte, error) {
 	default:
 		return nil, errors.New("convert: vertex: input must be a string or an array of strings")
 	}
-	b = append(b, ']')
+	b = ow.End(append(b, ']'))
 	if dimensions.IsNumber() {
-		b = append(b, `,"parameters":{"outputDimensionality":`...)
-		b = append(b, dimensions...)
-		b = append(b, '}')
+		b = append(ow.Key(b, "parameters"), `{"outputDimensionality":`...)
+		b = ow.End(append(append(b, dimensions...), '}'))
 	}
-	return append(b, '}'), nil
+	return ow.Close(b)
 }
 
 func appendVertexInstance(b []byte, s jsonbytes.Value) []byte {

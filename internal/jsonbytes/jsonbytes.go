@@ -7,7 +7,9 @@
 // Each part does one thing:
 //   - Valid and Object validate a whole document; Object also indexes the
 //     top-level members and rebuilds the object with members replaced,
-//     added or removed (AppendEdited).
+//     added or removed (AppendEdited, Edit).
+//   - ObjectWriter writes an object member by member through an Editor,
+//     so that a converter's output carries its edits as it is written.
 //   - Reader is a forward-only cursor that trusts its input to be JSON
 //     (validate it first): converters walk a body once with it.
 //   - Value is a raw JSON value with gjson-like accessors (Get, ForEach,

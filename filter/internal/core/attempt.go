@@ -41,10 +41,8 @@ type clock interface{ NowNanos() int64 }
 // buildBuffers is a plugin's working memory for Build, reused by every
 // request of its worker.
 type buildBuffers struct {
-	scratch []byte           // rewritten bodies
-	sets    []jsonbytes.Set  // rewriteBody's edits
-	dels    []string         // rewriteBody's deletions
-	obj     jsonbytes.Object // the index of a translated body
+	scratch []byte // upstream bodies
+	ed      bodyEditor
 }
 
 // buildError is a request this backend cannot send, with the status the
@@ -74,19 +72,22 @@ func (b *Backend) Build(buf *buildBuffers, req *clientRequest, old convert.Trans
 	if b.cfg.Model != "" {
 		a.model = b.cfg.Model
 	}
-	obj := req.obj
+	// The translator writes the upstream body once, with the backend's
+	// settings applied as it goes; the pass-through edits the client's
+	// bytes over their index, and returns them as they are when nothing
+	// changes. The host copies the body out within the same callback, so
+	// one buffer per plugin (per VM thread) serves every request.
+	buf.ed.reset(b, b.plans[req.protocol], req.stream)
 	var err error
-	if req.protocol != t.upstream {
-		if a.body, err = tr.Request(req.body); err != nil {
-			return a, &buildError{status: 400, msg: err.Error()}
-		}
-		obj = &buf.obj
-		if err := obj.Parse(a.body); err != nil {
-			return a, &buildError{status: 500, msg: "the gateway produced an invalid " + t.upstream.String() + " request: " + err.Error()}
-		}
+	a.body, err = tr.Request(req.obj, buf.scratch[:0], &buf.ed)
+	switch {
+	case buf.ed.err != nil:
+		return a, &buildError{status: 400, msg: "cannot apply the gateway's request options: " + buf.ed.err.Error()}
+	case err != nil:
+		return a, &buildError{status: 400, msg: err.Error()}
 	}
-	if a.body, err = b.rewriteBody(buf, t, a.body, obj, req.stream); err != nil {
-		return a, &buildError{status: 400, msg: "cannot apply the gateway's request options: " + err.Error()}
+	if !jsonbytes.Same(a.body, req.body) && cap(a.body) <= maxScratch {
+		buf.scratch = a.body[:0]
 	}
 	if a.path == "" {
 		if a.model == "" {

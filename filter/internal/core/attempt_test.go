@@ -85,3 +85,73 @@ func members(o *jsonbytes.Object) string {
 	}
 	return string(b)
 }
+
+// A translated request gets the backend's settings while the translator
+// writes it, in the upstream protocol and in APISIX's order (options,
+// stream usage, llm_options.max_tokens, request_body): the body is the
+// one the gateway built by translating, indexing the result again and
+// editing a copy of it.
+func TestBuildTranslatesWithSettings(t *testing.T) {
+	const (
+		anthropicURL = `"override":{"endpoint":"https://api.anthropic.com/v1/messages"`
+		bedrock      = `"provider":"bedrock","provider_conf":{"region":"us-east-1"},"auth":{"aws":{"access_key_id":"a","secret_access_key":"s"}}`
+		chat         = `"messages":[{"role":"system","content":"s"},{"role":"user","content":"hi"}]`
+	)
+	tests := []struct {
+		name   string
+		conf   string
+		client convert.Protocol
+		body   string
+		stream bool
+		want   string
+	}{
+		{"openai to anthropic: options, max_tokens, metadata merged",
+			`{"provider":"openai-compatible","auth":{"header":{"x-api-key":"k"}},` + anthropicURL + `,"llm_options":{"max_tokens":100},
+			"request_body":{"anthropic-messages":{"metadata":{"tag":"a"},"top_k":3}}},"options":{"model":"claude-x","temperature":0.3,"service_tier":"auto"}}`,
+			convert.OpenAIChat, `{"model":"gpt","user":"u1","stream":true,` + chat + `}`, true,
+			`{"model":"claude-x","messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}],"max_tokens":100,"system":[{"type":"text","text":"s"}],"stream":true,"metadata":{"user_id":"u1","tag":"a"},"temperature":0.3,"service_tier":"auto","top_k":3}`},
+		{"openai to anthropic: forced request_body replaces what the translator wrote",
+			`{"provider":"openai-compatible","auth":{"header":{"x-api-key":"k"}},` + anthropicURL + `,
+			"request_body":{"anthropic-messages":{"system":"forced","stop_sequences":["x"]}},"request_body_force_override":true}}`,
+			convert.OpenAIChat, `{"model":"gpt","stop":"END",` + chat + `}`, false,
+			`{"model":"gpt","messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}],"max_tokens":4096,"system":"forced","stop_sequences":["x"]}`},
+		{"anthropic to deepseek: max_tokens moves to the provider's name, stream usage kept",
+			`{"provider":"deepseek","auth":{"header":{"Authorization":"Bearer k"}},"options":{"model":"deepseek-chat","stream_options":{"include_usage":false}}}`,
+			convert.AnthropicMessages, `{"model":"claude","max_tokens":10,"stream":true,"system":"be brief","messages":[{"role":"user","content":"hi"}]}`, true,
+			`{"model":"deepseek-chat","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true},"max_tokens":10}`},
+		{"anthropic to openai: llm_options.max_tokens wins",
+			`{"provider":"openai","auth":{"header":{"Authorization":"Bearer k"}},"override":{"llm_options":{"max_tokens":64},"request_body":{"openai-chat":{"metadata":{"a":"b"}}}}}`,
+			convert.AnthropicMessages, `{"model":"gpt-4o","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`, false,
+			`{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"max_completion_tokens":64,"metadata":{"a":"b"}}`},
+		{"openai to bedrock: max_tokens inside the inferenceConfig the translator wrote",
+			`{` + bedrock + `,"override":{"llm_options":{"max_tokens":64},"request_body":{"bedrock-converse":{"inferenceConfig":{"topP":0.5},"additionalModelRequestFields":{"k":1}}}}}`,
+			convert.OpenAIChat, `{"model":"m","max_tokens":5,"temperature":0.2,"stream":true,` + chat + `}`, true,
+			`{"messages":[{"role":"user","content":[{"text":"hi"}]}],"system":[{"text":"s"}],"inferenceConfig":{"maxTokens":64,"temperature":0.2,"topP":0.5},"additionalModelRequestFields":{"k":1}}`},
+		{"openai to bedrock: inferenceConfig added for max_tokens",
+			`{` + bedrock + `,"options":{"model":"m2"},"override":{"llm_options":{"max_tokens":64}}}`,
+			convert.OpenAIChat, `{"model":"m",` + chat + `}`, false,
+			`{"messages":[{"role":"user","content":[{"text":"hi"}]}],"system":[{"text":"s"}],"inferenceConfig":{"maxTokens":64}}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := ParseConfig([]byte(tt.conf), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := NewPlugin(cfg, envoyCaps, newFakeRoot())
+			var obj jsonbytes.Object
+			if err := obj.Parse([]byte(tt.body)); err != nil {
+				t.Fatal(err)
+			}
+			model, _ := obj.String("model")
+			req := &clientRequest{protocol: tt.client, body: []byte(tt.body), obj: &obj, stream: tt.stream, model: model}
+			a, berr := p.backend.Build(&p.buf, req, nil, newFakeRoot())
+			if berr != nil {
+				t.Fatal(berr.msg)
+			}
+			if string(a.body) != tt.want {
+				t.Errorf("upstream body\n got %s\nwant %s", a.body, tt.want)
+			}
+		})
+	}
+}

@@ -23,6 +23,8 @@ type Backend struct {
 	targets  *targets
 
 	options       []option
+	patches       [8][]option     // override.request_body by upstream protocol
+	plans         [8]*editPlan    // by client protocol, as targets
 	modelJSON     []byte          // options.model as a JSON string
 	maxTokensJSON []byte          // llm_options.max_tokens
 	headers       [][2]string     // auth.header, then the provider's own headers
@@ -41,11 +43,21 @@ type tokenSource struct {
 
 // newBackend prepares the instance a validated configuration describes.
 func newBackend(cfg *Config) *Backend {
-	b := &Backend{cfg: cfg, provider: cfg.Provider, conf: cfg.providerConf(), targets: buildTargets(cfg), options: parseOptions(cfg.Options)}
+	b := &Backend{cfg: cfg, provider: cfg.Provider, conf: cfg.providerConf(), targets: buildTargets(cfg), options: parseMembers(cfg.Options, "model")}
 	if cfg.Model != "" {
 		b.modelJSON = appendJSONString(nil, cfg.Model)
 	}
 	b.maxTokensJSON = strconv.AppendInt(nil, cfg.MaxTokens, 10)
+	for p, patch := range cfg.RequestBody {
+		if int(p) < len(b.patches) {
+			b.patches[p] = parseMembers(patch, "")
+		}
+	}
+	for p, t := range b.targets {
+		if t != nil {
+			b.plans[p] = newEditPlan(b, t)
+		}
+	}
 	if a := cfg.AWS; a != nil {
 		b.signer = &sigv4.Signer{Credentials: sigv4.Credentials{AccessKeyID: a.AccessKeyID, SecretAccessKey: a.SecretAccessKey, SessionToken: a.SessionToken},
 			Region: cfg.Region, Service: cfg.Provider.SigningService()}

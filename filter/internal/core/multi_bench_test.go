@@ -51,29 +51,43 @@ func BenchmarkSelectInstance(b *testing.B) {
 // or converted for it (to Anthropic). Each rebuild recycles the
 // translator of the one before, as a stream recycles its last one.
 func BenchmarkRebuild(b *testing.B) {
-	body := []byte(`{"model":"gpt-4","messages":[{"role":"user","content":"` + strings.Repeat("fox ", benchBodyWords) + `"}]}`)
+	words := strings.Repeat("fox ", benchBodyWords)
+	openaiBody := []byte(`{"model":"gpt-4","messages":[{"role":"user","content":"` + words + `"}]}`)
+	anthropicBody := []byte(`{"model":"claude-sonnet-4-5","max_tokens":256,"messages":[{"role":"user","content":"` + words + `"}]}`)
 	for _, tc := range []struct {
-		name, second string
-		upstream     convert.Protocol
+		name, second     string
+		client, upstream convert.Protocol
+		body             []byte
 	}{
-		{"1KB", `{"provider":"deepseek","auth":{"header":{"Authorization":"Bearer k2"}},"options":{"model":"deepseek-chat","temperature":0.5}}`, convert.OpenAIChat},
+		{"1KB", `{"provider":"deepseek","auth":{"header":{"Authorization":"Bearer k2"}},"options":{"model":"deepseek-chat","temperature":0.5}}`,
+			convert.OpenAIChat, convert.OpenAIChat, openaiBody},
 		{"1KB-to-anthropic", `{"provider":"openai-compatible","auth":{"header":{"x-api-key":"k2"}},"override":{"endpoint":"https://api.anthropic.com/v1/messages"},
-			"options":{"model":"claude-sonnet-4-5","max_tokens":256}}`, convert.AnthropicMessages},
+			"options":{"model":"claude-sonnet-4-5","max_tokens":256}}`, convert.OpenAIChat, convert.AnthropicMessages, openaiBody},
+		{"1KB-anthropic-to-openai", `{"provider":"deepseek","auth":{"header":{"Authorization":"Bearer k2"}},"options":{"model":"deepseek-chat","temperature":0.5}}`,
+			convert.AnthropicMessages, convert.OpenAIChat, anthropicBody},
+		{"1KB-to-bedrock", `{"provider":"bedrock","provider_conf":{"region":"us-east-1"},"auth":{"aws":{"access_key_id":"a","secret_access_key":"s"}},
+			"options":{"model":"anthropic.claude-3-haiku"},"override":{"llm_options":{"max_tokens":256}}}`, convert.OpenAIChat, convert.BedrockConverse, openaiBody},
 	} {
-		first, second := benchBackend(b, openaiConf), benchBackend(b, tc.second)
-		p := NewPlugin(first.cfg, envoyCaps, newFakeRoot())
+		second := benchBackend(b, tc.second)
+		p := NewPlugin(second.cfg, envoyCaps, newFakeRoot())
 		var obj jsonbytes.Object
-		if err := obj.Parse(body); err != nil {
+		if err := obj.Parse(tc.body); err != nil {
 			b.Fatal(err)
 		}
-		req := &clientRequest{protocol: convert.OpenAIChat, body: body, obj: &obj, model: "gpt-4"}
-		a, berr := first.Build(&p.buf, req, nil, &nopHost{})
-		if berr != nil {
-			b.Fatal(berr.msg)
+		model, _ := obj.String("model")
+		req := &clientRequest{protocol: tc.client, body: tc.body, obj: &obj, model: model}
+		var old convert.Translator
+		if tc.client == convert.OpenAIChat {
+			first := benchBackend(b, openaiConf)
+			a, berr := first.Build(&p.buf, req, nil, &nopHost{})
+			if berr != nil {
+				b.Fatal(berr.msg)
+			}
+			old = a.tr
 		}
-		old := a.tr
-		if a, _ := second.Build(&p.buf, req, nil, &nopHost{}); a.target.upstream != tc.upstream || !bytes.Contains(a.body, []byte(`"model":"`+a.model+`"`)) {
-			b.Fatalf("%s: built %s for %s: %.80s", tc.name, a.target.upstream, tc.upstream, a.body)
+		if a, berr := second.Build(&p.buf, req, nil, &nopHost{}); berr != nil || a.target.upstream != tc.upstream ||
+			(convert.ModelInBody(tc.upstream) && !bytes.Contains(a.body, []byte(`"model":"`+a.model+`"`))) {
+			b.Fatalf("%s: built %v for %s: %.80s", tc.name, berr, tc.upstream, a.body)
 		}
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
