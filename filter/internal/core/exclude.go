@@ -22,3 +22,16 @@ func (s *Stream) excluded(i int) bool {
 	}
 	return false
 }
+
+// exclusion is excluded, or nil when no instance can be excluded from
+// this pick: then the balancer asks nothing per member, which matters at
+// many instances.
+func (s *Stream) exclusion() func(int) bool {
+	p := s.p
+	if p.testExcluded == nil && s.retry == nil && p.models == nil &&
+		(p.health == nil || !p.health.probing && !p.health.cooldownExcludes) &&
+		(p.budget == nil || !p.budget.excludes) {
+		return nil
+	}
+	return s.excluded
+}

@@ -149,7 +149,7 @@ func (s *Stream) retryFailed(status int, ctype string, body []byte) bool {
 	if s.p.bal.chash {
 		key = s.hashKey(mc, s.headers)
 	}
-	next, ok := s.p.bal.pick(key, s.excluded)
+	next, ok := s.p.bal.pick(key, s.exclusion())
 	if !ok {
 		return false
 	}

@@ -149,3 +149,25 @@ func TestMultiLogs(t *testing.T) {
 		}
 	}
 }
+
+// A pick asks about each instance only when something can exclude one:
+// otherwise the balancer runs without a per-member call (SelectInstance
+// at 128 instances).
+func TestExclusionOnlyWhenSomethingExcludes(t *testing.T) {
+	for _, tt := range []struct {
+		conf string
+		want bool
+	}{
+		{twoInstances + `}`, false},
+		{twoInstances + `,"fallback_strategy":"http_429"}`, false},
+		{twoInstances + `,"fallback_strategy":"instance_health_and_rate_limiting"}`, true},
+		{`{"ai-proxy-multi":` + twoInstances + `,"fallback_strategy":["rate_limiting"]},"ai-rate-limiting":{"limit":10,"time_window":60}}`, true},
+		{strings.Replace(twoInstances, `"weight":2,`, `"weight":2,"models":["m"],`, 1) + `}`, true},
+	} {
+		p := newMultiPlugin(t, tt.conf)
+		s := p.NewStream(newFakeHost())
+		if got := s.exclusion() != nil; got != tt.want {
+			t.Errorf("%s: exclusion set %v, want %v", tt.conf, got, tt.want)
+		}
+	}
+}

@@ -23,7 +23,7 @@ func (s *Stream) pickInstance(headers [][2]string) bool {
 	if p.bal.chash {
 		key = s.hashKey(p.multi, headers)
 	}
-	i, ok := p.bal.pick(key, s.excluded)
+	i, ok := p.bal.pick(key, s.exclusion())
 	switch {
 	case ok:
 	case p.models == nil || p.servedBySome(s.reqModel):
