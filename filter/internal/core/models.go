@@ -64,31 +64,63 @@ func matchModel(pattern, model string) bool {
 	return p == len(pattern)
 }
 
-// modelList is the answer to GET /v1/models in OpenAI's list format
-// (https://platform.openai.com/docs/api-reference/models/list): every
-// exact model name the instances declare, once, in configuration order,
-// owned by the first instance that declares it. Patterns name no model
-// and are left out.
-func modelList(instances []Instance) []byte {
-	b := []byte(`{"object":"list","data":[`)
-	var listed []string
+// listedModels are the exact model names the instances declare, once,
+// in configuration order, each with the first instance that declares it.
+// Patterns name no model and are left out.
+func listedModels(instances []Instance) (names, owners []string) {
 	for _, in := range instances {
 		for _, m := range in.Models {
-			if strings.Contains(m, "*") || slices.Contains(listed, m) {
-				continue
+			if !strings.Contains(m, "*") && !slices.Contains(names, m) {
+				names, owners = append(names, m), append(owners, in.Name)
 			}
-			if len(listed) > 0 {
-				b = append(b, ',')
-			}
-			listed = append(listed, m)
-			b = append(b, `{"id":`...)
-			b = jsonbytes.AppendString(b, m)
-			b = append(b, `,"object":"model","created":0,"owned_by":`...)
-			b = jsonbytes.AppendString(b, in.Name)
-			b = append(b, '}')
 		}
 	}
+	return names, owners
+}
+
+// modelList is the answer to GET /v1/models in OpenAI's list format
+// (https://platform.openai.com/docs/api-reference/models/list).
+func modelList(instances []Instance) []byte {
+	names, owners := listedModels(instances)
+	b := []byte(`{"object":"list","data":[`)
+	for i, m := range names {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"id":`...)
+		b = jsonbytes.AppendString(b, m)
+		b = append(b, `,"object":"model","created":0,"owned_by":`...)
+		b = jsonbytes.AppendString(b, owners[i])
+		b = append(b, '}')
+	}
 	return append(b, "]}"...)
+}
+
+// anthropicModelList is the same listing in Anthropic's format
+// (https://docs.anthropic.com/en/api/models-list), for clients that send
+// anthropic-version, as Anthropic's SDKs do: one page, the model name as
+// display name, the epoch as creation time.
+func anthropicModelList(instances []Instance) []byte {
+	names, _ := listedModels(instances)
+	b := []byte(`{"data":[`)
+	for i, m := range names {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"type":"model","id":`...)
+		b = jsonbytes.AppendString(b, m)
+		b = append(b, `,"display_name":`...)
+		b = jsonbytes.AppendString(b, m)
+		b = append(b, `,"created_at":"1970-01-01T00:00:00Z"}`...)
+	}
+	b = append(b, `],"has_more":false,"first_id":`...)
+	if len(names) == 0 {
+		return append(b, `null,"last_id":null}`...)
+	}
+	b = jsonbytes.AppendString(b, names[0])
+	b = append(b, `,"last_id":`...)
+	b = jsonbytes.AppendString(b, names[len(names)-1])
+	return append(b, '}')
 }
 
 // modelID returns the model a model-listing path names
@@ -113,6 +145,10 @@ func (s *Stream) readModels(headers [][2]string) Action {
 		return s.passthrough(headers)
 	}
 	s.status, s.local, s.read = 200, true, true
-	s.h.SendLocal(200, [][2]string{{"content-type", "application/json"}}, s.p.modelList)
+	list := s.p.modelList
+	if header(headers, "anthropic-version") != "" {
+		list = s.p.anthropicModelList
+	}
+	s.h.SendLocal(200, [][2]string{{"content-type", "application/json"}}, list)
 	return Pause
 }

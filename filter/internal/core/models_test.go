@@ -232,9 +232,18 @@ func TestMultiListsModels(t *testing.T) {
 		}
 	}
 
+	// An Anthropic client (it sends anthropic-version) gets Anthropic's
+	// list format.
+	p := newMultiPlugin(t, conf)
+	h := newFakeHost(append(withMethod("GET", "/v1/models"), [2]string{"anthropic-version", "2023-06-01"})...)
+	p.NewStream(h).OnRequestHeaders(h.reqHeaders, true)
+	if h.local == nil || !strings.HasPrefix(string(h.local.body), `{"data":[{"type":"model","id":"gpt-4o"`) || !strings.Contains(string(h.local.body), `"last_id":"deepseek-chat"}`) {
+		t.Errorf("anthropic client got %+v", localString(h.local))
+	}
+
 	// One model: from the instance that serves it.
-	p := newMultiPlugin(t, strings.Replace(conf, `,"*"`, "", 1))
-	h := newFakeHost(withMethod("GET", "/v1/models/deepseek-chat")...)
+	p = newMultiPlugin(t, strings.Replace(conf, `,"*"`, "", 1))
+	h = newFakeHost(withMethod("GET", "/v1/models/deepseek-chat")...)
 	if a := p.NewStream(h).OnRequestHeaders(h.reqHeaders, true); a != Continue || h.props["llm_instance"] != "two" {
 		t.Fatalf("action %v, instance %q, local %+v", a, h.props["llm_instance"], h.local)
 	}
@@ -258,6 +267,15 @@ func TestModelList(t *testing.T) {
 	}
 	if got := string(modelList([]Instance{{Name: "a", Models: []string{"x-*"}}})); got != `{"object":"list","data":[]}` {
 		t.Errorf("patterns only: %s", got)
+	}
+	got = string(anthropicModelList([]Instance{{Name: "a", Models: []string{"m1", "x-*"}}, {Name: "b", Models: []string{"m2", "m1"}}}))
+	want = `{"data":[{"type":"model","id":"m1","display_name":"m1","created_at":"1970-01-01T00:00:00Z"},` +
+		`{"type":"model","id":"m2","display_name":"m2","created_at":"1970-01-01T00:00:00Z"}],"has_more":false,"first_id":"m1","last_id":"m2"}`
+	if got != want {
+		t.Errorf("anthropic: got %s\nwant %s", got, want)
+	}
+	if got := string(anthropicModelList(nil)); got != `{"data":[],"has_more":false,"first_id":null,"last_id":null}` {
+		t.Errorf("anthropic, nothing listed: %s", got)
 	}
 }
 

@@ -23,8 +23,9 @@ type Plugin struct {
 	// models: each instance's models (nil: every model), when any
 	// instance declares some; nil otherwise. modelList answers
 	// GET /v1/models then (models.go).
-	models    [][]string
-	modelList []byte
+	models             [][]string
+	modelList          []byte
+	anthropicModelList []byte // the same, for Anthropic clients
 	// testExcluded, when set, takes instances out of selection (tests).
 	testExcluded func(instance int) bool
 	budget       *budgets // ai-rate-limiting (nil: none)
@@ -81,6 +82,7 @@ func NewMultiPlugin(mc *MultiConfig, caps Caps, root RootHost) *Plugin {
 			p.models = append(p.models, in.Models)
 		}
 		p.modelList = modelList(mc.Instances)
+		p.anthropicModelList = anthropicModelList(mc.Instances)
 	}
 	p.initGCP()
 	p.initBudgets()
