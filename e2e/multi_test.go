@@ -50,10 +50,7 @@ func chat(t *testing.T, base, body string, header ...string) (int, string) {
 func TestMultiWeightedDistribution(t *testing.T) {
 	for _, profile := range multiProfiles {
 		t.Run(profile.String(), func(t *testing.T) {
-			a := mock.NewOpenAI(mock.WithAPIKey("key-a"))
-			b := mock.NewOpenAI(mock.WithAPIKey("key-b"))
-			defer a.Close()
-			defer b.Close()
+			a, b := twoMocks(t)
 			base, _ := startGatewayWorkers(t, profile, multiRoute(a, b, ""), 1)
 			for i := range 100 {
 				if status, body := chat(t, base, `{"model":"client","messages":[{"role":"user","content":"hi"}]}`); status != 200 {
@@ -82,10 +79,7 @@ func TestMultiWeightedDistribution(t *testing.T) {
 func TestMultiConsistentHash(t *testing.T) {
 	for _, profile := range multiProfiles {
 		t.Run(profile.String(), func(t *testing.T) {
-			a := mock.NewOpenAI(mock.WithAPIKey("key-a"))
-			b := mock.NewOpenAI(mock.WithAPIKey("key-b"))
-			defer a.Close()
-			defer b.Close()
+			a, b := twoMocks(t)
 			base, _ := startGateway(t, profile, multiRoute(a, b, "balancer: {algorithm: chash, hash_on: header, key: x-user}"))
 			users := []string{"ann", "bob", "cyd", "dan", "eve", "fay", "gus", "hal", "ivy", "jon"}
 			checkSticky(t, users, func(user string) (int, string) {
@@ -128,10 +122,7 @@ func checkSticky(t *testing.T, keys []string, send func(key string) (int, string
 func TestMultiStreaming(t *testing.T) {
 	for _, profile := range multiProfiles {
 		t.Run(profile.String(), func(t *testing.T) {
-			a := mock.NewOpenAI(mock.WithAPIKey("key-a"))
-			b := mock.NewOpenAI(mock.WithAPIKey("key-b"))
-			defer a.Close()
-			defer b.Close()
+			a, b := twoMocks(t)
 			base, _ := startGateway(t, profile, multiRoute(a, b, ""))
 			status, body := chat(t, base, `{"messages":[{"role":"user","content":"stream me"}],"stream":true}`)
 			if status != 200 || !strings.Contains(body, "data: ") || !strings.Contains(body, "[DONE]") {

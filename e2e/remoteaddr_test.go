@@ -44,10 +44,7 @@ func chatFrom(t *testing.T, ip, base string, header ...string) budgetReply {
 func TestMultiConsistentHashOnClientAddress(t *testing.T) {
 	for _, profile := range multiProfiles {
 		t.Run(profile.String(), func(t *testing.T) {
-			a := mock.NewOpenAI(mock.WithAPIKey("key-a"))
-			b := mock.NewOpenAI(mock.WithAPIKey("key-b"))
-			defer a.Close()
-			defer b.Close()
+			a, b := twoMocks(t)
 			base, _ := startGateway(t, profile, multiRoute(a, b, "balancer: {algorithm: chash, hash_on: vars, key: remote_addr}"))
 			var ips []string
 			for i := 1; i <= 20; i++ {
