@@ -262,3 +262,19 @@ func BenchmarkBudgetRequest(b *testing.B) {
 		s.OnDone()
 	}
 }
+
+// The filter's own error after the budget check (here the watchdog's
+// 504) carries the quota headers too, as the upstream's answers do.
+func TestBudgetHeadersOnFilterErrors(t *testing.T) {
+	p := newMultiPlugin(t, `{"ai-proxy":{"provider":"openai","auth":{"header":{"Authorization":"Bearer k"}}},"ai-rate-limiting":{"limit":100,"time_window":60}}`)
+	h := newFakeHost(clientHeaders("/v1/chat/completions")...)
+	s := p.NewStream(h)
+	sendRequest(t, s, h, multiBody)
+	s.idleTimeout()
+	if h.local == nil || h.local.status != 504 {
+		t.Fatalf("local %+v", h.local)
+	}
+	if v, _ := get(h.local.headers, "X-AI-RateLimit-Limit-ai-proxy-openai"); v != "100" {
+		t.Errorf("headers %v", h.local.headers)
+	}
+}

@@ -85,6 +85,6 @@ func (s *Stream) failCode(status int, code, msg string) Action {
 	s.status = status
 	s.local = true
 	s.h.Log(LevelWarn, "ai-proxy: "+strconv.Itoa(status)+": "+msg)
-	s.sendLocal(status, [][2]string{{"content-type", "application/json"}}, convert.ErrorBodyCode(s.client, status, code, msg))
+	s.sendLocal(status, s.quotaHeaders([][2]string{{"content-type", "application/json"}}), convert.ErrorBodyCode(s.client, status, code, msg))
 	return Pause
 }
