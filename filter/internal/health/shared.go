@@ -73,41 +73,27 @@ const maxTries = 8
 
 // ErrContended is Update's answer when other writers changed the key on
 // every try.
-var ErrContended = errors.New("health: shared state kept changing under the update")
+var ErrContended = proxywasm.ErrContended
 
-// Update applies change to the state under key with compare-and-swap,
-// reading again and retrying when another worker wrote in between.
-// change returns false to leave the state as it is. Update returns the
-// state as stored (or as found, when change declined) and whether change
-// applied.
+// Update applies change to the state under key with compare-and-swap
+// (proxywasm.Update: another worker's write in between makes it read
+// again). change returns false to leave the state as it is. Update
+// returns the state as stored (or as found, when change declined) and
+// whether change applied.
 func Update(st proxywasm.Store, key string, change func(*State) bool) (State, bool, error) {
 	var buf [stateSize]byte
-	for range maxTries {
-		v, cas, ok := st.Get(key)
-		if !ok {
-			// A write with cas 0 is unconditional (proxy-wasm has no
-			// create-if-absent), so the key is made first, as the zero
-			// state, and the change goes in by compare-and-swap on the
-			// next try. Two workers creating it at once lose nothing,
-			// unless one create lands after the other's first change: a
-			// window of two host calls at the key's first use.
-			if err := st.Set(key, (&State{}).AppendTo(buf[:0]), 0); err != nil {
-				return State{}, false, err
-			}
-			continue
-		}
-		s := Decode(v)
+	var s State
+	applied, err := proxywasm.Update(st, key, maxTries, func(old []byte) ([]byte, bool) {
+		s = Decode(old)
 		if !change(&s) {
-			return s, false, nil
+			return nil, false
 		}
-		switch err := st.Set(key, s.AppendTo(buf[:0]), cas); {
-		case err == nil:
-			return s, true, nil
-		case !errors.Is(err, proxywasm.ErrCASMismatch):
-			return s, false, err
-		}
+		return s.AppendTo(buf[:0]), true
+	})
+	if errors.Is(err, ErrContended) {
+		return State{}, false, err
 	}
-	return State{}, false, ErrContended
+	return s, applied, err
 }
 
 // TryLease takes the probe lease of the instance under key for owner at

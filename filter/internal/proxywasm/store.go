@@ -28,6 +28,45 @@ type Store interface {
 // the cas given: read the key again and retry, or let the other writer win.
 var ErrCASMismatch = errors.New("shared data: CAS mismatch, the key changed since it was read")
 
+// ErrContended is Update's answer when other writers changed the key under
+// every try.
+var ErrContended = errors.New("shared data: the key changed under every try to update it")
+
+// createCAS is the version Update sets a missing key with. A missing key
+// is created whatever the CAS, but if another worker created it in
+// between, the set is compared with that record's version, which the host
+// takes from one process-wide counter starting at 1 and never reaching
+// this: the set fails and Update reads again, instead of overwriting the
+// other worker's record (proxy-wasm has no create-if-absent;
+// https://github.com/proxy-wasm/proxy-wasm-cpp-host/blob/main/src/shared_data.cc).
+const createCAS = ^uint32(0)
+
+// Update changes the value under key by compare-and-swap. change gets the
+// current value (nil when the key is missing; it must not keep it) and
+// returns the value to store, or false to leave the key as it is. When
+// another writer got in between, Update reads again, up to tries times,
+// then gives up with ErrContended; a failing store's error is returned
+// as it is. changed reports whether a value was stored.
+func Update(st Store, key string, tries int, change func(old []byte) (value []byte, ok bool)) (changed bool, err error) {
+	for range tries {
+		old, cas, exists := st.Get(key)
+		value, ok := change(old)
+		if !ok {
+			return false, nil
+		}
+		if !exists {
+			cas = createCAS
+		}
+		switch err := st.Set(key, value, cas); {
+		case err == nil:
+			return true, nil
+		case !errors.Is(err, ErrCASMismatch):
+			return false, err
+		}
+	}
+	return false, ErrContended
+}
+
 // MemStore is a Store in the VM's own memory with the semantics of
 // proxy-wasm shared data, including one version counter for all keys that
 // starts at 1 and skips 0 (https://github.com/proxy-wasm/proxy-wasm-cpp-host/blob/main/src/shared_data.cc).

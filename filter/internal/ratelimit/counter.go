@@ -4,31 +4,19 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/filter/internal/proxywasm"
 )
 
-// Store is proxy-wasm shared data as filter/internal/proxywasm.Store
-// defines it: Get returns a value, its CAS version (never 0 for a stored
-// key) and whether the key exists; Set stores when cas is 0, when cas is
-// the key's version or when the key does not exist, and fails otherwise.
-type Store interface {
-	Get(key string) (value []byte, cas uint32, ok bool)
-	Set(key string, value []byte, cas uint32) error
-}
-
-// createCAS is the version Add passes when it found no counter. A missing
-// key is created whatever the CAS, but if another worker created it in
-// between, the set is compared with that record's version, which the host
-// takes from one process-wide counter starting at 1: the set fails and Add
-// reads again, instead of overwriting the other worker's tokens
-// (https://github.com/proxy-wasm/proxy-wasm-cpp-host/blob/main/src/shared_data.cc).
-const createCAS = math.MaxUint32
+// Store is the plugin's shared data (proxywasm.Store).
+type Store = proxywasm.Store
 
 // MaxAttempts bounds Add's read-modify-write retries under contention.
 const MaxAttempts = 16
 
 // ErrContended is Add's answer when every attempt lost the race to other
 // writers: the tokens were not counted.
-var ErrContended = errors.New("ai-rate-limiting: the counter changed under every attempt to update it")
+var ErrContended = proxywasm.ErrContended
 
 // Quota is a budget as the response headers show it.
 type Quota struct {
@@ -83,24 +71,18 @@ func Peek(st Store, key string, limit, window, now int64) Quota {
 // the store's error.
 func Add(st Store, key string, limit, window, now, cost int64) (Quota, error) {
 	var buf [recordLen]byte
-	for range MaxAttempts {
-		rec, cas, ok := st.Get(key)
-		q, start, used := quota(rec, limit, window, now)
+	var q Quota
+	_, err := proxywasm.Update(st, key, MaxAttempts, func(rec []byte) ([]byte, bool) {
+		var start, used int64
+		q, start, used = quota(rec, limit, window, now)
 		used = min(used+cost, math.MaxInt64/2)
 		q.Remaining = max(limit-used, 0)
 		binary.LittleEndian.PutUint64(buf[:8], uint64(start))
 		binary.LittleEndian.PutUint64(buf[8:], uint64(used))
-		setCAS := cas
-		if !ok {
-			setCAS = createCAS
-		}
-		err := st.Set(key, buf[:], setCAS)
-		if err == nil {
-			return q, nil
-		}
-		if _, cas2, ok2 := st.Get(key); ok2 == ok && cas2 == cas {
-			return q, err // not a lost race: the store itself failed
-		}
+		return buf[:], true
+	})
+	if errors.Is(err, ErrContended) {
+		return Quota{}, err
 	}
-	return Quota{}, ErrContended
+	return q, err
 }

@@ -3,6 +3,8 @@ package ratelimit
 import (
 	"errors"
 	"testing"
+
+	"github.com/ai-proxy-wasm/ai-proxy-wasm/filter/internal/proxywasm"
 )
 
 // Fixed windows of 60 s are aligned on the epoch: [60, 120) is one window,
@@ -39,7 +41,7 @@ func TestFixedWindowEdges(t *testing.T) {
 		}},
 	}
 	for _, tt := range tests {
-		var st memStore
+		var st proxywasm.MemStore
 		for i, s := range tt.steps {
 			var q Quota
 			if s.cost == 0 {
@@ -73,7 +75,7 @@ func TestExhausted(t *testing.T) {
 // which writes between this worker's Get and its Set: the other worker's
 // Add runs just before each of this worker's first n Sets.
 type interleaved struct {
-	shared *memStore
+	shared *proxywasm.MemStore
 	other  func()
 	n      int
 }
@@ -93,7 +95,7 @@ func (s *interleaved) Set(key string, value []byte, cas uint32) error {
 // count, also when both found the counter missing and race to create it.
 func TestConcurrentUpdatesLoseNothing(t *testing.T) {
 	for _, existing := range []bool{false, true} {
-		var shared memStore
+		var shared proxywasm.MemStore
 		if existing {
 			if _, err := Add(&shared, "k", 1000, 60, 5, 1); err != nil {
 				t.Fatal(err)
@@ -123,7 +125,7 @@ func TestConcurrentUpdatesLoseNothing(t *testing.T) {
 // Under endless contention Add gives up after MaxAttempts instead of
 // looping, and says the tokens were not counted.
 func TestContendedGivesUp(t *testing.T) {
-	var shared memStore
+	var shared proxywasm.MemStore
 	a := &interleaved{shared: &shared, n: MaxAttempts, other: func() { Add(&shared, "k", 10, 60, 5, 1) }}
 	if _, err := Add(a, "k", 10, 60, 5, 3); !errors.Is(err, ErrContended) {
 		t.Fatalf("Add = %v, want ErrContended", err)
@@ -133,7 +135,7 @@ func TestContendedGivesUp(t *testing.T) {
 	}
 }
 
-type failingStore struct{ memStore }
+type failingStore struct{ proxywasm.MemStore }
 
 var errFull = errors.New("shared data: out of memory")
 
@@ -149,7 +151,7 @@ func TestStoreFailure(t *testing.T) {
 // A record that is not a counter (another use of the key, or damage) is an
 // empty counter, replaced by the next Add.
 func TestForeignRecord(t *testing.T) {
-	var st memStore
+	var st proxywasm.MemStore
 	st.Set("k", []byte("v1|whatever"), 0)
 	if q := Peek(&st, "k", 10, 60, 5); q.Remaining != 10 {
 		t.Fatalf("remaining %d, want 10", q.Remaining)
@@ -162,7 +164,7 @@ func TestForeignRecord(t *testing.T) {
 // BenchmarkBudgetCheckAndUpdate is a request's work on one budget in
 // shared data: the check before it and the charge after it.
 func BenchmarkBudgetCheckAndUpdate(b *testing.B) {
-	var st memStore
+	var st proxywasm.MemStore
 	const key = "ai-rate-limiting|3f2a9|instance|openai-instance"
 	b.ReportAllocs()
 	for i := range b.N {
@@ -176,7 +178,7 @@ func BenchmarkBudgetCheckAndUpdate(b *testing.B) {
 // A window of 0 (which validation refuses) counts per second instead of
 // dividing by zero.
 func TestZeroWindow(t *testing.T) {
-	var st memStore
+	var st proxywasm.MemStore
 	if q, err := Add(&st, "k", 10, 0, 5, 3); err != nil || q.Remaining != 7 || q.Reset != 1 {
 		t.Fatalf("Add = %+v, %v", q, err)
 	}
