@@ -53,7 +53,6 @@ var rejectionReasons = [...]string{"rate_limited", "rate_limit_error"}
 
 // budgetState is a request's view of the budgets.
 type budgetState struct {
-	headers [][2]string // the request's, for variables and the consumer
 	shown   []shownQuota
 	charges []charge
 	// The common cases (one budget, or two instances read by a fallback)
@@ -124,10 +123,9 @@ func (mc *MultiConfig) instanceNames() []string {
 	return names
 }
 
-// beginBudget keeps the request headers for the budget checks.
-func (s *Stream) beginBudget(headers [][2]string) {
+// beginBudget starts the request's view of the budgets.
+func (s *Stream) beginBudget() {
 	if s.p.budget != nil {
-		s.budget.headers = headers
 		s.budget.shown, s.budget.charges = s.budget.shownBuf[:0], s.budget.chargeBuf[:0]
 	}
 }
@@ -137,9 +135,9 @@ func (s *Stream) budgetNow() int64 { return s.p.root.NowNanos() / 1e9 }
 // lookup reads a variable of a limit, window or rule key.
 func (s *Stream) lookup(name string) string {
 	if name == "consumer_name" {
-		return header(s.budget.headers, s.p.budget.consumerHeader)
+		return header(s.headers, s.p.budget.consumerHeader)
 	}
-	return s.variable(s.budget.headers, name)
+	return s.variable(s.headers, name)
 }
 
 // resolve is an amount's value for this request: false when a variable
@@ -159,7 +157,7 @@ func (s *Stream) counterKey(key string) string {
 	if !s.p.budget.rl.PerConsumer {
 		return key
 	}
-	return key + "|consumer|" + header(s.budget.headers, s.p.budget.consumerHeader)
+	return key + "|consumer|" + header(s.headers, s.p.budget.consumerHeader)
 }
 
 // instanceQuota reads instance i's budget: has is false when it has none,

@@ -5,7 +5,6 @@ package core
 
 import (
 	"strconv"
-	"strings"
 
 	"github.com/ai-proxy-wasm/ai-proxy-wasm/convert"
 )
@@ -52,15 +51,12 @@ func (s *Stream) OnCallResponse(headers [][2]string, body []byte, ok bool) {
 	ctype := s.readStatus(headers)
 	s.notePassiveResponse(headers, false)
 	if s.status >= 400 && s.retry != nil {
-		status := s.status
-		if failedTransport(status, ctype) {
-			status = 0
-		}
+		status := failureStatus(s.status, ctype)
 		if s.retryFailed(status, ctype, body) || status == 0 && s.answerLastFailure() {
 			return
 		}
 	}
-	if s.status >= 500 && !strings.Contains(ctype, "json") && (s.status == 503 || s.status == 504) {
+	if failureStatus(s.status, ctype) == 0 {
 		msg := "upstream " + s.t.authority + " did not answer within " + strconv.FormatUint(uint64(s.calloutTimeoutMS()), 10) + " ms"
 		if s.status == 503 {
 			msg = "cannot connect to upstream " + s.t.authority

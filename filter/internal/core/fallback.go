@@ -65,10 +65,9 @@ type retries struct {
 	// rewrite: the held response is the host's own local reply, which the
 	// final answer replaces in place (sendLocal); out is that answer while
 	// the held reply's body has yet to come.
-	rewrite   bool
-	out       []byte
-	bodyIn    bool // the held reply's body is buffered in the host
-	transport int  // attempts that failed without a status
+	rewrite bool
+	out     []byte
+	bodyIn  bool // the held reply's body is buffered in the host
 }
 
 // failedAnswer is an upstream's error answer kept for the client.
@@ -125,11 +124,9 @@ func (s *Stream) retryFailed(status int, ctype string, body []byte) bool {
 	}
 	now := s.h.NowNanos()
 	r.tried = append(r.tried, s.inst)
-	if status == 0 {
-		r.transport++
-	} else {
+	if status != 0 {
 		// A callout's body lives in the shell's buffer: keep a copy. The
-		// held first attempt's body comes later (keepHeldBody).
+		// held first attempt's body comes later (heldBody).
 		r.last = failedAnswer{status: status, ctype: ctype, body: append([]byte(nil), body[:min(len(body), maxFailedBody)]...), tr: s.tr, t: s.t}
 		r.lastHeld = body == nil
 	}
@@ -228,10 +225,7 @@ func (s *Stream) holdForRetry(ctype string) bool {
 	if s.status < 400 {
 		return false
 	}
-	status := s.status
-	if failedTransport(status, ctype) {
-		status = 0 // Envoy's own answer for an upstream it could not reach
-	}
+	status := failureStatus(s.status, ctype)
 	r.holding = s.retryFailed(status, ctype, nil)
 	// Envoy's own answer (connect failure, reset) is a local reply passing
 	// through the filter: a second local reply would stall the stream
@@ -294,11 +288,15 @@ func (s *Stream) sendLocal(status int, headers [][2]string, body []byte) {
 // while a retry runs: its callbacks drop what comes.
 func (s *Stream) retryingInline() bool { return s.retry != nil && s.retry.holding }
 
-// failedTransport reports whether a callout's answer is the proxy's own
-// error for an upstream it could not reach (Envoy answers a callout to an
-// unreachable or silent cluster with a 503 or 504 of its own, not JSON).
-func failedTransport(status int, ctype string) bool {
-	return (status == 503 || status == 504) && !strings.Contains(ctype, "json")
+// failureStatus is a failed answer's status as retryFailed takes it: 0
+// for the proxy's own error for an upstream it could not reach (Envoy
+// answers a request or callout to an unreachable or silent cluster with a
+// 503 or 504 of its own, not JSON).
+func failureStatus(status int, ctype string) int {
+	if (status == 503 || status == 504) && !strings.Contains(ctype, "json") {
+		return 0
+	}
+	return status
 }
 
 // answerLastFailure sends the latest failed answer that had a status,

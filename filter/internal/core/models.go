@@ -137,16 +137,16 @@ func modelID(path string) string {
 // readModels answers a model-listing request on a route whose instances
 // declare models: the listing from the configuration, without asking any
 // provider, and a single model from the instance that serves it.
-func (s *Stream) readModels(headers [][2]string) Action {
+func (s *Stream) readModels() Action {
 	if s.reqModel = modelID(s.path); s.reqModel != "" {
-		if !s.pickInstance(headers) {
+		if !s.pickInstance() {
 			return Pause
 		}
-		return s.passthrough(headers)
+		return s.passthrough()
 	}
 	s.status, s.local, s.read = 200, true, true
 	list := s.p.modelList
-	if header(headers, "anthropic-version") != "" {
+	if header(s.headers, "anthropic-version") != "" {
 		list = s.p.anthropicModelList
 	}
 	s.h.SendLocal(200, [][2]string{{"content-type", "application/json"}}, list)

@@ -32,11 +32,11 @@ func BenchmarkSelectInstance(b *testing.B) {
 			}
 			p := NewMultiPlugin(mc, envoyCaps, newFakeRoot())
 			s := p.NewStream(&nopHost{})
-			hdrs := clientHeaders("/v1/chat/completions", [2]string{"x-user", "user-42"})
+			s.headers = clientHeaders("/v1/chat/completions", [2]string{"x-user", "user-42"})
 			b.Run(algorithm+"/"+strconv.Itoa(n), func(b *testing.B) {
 				b.ReportAllocs()
 				for i := 0; i < b.N; i++ {
-					if !s.pickInstance(hdrs) {
+					if !s.pickInstance() {
 						b.Fatal("no instance picked")
 					}
 				}

@@ -28,22 +28,23 @@ func (s *Stream) OnRequestHeaders(headers [][2]string, eos bool) Action {
 			ctype = kv[1]
 		}
 	}
-	s.method, s.path = method, path
+	// The shell keeps request headers valid until the request is done.
+	s.method, s.path, s.headers = method, path, headers
 	s.client, s.surePath = convert.ProtocolFromPath(path)
 	p := s.p
-	s.beginBudget(headers)
+	s.beginBudget()
 	// With models declared, the instance depends on the body's model and
 	// is picked in buildRequest; s.b stays nil until then.
-	if p.bal != nil && p.models == nil && !s.pickInstance(headers) {
+	if p.bal != nil && p.models == nil && !s.pickInstance() {
 		return Pause
 	}
 	switch allow := allowedMethod(path); {
 	case method != allow:
 		return s.refuseMethod(allow)
 	case allow == "GET" && p.models != nil:
-		return s.readModels(headers)
+		return s.readModels()
 	case allow == "GET":
-		return s.passthrough(headers)
+		return s.passthrough()
 	}
 	if s.b != nil && !s.checkBudget() { // else once the body picks the instance
 		return Pause
@@ -70,7 +71,6 @@ func (s *Stream) OnRequestHeaders(headers [][2]string, eos bool) Action {
 			s.mode = modeHold
 		}
 	}
-	s.headers = headers // the strings live in a Go buffer the stream now owns
 	switch s.mode {
 	case modeInline:
 		if s.b.needsToken() && !s.tokenReady() {
@@ -119,14 +119,13 @@ func (s *Stream) disarmHeaders() { s.retarget(nil) }
 // operator's credentials, path unchanged. Where the host sends a continued
 // request to the route's own upstream rather than to the rewritten
 // authority (APISIX), it goes as a callout.
-func (s *Stream) passthrough(headers [][2]string) Action {
+func (s *Stream) passthrough() Action {
 	s.read = true
 	t := s.b.targets.getOrAny(convert.OpenAIChat)
 	if t == nil {
 		return Continue
 	}
 	s.t = t
-	s.headers = headers
 	if !s.p.caps.BodyRewrite {
 		h := s.upstreamHeaders(s.path, nil)
 		if !s.h.Call(t.cluster, h, nil, uint32(s.p.cfg.TimeoutMS)) {
@@ -259,7 +258,7 @@ func (s *Stream) buildRequest(body []byte) (Attempt, bool) {
 	} else if raw, ok := s.obj.Get("model"); ok {
 		s.reqModel = strings.Clone(jsonbytes.Parse(raw).String())
 	}
-	if s.b == nil && !(s.pickInstance(s.headers) && s.checkBudget() && s.selectTarget()) {
+	if s.b == nil && !(s.pickInstance() && s.checkBudget() && s.selectTarget()) {
 		return Attempt{}, false
 	}
 	if !s.recognised() {

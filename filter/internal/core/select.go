@@ -17,11 +17,11 @@ const instanceProperty = "llm_instance"
 // pickInstance chooses the instance of an ai-proxy-multi request, or
 // answers (and returns false): 404 when no instance serves the request's
 // model, 503 when every instance that could is excluded.
-func (s *Stream) pickInstance(headers [][2]string) bool {
+func (s *Stream) pickInstance() bool {
 	p := s.p
 	key := ""
 	if p.bal.chash {
-		key = s.hashKey(p.multi, headers)
+		key = s.hashKey(p.multi, s.headers)
 	}
 	i, ok := p.bal.pick(key, s.exclusion())
 	switch {
