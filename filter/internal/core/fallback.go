@@ -48,8 +48,8 @@ type retries struct {
 	attempts int    // attempts sent so far
 	tried    []int  // instances tried, in order
 	sentAt   int64  // when the current attempt was sent
-	// holding: the first attempt's failed response is held while a retry
-	// runs; its late bytes are dropped.
+	// holding: the first attempt's response is held while a retry runs,
+	// and until an answer written into it has gone (heldBody).
 	holding bool
 	// last is the latest failed attempt that answered with a status: the
 	// client gets it when no later attempt does.
@@ -235,20 +235,19 @@ func (s *Stream) holdForRetry(ctype string) bool {
 	return r.holding
 }
 
-// heldBody takes the body of the held failed answer: the start is kept
-// for the client in case no later attempt answers with a status, and the
-// bytes are dropped, except those of a host's local reply that the final
-// answer replaces (sendLocal).
+// heldBody takes the body of the held failed answer. While the retry
+// runs it stays buffered in the host (each callback then sees all of it
+// so far), and its start is kept for the client in case no later attempt
+// answers with a status: that answer is then written into the held
+// response (sendLocal), which keeps the upstream's own headers whether or
+// not its body had come. A final answer that is ready replaces what comes.
 func (s *Stream) heldBody(size int, eos bool) Action {
 	r := s.retry
-	if !r.rewrite {
-		if n := min(size, maxFailedBody-len(r.held)); n > 0 {
-			r.held = append(r.held, s.h.ResponseBody(size)[:n]...)
+	if r.out == nil { // the retry is still running: keep the body
+		if !r.rewrite {
+			r.held = append(r.held[:0], s.h.ResponseBody(size)[:min(size, maxFailedBody)]...)
+			r.heldEnded = r.heldEnded || eos
 		}
-		r.heldEnded = r.heldEnded || eos
-		return Consume
-	}
-	if r.out == nil { // the retry is still running: keep the reply's body
 		r.bodyIn = true
 		return Pause
 	}
@@ -258,9 +257,11 @@ func (s *Stream) heldBody(size int, eos bool) Action {
 	return Continue
 }
 
-// sendLocal answers the client. When a retry's answer replaces a local
-// reply of the host's that the filter holds, it is written into that
-// reply, which then goes on; otherwise it is a local reply of its own.
+// sendLocal answers the client. When the answer goes into a response the
+// filter holds (rewrite: the host's own local reply, which a second local
+// reply would stall, or the held first answer given back with its own
+// headers), it is written into that response, which then goes on;
+// otherwise it is a local reply of its own.
 func (s *Stream) sendLocal(status int, headers [][2]string, body []byte) {
 	r := s.retry
 	if r == nil || !r.rewrite || !r.holding {
@@ -277,10 +278,11 @@ func (s *Stream) sendLocal(status int, headers [][2]string, body []byte) {
 	h.SetResponseHeader("content-length", strconv.Itoa(len(body)))
 	if r.bodyIn {
 		h.ReplaceResponseBody(body)
+		r.out = []byte{} // what of the body is still to come is dropped
 	} else {
-		r.out = append(make([]byte, 0, len(body)), body...)
-		r.holding = true // the body callback still to come writes r.out
+		r.out = append(make([]byte, 0, len(body)), body...) // the body callback still to come writes it
 	}
+	r.holding = true
 	h.ContinueResponse()
 }
 
@@ -312,9 +314,9 @@ func (s *Stream) answerLastFailure() bool {
 		return true
 	}
 	s.status, s.tr, s.t = r.last.status, r.last.tr, r.last.t
-	if r.lastHeld && r.holding && !r.heldEnded && len(r.held) == 0 {
-		// The held response's body is still in the host (see heldEnded):
-		// the response goes on as if it had never been held.
+	if r.lastHeld && r.holding && !r.bodyIn && !r.heldEnded {
+		// None of the held response's body came yet (see heldEnded): the
+		// response goes on as if it had never been held.
 		r.holding = false
 		s.h.Activate()
 		if s.passResponse(r.last.ctype, false) == Continue {
@@ -323,7 +325,9 @@ func (s *Stream) answerLastFailure() bool {
 		return true
 	}
 	if r.lastHeld {
-		r.last.body = r.held
+		// Its body, if any came, is buffered in the host: the answer is
+		// written into the held response (sendLocal).
+		r.last.body, r.rewrite = r.held, r.bodyIn
 	}
 	s.respStream = false
 	ctype := r.last.ctype
